@@ -1,0 +1,213 @@
+"""The stabilised ResNet: input standardisation, optional lift, `depth` residual blocks, linear head.
+
+One module holds M independent networks (members) of the same shape; each member
+has its own step size h, its own seed and its own parameters, stacked along a
+leading member axis. A single network is simply M = 1.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+from .blocks import ACTIVATIONS, INTEGRATORS, VECTOR_FIELDS, ResidualBlock, glorot_uniform_
+
+
+class ConfigError(ValueError):
+    """A model or training setting outside what is allowed; the message names it."""
+
+
+# Independent random streams per member seed. Drawing every block's K1 from its own
+# stream makes a seed give the same initial K1 for every block type (paired design).
+STREAMS = {"lift": 0, "K1": 1, "K2": 2, "head": 3, "batches": 4}
+
+
+def member_generator(seed: int, stream: str) -> torch.Generator:
+    """A torch generator for one named stream of one member seed (numpy SeedSequence spawning)."""
+    state = np.random.SeedSequence(seed, spawn_key=(STREAMS[stream],)).generate_state(2)
+    return torch.Generator().manual_seed(int(state[0]) << 32 | int(state[1]))
+
+
+def _as_member_list(value, name: str, kind: type) -> list:
+    values = list(value) if isinstance(value, (list, tuple, np.ndarray, torch.Tensor)) else [value]
+    try:
+        return [kind(v) for v in values]
+    except (TypeError, ValueError):
+        raise ConfigError(f"{name} must be a {kind.__name__} or a list of them; got {value!r}") from None
+
+
+class MemberLinear(nn.Module):
+    """M independent affine maps, y @ Wᵀ + b, weight (M, out, in); Glorot-uniform init, zero bias."""
+
+    def __init__(self, n_members: int, in_features: int, out_features: int):
+        super().__init__()
+        self.weight = nn.Parameter(torch.zeros(n_members, out_features, in_features))
+        self.bias = nn.Parameter(torch.zeros(n_members, 1, out_features))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.baddbmm(self.bias, x, self.weight.transpose(1, 2))
+
+
+class StableResNet(nn.Module):
+    """ResNet whose blocks are explicit ODE steps y_{i+1} = y_i + h F(y_i) (Zhang & Wynter 2018).
+
+    Parameters
+    ----------
+    in_features, n_classes : int
+        Input width and number of classes.
+    depth : int
+        Number of residual blocks (≥ 1).
+    width : int or None
+        Feature width inside the blocks. ``None`` means ``in_features`` (no lift, as in
+        the paper); otherwise a linear lift maps the input to ``width`` first.
+    block : {"plain", "shrinkage", "batchnorm"}
+        Vector field of every block (eqs. 7, 8 and He et al.'s batch-norm block).
+    step_size : float or sequence of float
+        h > 0; h = 1 with ``block="plain"`` is the vanilla ResNet. A sequence gives one
+        member per value.
+    activation : {"relu", "tanh"}
+    integrator : {"euler"}
+    seed : int or sequence of int
+        Member seeds; all initial parameters and (in training) mini-batch orders flow
+        from them. ``step_size`` and ``seed`` broadcast against each other.
+
+    Weights are Glorot-uniform, biases zero, batch-norm scale 1 and shift 0 (Keras'
+    defaults, which the paper used). Inputs are standardised by the buffers
+    ``input_mean`` and ``input_scale`` (identity until a trainer fits them).
+
+    Examples
+    --------
+    >>> model = StableResNet(in_features=2, n_classes=2, depth=3, step_size=0.1, seed=0)
+    >>> logits, trajectory = model(torch.zeros(5, 2), return_trajectory=True)
+    >>> tuple(logits.shape), tuple(trajectory.shape)
+    ((5, 2), (4, 5, 2))
+    """
+
+    def __init__(
+        self,
+        in_features: int,
+        n_classes: int,
+        depth: int,
+        width: int | None = None,
+        block: str = "plain",
+        step_size: float | Sequence[float] = 1.0,
+        activation: str = "relu",
+        integrator: str = "euler",
+        seed: int | Sequence[int] = 0,
+    ):
+        super().__init__()
+        width = in_features if width is None else width
+        step_sizes = _as_member_list(step_size, "step_size", float)
+        seeds = _as_member_list(seed, "seed", int)
+        _validate(in_features, n_classes, depth, width, block, step_sizes, activation, integrator, seeds)
+        n_members = max(len(step_sizes), len(seeds))
+        step_sizes = step_sizes * n_members if len(step_sizes) == 1 else step_sizes
+        seeds = seeds * n_members if len(seeds) == 1 else seeds
+
+        self.in_features, self.n_classes, self.depth, self.width = in_features, n_classes, depth, width
+        self.block, self.activation, self.integrator = block, activation, integrator
+        self.seeds = tuple(seeds)
+        self.n_members = n_members
+        self.register_buffer("step_size", torch.tensor(step_sizes).view(n_members, 1, 1))
+        self.register_buffer("input_mean", torch.zeros(n_members, 1, in_features))
+        self.register_buffer("input_scale", torch.ones(n_members, 1, in_features))
+        self.lift = MemberLinear(n_members, in_features, width) if width != in_features else None
+        step_rule = INTEGRATORS[integrator]()
+        self.blocks = nn.ModuleList(
+            ResidualBlock(VECTOR_FIELDS[block](n_members, width, activation), step_rule) for _ in range(depth)
+        )
+        self.head = MemberLinear(n_members, width, n_classes)
+        self._init_weights()
+
+    def config(self) -> dict:
+        """The constructor arguments that rebuild this model (used when saving)."""
+        return {
+            "in_features": self.in_features,
+            "n_classes": self.n_classes,
+            "depth": self.depth,
+            "width": self.width,
+            "block": self.block,
+            "step_size": self.step_size.flatten().tolist(),
+            "activation": self.activation,
+            "integrator": self.integrator,
+            "seed": list(self.seeds),
+        }
+
+    def _init_weights(self) -> None:
+        streams = {name: [member_generator(s, name) for s in self.seeds] for name in ("lift", "K1", "K2", "head")}
+        if self.lift is not None:
+            glorot_uniform_(self.lift.weight, streams["lift"])
+        for block in self.blocks:
+            block.field.init_weights(streams["K1"], streams["K2"])
+        glorot_uniform_(self.head.weight, streams["head"])
+
+    def _members(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dim() == 2:
+            return x.unsqueeze(0).expand(self.n_members, -1, -1)
+        if x.dim() == 3 and x.shape[0] == self.n_members:
+            return x
+        raise ConfigError(
+            f"input must have shape (batch, {self.in_features}) or ({self.n_members}, batch, {self.in_features}); "
+            f"got {tuple(x.shape)}"
+        )
+
+    def forward(self, x: torch.Tensor, return_trajectory: bool = False):
+        """Logits, and optionally the features after every block.
+
+        Parameters
+        ----------
+        x : tensor (batch, in_features), shared by all members, or (M, batch, in_features).
+        return_trajectory : bool
+            Also return the trajectory y_0, ..., y_depth (layer 0 is the input of the first
+            block, after standardisation and lift), shape (depth + 1, M, batch, width).
+
+        Returns
+        -------
+        logits : (M, batch, n_classes). A one-member model fed a 2-D input drops the member
+            axis from the logits and the trajectory: (batch, n_classes) and
+            (depth + 1, batch, width).
+        """
+        squeeze = x.dim() == 2 and self.n_members == 1
+        y = (self._members(x) - self.input_mean) / self.input_scale
+        if self.lift is not None:
+            y = self.lift(y)
+        trajectory = [y]
+        for block in self.blocks:
+            y = block(y, self.step_size)
+            if return_trajectory:
+                trajectory.append(y)
+        logits = self.head(y)
+        if squeeze:
+            logits = logits[0]
+        if not return_trajectory:
+            return logits
+        stacked = torch.stack(trajectory)
+        return logits, stacked[:, 0] if squeeze else stacked
+
+
+def _validate(in_features, n_classes, depth, width, block, step_sizes, activation, integrator, seeds) -> None:
+    def positive_int(value, name, minimum=1):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+            raise ConfigError(f"{name} must be an integer ≥ {minimum}; got {value!r}")
+
+    positive_int(in_features, "in_features")
+    positive_int(n_classes, "n_classes", 2)
+    positive_int(depth, "depth")
+    positive_int(width, "width")
+    for name, value, registry in (
+        ("block", block, VECTOR_FIELDS),
+        ("activation", activation, ACTIVATIONS),
+        ("integrator", integrator, INTEGRATORS),
+    ):
+        if value not in registry:
+            raise ConfigError(f"unknown {name} {value!r}; expected one of {sorted(registry)}")
+    if not step_sizes:
+        raise ConfigError("step_size must hold at least one value")
+    for h in step_sizes:
+        if not np.isfinite(h) or h <= 0:
+            raise ConfigError(f"step_size h must be a finite number > 0; got {h!r}")
+    if len(step_sizes) > 1 and len(seeds) > 1 and len(step_sizes) != len(seeds):
+        raise ConfigError(f"got {len(step_sizes)} step sizes but {len(seeds)} seeds; give one of them or equal counts")
