@@ -42,7 +42,7 @@ def plot_synthetic(dataset, ax=None):
             panel.scatter(X[y == k, 0], X[y == k, 1], s=8, color=f"C{k}", label=f"class {label}")
         panel.set_title(f"{dataset.name}: {title} (n = {len(y)})")
         panel.set_xlabel(dataset.feature_names[0])
-        panel.set_aspect("equal", adjustable="datalim")
+        panel.set_aspect("equal", adjustable="box")
     train_ax.set_ylabel(dataset.feature_names[1])
     train_ax.legend(loc="upper right", fontsize="small")
     return train_ax.figure

@@ -31,7 +31,7 @@ How each file's quirks are handled:
   exactly when ``result >= 7``, so the label leaks from the features; ``drop_leaking=True`` drops
   ``result`` (19 attributes; the scores still determine the label). Default False, as in the paper.
 - **adult**: the official train/test files are the split (``seed`` and ``test_size`` are unused).
-  Fields are separated by ``", "``. ``adult.test`` must start with its banner line
+  Fields are separated by ``", "`` (read as ``,`` plus ``skipinitialspace``). ``adult.test`` must start with its banner line
   ``|1x3 Cross validator``, which is skipped, and its labels carry a trailing ``.``, which is removed.
   Missing ``?`` in ``workclass``, ``occupation`` and ``native-country`` becomes the category
   ``"missing"``. The empty last line of both files is ignored.
@@ -89,6 +89,10 @@ def read_verified(root, relative):
     if actual != expected:
         raise DataError(f"{path}: sha256 {actual} does not match {expected} in SHA256SUMS; "
                         "the file is damaged or is not the original UCI download")
+    if not raw:
+        raise DataError(f"{path}: the file is empty")
+    if not raw.endswith(b"\n"):  # every original ends with a line break; a cut inside a number still parses
+        raise DataError(f"{path}: does not end with a line break; the file looks truncated")
     return raw, path
 
 
@@ -268,8 +272,9 @@ def absenteeism(seed=0, *, test_size=0.2, one_hot=False, root=None):
     """
     raw, path = read_verified(root, "absenteeism/Absenteeism_at_work.csv")
     table = _read_text_table(raw, path, len(ABSENTEEISM_COLUMNS), sep=";")
-    if tuple(table.columns) != ABSENTEEISM_COLUMNS:
-        raise DataError(f"{path}: header is {list(table.columns)}, expected {list(ABSENTEEISM_COLUMNS)}")
+    for number, (found, expected) in enumerate(zip(table.columns, ABSENTEEISM_COLUMNS), start=1):
+        if found != expected:
+            raise DataError(f"{path}: header column {number} is {found!r}, expected {expected!r}")
     # '.' is a thousands separator here: 239.554 is 239554. Accept only that exact shape.
     workload = table[WORKLOAD]
     malformed = np.flatnonzero(~workload.str.fullmatch(r"\d{1,3}\.\d{3}").to_numpy())
@@ -364,7 +369,9 @@ def _adult_part(root, relative, label_suffix):
             raise DataError(f"{path}: first line is {banner[:60]!r}, expected the banner {ADULT_BANNER!r}")
         raw = raw.split(b"\n", 1)[1]
         first_row = 2  # data row numbers in messages count the banner line
-    table = _read_text_table(raw, path, len(ADULT_COLUMNS), header=None, sep=", ", engine="python")
+    # Fields are separated by ", ": split on the comma and drop the one space after it, so a stray or
+    # missing comma changes the field count instead of hiding inside a value.
+    table = _read_text_table(raw, path, len(ADULT_COLUMNS), header=None, skipinitialspace=True)
     table.columns = ADULT_COLUMNS
     table = _numbers(table, ADULT_NUMERIC, path, first_row)
     income = table.pop("income")
