@@ -1,0 +1,160 @@
+"""The ``stableresnet`` command line (typer + rich).
+
+User mistakes (a bad value, a broken file) are printed as one clear line on stderr
+with exit status 2, never as a traceback.
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+import torch
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from .data import DataError, describe_datasets, load_dataset, load_table, paper_preset
+from .model import ConfigError, StableResNet
+from .serialization import ModelFileError, save_model
+from .train import TrainConfig, evaluate, fit
+
+app = typer.Typer(
+    help="Residual networks as ODE solvers: explicit step size, shrinkage and batch-norm blocks.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+console = Console()
+errors = Console(stderr=True)
+USER_ERRORS = (ConfigError, DataError, ModelFileError)
+
+
+def user_errors(command):
+    """Turn the package's user-facing errors into one red line and exit status 2."""
+
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        try:
+            return command(*args, **kwargs)
+        except USER_ERRORS as error:
+            errors.print(f"[bold red]error:[/] {error}", highlight=False)
+            raise typer.Exit(2) from None
+
+    return wrapper
+
+
+def resolve_device(device: str) -> str:
+    """'auto' picks CUDA when available; 'cuda' without a GPU is a user error."""
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device not in ("cpu", "cuda"):
+        raise ConfigError(f"unknown device {device!r}; expected cpu, cuda or auto")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("--device cuda was asked for but PyTorch sees no CUDA GPU here")
+    return device
+
+
+def epoch_progress(total: int, description: str) -> Progress:
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("epoch {task.completed}/{task.total}"),
+        TextColumn("loss {task.fields[loss]}"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    )
+
+
+@app.command()
+@user_errors
+def train(
+    data: Optional[Path] = typer.Option(None, help="CSV or Parquet file with your data."),
+    target: Optional[str] = typer.Option(None, help="Target column of --data."),
+    dataset: Optional[str] = typer.Option(None, help="A bundled dataset (see `stableresnet datasets`)."),
+    block: str = typer.Option("plain", help="Vector field: plain, shrinkage or batchnorm."),
+    step_size: float = typer.Option(0.1, "--step-size", "-h", help="Step size h > 0 (h = 1: vanilla ResNet)."),
+    depth: Optional[int] = typer.Option(None, help="Residual blocks [paper preset, else 20]."),
+    width: Optional[int] = typer.Option(None, help="Block width [paper preset, else number of features]."),
+    epochs: Optional[int] = typer.Option(None, help="Epochs [paper preset, else 50]."),
+    batch_size: Optional[int] = typer.Option(None, help="Mini-batch size [paper preset, else 32]."),
+    learning_rate: float = typer.Option(1e-3, "--lr", help="Learning rate."),
+    optimizer: str = typer.Option("adam", help="adam or sgd."),
+    activation: str = typer.Option("relu", help="relu or tanh."),
+    seed: int = typer.Option(0, help="Seed of split, initialisation and mini-batch order."),
+    test_size: float = typer.Option(0.2, help="Test fraction where the data has no official split."),
+    one_hot: bool = typer.Option(False, help="One-hot encode categorical columns."),
+    save: Optional[Path] = typer.Option(None, help="Write the trained model here (safetensors)."),
+    device: str = typer.Option("cpu", help="cpu, cuda or auto."),
+):
+    """Train one network and print its train and test accuracy."""
+    if (data is None) == (dataset is None):
+        raise ConfigError("give exactly one of --data FILE (with --target COLUMN) or --dataset NAME")
+    if data is not None:
+        if target is None:
+            raise ConfigError("--data needs --target COLUMN naming the column to predict")
+        loaded = load_table(data, target, seed=seed, test_size=test_size, one_hot=one_hot)
+        preset = None
+    else:
+        loaded = load_dataset(dataset, seed=seed, test_size=test_size, one_hot=one_hot)
+        preset = paper_preset(dataset)
+    depth = depth or (preset.depth if preset else 20)
+    width = width or (preset.width if preset else None)
+    config = TrainConfig(
+        epochs=epochs or (preset.epochs if preset else 50),
+        batch_size=batch_size or (preset.batch_size if preset else 32),
+        learning_rate=learning_rate,
+        optimizer=optimizer,
+    )
+    model = StableResNet(
+        loaded.n_features, loaded.n_classes, depth, width, block, step_size, activation, seed=seed
+    ).to(resolve_device(device))
+    X_train = torch.tensor(loaded.X_train, dtype=torch.float32)
+    y_train = torch.tensor(loaded.y_train)
+    with epoch_progress(config.epochs, "train") as progress:
+        task = progress.add_task(f"{block} h={step_size:g} depth {depth}", total=config.epochs, loss="-")
+        result = fit(
+            model, X_train, y_train, config,
+            on_epoch=lambda epoch, loss: progress.update(task, completed=epoch + 1, loss=f"{loss[0]:.4f}"),
+        )
+    train_metrics = evaluate(model, X_train, y_train)
+    test_metrics = evaluate(model, torch.tensor(loaded.X_test, dtype=torch.float32), torch.tensor(loaded.y_test))
+
+    table = Table(title=f"{loaded.name}: {block} block, h = {step_size:g}, depth {depth}, width {model.width}")
+    for column in ("split", "rows", "accuracy", "loss"):
+        table.add_column(column, justify="right" if column != "split" else "left")
+    for split, metrics, n_rows in (("train", train_metrics, len(loaded.y_train)), ("test", test_metrics, len(loaded.y_test))):
+        table.add_row(split, str(n_rows), f"{metrics['accuracy'][0]:.4f}", f"{metrics['loss'][0]:.4f}")
+    console.print(table)
+    if result.diverged[0]:
+        console.print(f"[yellow]diverged[/] at epoch {result.diverged_epoch[0]}: evaluated with its last finite weights")
+    if save is not None:
+        params = {
+            "depth": depth, "width": width, "block": block, "step_size": step_size, "activation": activation,
+            "optimizer": optimizer, "learning_rate": learning_rate, "epochs": config.epochs,
+            "batch_size": config.batch_size, "random_state": seed,
+        }
+        save_model(save, model, classes=list(loaded.class_names),
+                   extra={"params": params, "feature_names": list(loaded.feature_names)})
+        console.print(f"saved model to {save}")
+
+
+@app.command()
+@user_errors
+def datasets():
+    """List the bundled datasets with their rows, features and classes."""
+    table = Table(title="bundled datasets")
+    for column in ("name", "rows", "features", "classes", "class counts"):
+        table.add_column(column, justify="left" if column in ("name", "class counts") else "right")
+    for row in describe_datasets():
+        counts = ", ".join(f"{label}: {count}" for label, count in row["class_counts"].items())
+        table.add_row(row["name"], str(row["rows"]), str(row["features"]), str(row["classes"]), counts)
+    console.print(table)
+
+
+def main() -> None:
+    app()
