@@ -102,11 +102,16 @@ def train(
     else:
         loaded = load_dataset(dataset, seed=seed, test_size=test_size, one_hot=one_hot)
         preset = paper_preset(dataset)
-    depth = depth or (preset.depth if preset else 20)
-    width = width or (preset.width if preset else None)
+    def default(value, preset_value, fallback):
+        if value is not None:
+            return value
+        return preset_value if preset is not None else fallback
+
+    depth = default(depth, preset and preset.depth, 20)
+    width = default(width, preset and preset.width, None)
     config = TrainConfig(
-        epochs=epochs or (preset.epochs if preset else 50),
-        batch_size=batch_size or (preset.batch_size if preset else 32),
+        epochs=default(epochs, preset and preset.epochs, 50),
+        batch_size=default(batch_size, preset and preset.batch_size, 32),
         learning_rate=learning_rate,
         optimizer=optimizer,
     )

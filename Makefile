@@ -1,0 +1,23 @@
+# Set-up and the two quick-start jobs. `make test` is what CI runs (.ci/run).
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+OUT ?= results/wine-sweep
+
+.PHONY: setup demo test
+
+setup: $(VENV)/.installed
+
+# The CPU wheel of torch 2.13.0 is installed first, so the package's own `torch>=2.3`
+# is already satisfied and no multi-GB CUDA build is pulled.
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q torch==2.13.0
+	$(PY) -m pip install -q -e '.[dev]'
+	touch $@
+
+demo: setup
+	$(VENV)/bin/stableresnet train --dataset wine --block plain --step-size 0.1
+
+test: setup
+	$(PY) -m pytest

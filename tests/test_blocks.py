@@ -1,0 +1,103 @@
+"""Blocks against hand computations, the h-affinity of the update, and Proposition 2."""
+
+import numpy as np
+import pytest
+import torch
+
+from stableresnet.blocks import INTEGRATORS, VECTOR_FIELDS, Euler, ResidualBlock
+
+WIDTH = 3
+
+
+def make_block(name, activation="relu", n_members=1, seed=0):
+    field = VECTOR_FIELDS[name](n_members, WIDTH, activation).double()
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for parameter in field.parameters():
+            parameter.copy_(torch.randn(parameter.shape, generator=generator, dtype=torch.float64))
+    return ResidualBlock(field, Euler())
+
+
+def by_hand(name, params, y, h, activation):
+    """The paper's column-vector formulas (eqs. 7, 8 and the He et al. batch-norm block) in numpy."""
+    sigma = {"relu": lambda z: np.maximum(z, 0), "tanh": np.tanh}[activation]
+    K1, b1 = params["K1"][0], params["b1"][0, 0]
+    if name == "plain":
+        F = (params["K2"][0] @ sigma(K1 @ y.T + b1[:, None]) + params["b2"][0, 0][:, None]).T
+    elif name == "shrinkage":
+        F = -(K1.T @ sigma(K1 @ y.T + b1[:, None]) + params["b2"][0, 0][:, None]).T
+    else:
+        def bn(z, prefix):  # training mode: batch mean, biased batch variance, eps 1e-5
+            normed = (z - z.mean(0)) / np.sqrt(z.var(0) + 1e-5)
+            return normed * params[f"{prefix}_weight"][0] + params[f"{prefix}_bias"][0]
+        hidden = sigma(bn(y @ K1.T + b1, "norm1"))
+        F = bn(hidden @ params["K2"][0].T + params["b2"][0, 0], "norm2")
+    return y + h * F
+
+
+@pytest.mark.parametrize("activation", ["relu", "tanh"])
+@pytest.mark.parametrize("name", sorted(VECTOR_FIELDS))
+def test_update_matches_hand_computation(name, activation):
+    block = make_block(name, activation)
+    y = torch.randn(1, 5, WIDTH, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    h = 0.3
+    params = {k: v.detach().numpy() for k, v in block.field.named_parameters()}
+    expected = by_hand(name, params, y[0].numpy(), h, activation)
+    got = block(y, torch.tensor(h, dtype=torch.float64))[0].detach().numpy()
+    np.testing.assert_allclose(got, expected, atol=1e-6)
+
+
+@pytest.mark.parametrize("name", sorted(VECTOR_FIELDS))
+def test_update_is_affine_in_step_size(name):
+    block = make_block(name).eval()  # eval: batch norm uses fixed statistics, so F does not change
+    y = torch.randn(1, 7, WIDTH, dtype=torch.float64, generator=torch.Generator().manual_seed(2))
+    unit = block(y, torch.tensor(1.0, dtype=torch.float64)) - y
+    for h in (0.1, 0.5, 2.0):
+        step = block(y, torch.tensor(h, dtype=torch.float64)) - y
+        torch.testing.assert_close(step, h * unit, rtol=0, atol=1e-13)
+
+
+def test_euler_on_linear_field_is_matrix_power():
+    """For F(y) = A y, n Euler steps give (I + hA)^n y0 (the integrator's stability polynomial)."""
+
+    class Linear(torch.nn.Module):
+        def __init__(self, A):
+            super().__init__()
+            self.A = A
+
+        def forward(self, y):
+            return y @ self.A.T
+
+    A = torch.tensor([[-1.0, 2.0], [-0.5, -0.3]], dtype=torch.float64)
+    y0 = torch.tensor([[1.0, -2.0]], dtype=torch.float64)
+    h, n = 0.1, 25
+    y = y0
+    for _ in range(n):
+        y = INTEGRATORS["euler"]().step(Linear(A), y, h)
+    expected = y0 @ torch.linalg.matrix_power(torch.eye(2, dtype=torch.float64) + h * A, n).T
+    torch.testing.assert_close(y, expected, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("activation", ["relu", "tanh"])
+def test_shrinkage_jacobian_eigenvalues_are_real_and_non_positive(activation):
+    """Proposition 2: ∂F/∂y = -K1ᵀ diag(σ') K1 has real eigenvalues ≤ 0, for any parameters."""
+    for seed in range(20):
+        field = make_block("shrinkage", activation, seed=seed).field
+        y0 = torch.randn(1, 1, WIDTH, dtype=torch.float64, generator=torch.Generator().manual_seed(100 + seed))
+        jacobian = torch.autograd.functional.jacobian(lambda y: field(y.view(1, 1, WIDTH)).view(WIDTH), y0.view(WIDTH))
+        eigenvalues = torch.linalg.eigvals(jacobian)
+        assert eigenvalues.imag.abs().max() <= 1e-6
+        assert eigenvalues.real.max() <= 1e-6
+
+
+def test_shrinkage_second_weight_is_tied_to_the_first():
+    """Eq. 8 has one weight matrix: K1 and its transpose, not a second free copy."""
+    field = make_block("shrinkage").field
+    assert sorted(name for name, _ in field.named_parameters()) == ["K1", "b1", "b2"]
+
+
+def test_gradients_pass_gradcheck():
+    for name in sorted(VECTOR_FIELDS):
+        block = make_block(name)
+        y = torch.randn(1, 4, WIDTH, dtype=torch.float64, requires_grad=True)
+        assert torch.autograd.gradcheck(lambda y: block(y, torch.tensor(0.5, dtype=torch.float64)), (y,))

@@ -1,0 +1,96 @@
+"""The command line: training on user CSVs and bundled data, and clear errors without tracebacks."""
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from stableresnet.cli import app
+from stableresnet.serialization import load_model
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def csv_file(tmp_path):
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(120, 3))
+    frame = pd.DataFrame(X, columns=["a", "b", "c"])
+    frame["colour"] = rng.choice(["red", "blue"], size=120)
+    frame["label"] = np.where(X[:, 0] + X[:, 1] > 0, "yes", "no")
+    path = tmp_path / "data.csv"
+    frame.to_csv(path, index=False)
+    return path
+
+
+def run(*args):
+    result = runner.invoke(app, [str(a) for a in args])
+    return result, result.stdout + (result.stderr or "")
+
+
+def test_train_on_a_user_csv_prints_accuracy_and_saves(csv_file, tmp_path):
+    model_path = tmp_path / "m.safetensors"
+    result, out = run("train", "--data", csv_file, "--target", "label", "--depth", 3, "--epochs", 30,
+                      "--lr", 0.01, "--save", model_path)
+    assert result.exit_code == 0, out
+    assert "train" in out and "test" in out
+    test_accuracy = float(out.split("│ test")[1].split("│")[2])
+    assert test_accuracy >= 0.8
+    model, classes, extra = load_model(model_path)
+    assert classes == ["no", "yes"] and model.depth == 3
+    assert extra["feature_names"][:3] == ["a", "b", "c"]
+
+
+def test_train_on_bundled_wine_with_the_paper_preset():
+    result, out = run("train", "--dataset", "wine", "--block", "plain", "--step-size", 0.1)
+    assert result.exit_code == 0, out
+    assert "depth 20, width 13" in " ".join(out.split())
+    assert float(out.split("│ test")[1].split("│")[2]) >= 0.9
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--dataset", "wine", "--step-size", "0"], "step_size h must be a finite number > 0"),
+        (["--dataset", "wine", "--depth", "0"], "depth must be an integer"),
+        (["--dataset", "wine", "--block", "dense"], "unknown block 'dense'"),
+        (["--dataset", "wine", "--activation", "gelu"], "unknown activation 'gelu'"),
+        (["--dataset", "nope"], "unknown dataset 'nope'"),
+        ([], "give exactly one of --data"),
+    ],
+)
+def test_user_mistakes_give_one_clear_line_and_exit_2(args, message):
+    result, out = run("train", *args)
+    assert result.exit_code == 2
+    assert message in " ".join(out.split())
+    assert "Traceback" not in out
+
+
+@pytest.mark.parametrize(
+    "content, target, message",
+    [
+        ("", "label", "empty"),
+        ("a,b,label\n", "label", "no data rows"),
+        ("a;b;label\n1;2;x\n3;4;y\n", "label", "label"),
+        ("a,b,label\n1,2,x\n3,4,x\n", "label", "class"),
+        ("a,b,label\n1,2,x\n3,4,y\n", "target", "no target column 'target'; columns are ['a', 'b', 'label']"),
+    ],
+)
+def test_broken_csv_files_are_refused_clearly(tmp_path, content, target, message):
+    path = tmp_path / "bad.csv"
+    path.write_text(content)
+    out_model = tmp_path / "never.safetensors"
+    result, out = run("train", "--data", path, "--target", target, "--save", out_model)
+    assert result.exit_code == 2, out
+    assert message in " ".join(out.split())
+    assert "Traceback" not in out
+    assert not out_model.exists()
+
+
+def test_datasets_lists_every_bundled_dataset_with_counts():
+    result, out = run("datasets")
+    assert result.exit_code == 0
+    for name, rows in [("wine", "178"), ("abalone", "4177"), ("absenteeism", "740"), ("autism", "704"),
+                       ("adult", "48842")]:
+        line = next(line for line in out.splitlines() if f" {name} " in line)
+        assert rows in line
