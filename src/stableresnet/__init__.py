@@ -1,7 +1,9 @@
 """stableresnet: residual networks as ODE solvers (Zhang & Wynter 2018)."""
 
 from .blocks import INTEGRATORS, VECTOR_FIELDS
+from .estimator import StableResNetClassifier
 from .model import ConfigError, StableResNet
+from .serialization import ModelFileError, load_model, save_model
 from .train import TrainConfig, TrainResult, evaluate, fit
 
 __version__ = "0.1.0"
@@ -10,10 +12,14 @@ __all__ = [
     "INTEGRATORS",
     "VECTOR_FIELDS",
     "ConfigError",
+    "ModelFileError",
     "StableResNet",
+    "StableResNetClassifier",
     "TrainConfig",
     "TrainResult",
     "evaluate",
     "fit",
+    "load_model",
+    "save_model",
     "__version__",
 ]
