@@ -4,18 +4,34 @@ import numpy as np
 import pytest
 import torch
 
-from stableresnet.blocks import INTEGRATORS, VECTOR_FIELDS, Euler, ResidualBlock
+from stableresnet.blocks import INTEGRATORS, VECTOR_FIELDS, Euler
 
 WIDTH = 3
 
 
-def make_block(name, activation="relu", n_members=1, seed=0):
-    field = VECTOR_FIELDS[name](n_members, WIDTH, activation).double()
-    generator = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for parameter in field.parameters():
-            parameter.copy_(torch.randn(parameter.shape, generator=generator, dtype=torch.float64))
-    return ResidualBlock(field, Euler())
+class Block:
+    """One layer of a one-member field with random parameters, advanced by forward Euler."""
+
+    def __init__(self, name, activation="relu", seed=0):
+        self.field = VECTOR_FIELDS[name](1, 1, WIDTH, activation).double()
+        generator = torch.Generator().manual_seed(seed)
+        with torch.no_grad():
+            for parameter in self.field.parameters():
+                parameter.copy_(torch.randn(parameter.shape, generator=generator, dtype=torch.float64))
+        self.params = {k: v[:, 0].detach().numpy() for k, v in self.field.named_parameters()}
+
+    def F(self, y):
+        return self.field(y, self.field.layers()[0], 0)
+
+    def __call__(self, y, h):
+        return Euler().step(self.F, y, h)
+
+    def eval(self):
+        self.field.eval()
+        return self
+
+
+make_block = Block
 
 
 def by_hand(name, params, y, h, activation):
@@ -41,8 +57,7 @@ def test_update_matches_hand_computation(name, activation):
     block = make_block(name, activation)
     y = torch.randn(1, 5, WIDTH, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
     h = 0.3
-    params = {k: v.detach().numpy() for k, v in block.field.named_parameters()}
-    expected = by_hand(name, params, y[0].numpy(), h, activation)
+    expected = by_hand(name, block.params, y[0].numpy(), h, activation)
     got = block(y, torch.tensor(h, dtype=torch.float64))[0].detach().numpy()
     np.testing.assert_allclose(got, expected, atol=1e-6)
 
@@ -82,9 +97,9 @@ def test_euler_on_linear_field_is_matrix_power():
 def test_shrinkage_jacobian_eigenvalues_are_real_and_non_positive(activation):
     """Proposition 2: ∂F/∂y = -K1ᵀ diag(σ') K1 has real eigenvalues ≤ 0, for any parameters."""
     for seed in range(20):
-        field = make_block("shrinkage", activation, seed=seed).field
+        block = make_block("shrinkage", activation, seed=seed)
         y0 = torch.randn(1, 1, WIDTH, dtype=torch.float64, generator=torch.Generator().manual_seed(100 + seed))
-        jacobian = torch.autograd.functional.jacobian(lambda y: field(y.view(1, 1, WIDTH)).view(WIDTH), y0.view(WIDTH))
+        jacobian = torch.autograd.functional.jacobian(lambda y: block.F(y.view(1, 1, WIDTH)).view(WIDTH), y0.view(WIDTH))
         eigenvalues = torch.linalg.eigvals(jacobian)
         assert eigenvalues.imag.abs().max() <= 1e-6
         assert eigenvalues.real.max() <= 1e-6

@@ -14,8 +14,8 @@ def test_trajectory_is_the_sequence_of_block_updates():
     logits, trajectory = model(x, return_trajectory=True)
     assert trajectory.shape == (5, 6, 2)
     torch.testing.assert_close(trajectory[0], x)  # layer 0 is the (standardised, here identity) input
-    for i, block in enumerate(model.blocks):
-        expected = trajectory[i] + 0.5 * block.field(trajectory[i].unsqueeze(0))[0]
+    for i, layer in enumerate(model.field.layers()):
+        expected = trajectory[i] + 0.5 * model.field(trajectory[i].unsqueeze(0), layer, i)[0]
         torch.testing.assert_close(trajectory[i + 1], expected)
     torch.testing.assert_close(logits, model.head(trajectory[-1].unsqueeze(0))[0])
 
@@ -29,7 +29,7 @@ def test_lift_only_when_width_differs():
 
 def test_glorot_uniform_initialisation_and_zero_biases():
     model = StableResNet(in_features=30, n_classes=2, depth=3, width=50, seed=0)
-    K1 = model.blocks[0].field.K1
+    K1 = model.field.K1[:, 0]
     bound = math.sqrt(6 / (50 + 50))
     assert K1.abs().max() <= bound
     # Uniform on [-a, a] has variance a²/3.
@@ -38,10 +38,10 @@ def test_glorot_uniform_initialisation_and_zero_biases():
 
 
 def test_members_with_the_same_seed_share_k1_across_block_types():
-    fields = {b: StableResNet(3, 2, depth=2, block=b, seed=5).blocks[1].field for b in ("plain", "shrinkage", "batchnorm")}
+    fields = {b: StableResNet(3, 2, depth=2, block=b, seed=5).field for b in ("plain", "shrinkage", "batchnorm")}
     torch.testing.assert_close(fields["plain"].K1, fields["shrinkage"].K1)
     torch.testing.assert_close(fields["plain"].K1, fields["batchnorm"].K1)
-    other_seed = StableResNet(3, 2, depth=2, seed=6).blocks[1].field.K1
+    other_seed = StableResNet(3, 2, depth=2, seed=6).field.K1
     assert not torch.equal(other_seed, fields["plain"].K1)
 
 

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .blocks import ACTIVATIONS, INTEGRATORS, VECTOR_FIELDS, ResidualBlock, glorot_uniform_
+from .blocks import ACTIVATIONS, INTEGRATORS, VECTOR_FIELDS, glorot_uniform_
 
 
 class ConfigError(ValueError):
@@ -74,6 +74,9 @@ class StableResNet(nn.Module):
         Member seeds; all initial parameters and (in training) mini-batch orders flow
         from them. ``step_size`` and ``seed`` broadcast against each other.
 
+    The blocks' parameters live in ``self.field``, stacked (M, depth, ...); block i is
+    ``y <- step_rule.step(F_i, y, h)``, forward Euler ``y + h F_i(y)`` by default.
+
     Weights are Glorot-uniform, biases zero, batch-norm scale 1 and shift 0 (Keras'
     defaults, which the paper used). Inputs are standardised by the buffers
     ``input_mean`` and ``input_scale`` (identity until a trainer fits them).
@@ -115,10 +118,8 @@ class StableResNet(nn.Module):
         self.register_buffer("input_mean", torch.zeros(n_members, 1, in_features))
         self.register_buffer("input_scale", torch.ones(n_members, 1, in_features))
         self.lift = MemberLinear(n_members, in_features, width) if width != in_features else None
-        step_rule = INTEGRATORS[integrator]()
-        self.blocks = nn.ModuleList(
-            ResidualBlock(VECTOR_FIELDS[block](n_members, width, activation), step_rule) for _ in range(depth)
-        )
+        self.step_rule = INTEGRATORS[integrator]()
+        self.field = VECTOR_FIELDS[block](n_members, depth, width, activation)
         self.head = MemberLinear(n_members, width, n_classes)
         self._init_weights()
 
@@ -140,8 +141,7 @@ class StableResNet(nn.Module):
         streams = {name: [member_generator(s, name) for s in self.seeds] for name in ("lift", "K1", "K2", "head")}
         if self.lift is not None:
             glorot_uniform_(self.lift.weight, streams["lift"])
-        for block in self.blocks:
-            block.field.init_weights(streams["K1"], streams["K2"])
+        self.field.init_weights(streams["K1"], streams["K2"])
         glorot_uniform_(self.head.weight, streams["head"])
 
     def _members(self, x: torch.Tensor) -> torch.Tensor:
@@ -175,8 +175,8 @@ class StableResNet(nn.Module):
         if self.lift is not None:
             y = self.lift(y)
         trajectory = [y]
-        for block in self.blocks:
-            y = block(y, self.step_size)
+        for index, layer in enumerate(self.field.layers()):
+            y = self.step_rule.step(lambda z: self.field(z, layer, index), y, self.step_size)
             if return_trajectory:
                 trajectory.append(y)
         logits = self.head(y)

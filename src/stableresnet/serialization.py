@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import re
 from pathlib import Path
 
 import torch
@@ -95,9 +94,10 @@ def load_model(path: str | Path) -> tuple[StableResNet, list | None, dict]:
         classes = json.loads(metadata["classes"])
         extra = json.loads(metadata["extra"])
         # Refuse a config that disagrees with the tensors before building anything from it.
-        n_blocks = len({m.group(1) for name in tensors if (m := re.match(r"blocks\.(\d+)\.", name))})
-        if config["depth"] != n_blocks:
-            raise ModelFileError(f"{str(path)!r}: config says depth {config['depth']} but the file holds {n_blocks} blocks")
+        stored_shape = tuple(tensors["field.K1"].shape)
+        expected_shape = (len(config["seed"]), config["depth"], config["width"], config["width"])
+        if stored_shape != expected_shape:
+            raise ModelFileError(f"{str(path)!r}: config expects K1 of shape {expected_shape}, file holds {stored_shape}")
         model = StableResNet(**config)
         model.load_state_dict(tensors, strict=True)
     except (KeyError, TypeError, json.JSONDecodeError, RuntimeError, ConfigError) as error:

@@ -82,11 +82,17 @@ def _batch_starts(n_rows: int, batch_size: int) -> range:
     return range(0, usable, batch_size)
 
 
-def _member_state(model: StableResNet) -> list[torch.Tensor]:
-    """Every tensor that training changes, each with the member axis first."""
-    return [p for p in model.parameters()] + [
-        b for name, b in model.named_buffers() if "running" in name
-    ]
+def _member_state(model: StableResNet) -> list[tuple[torch.Tensor, int]]:
+    """Every tensor that training changes, with the position of its member axis."""
+    state = [(p, 0) for p in model.parameters()]
+    # Batch-norm running statistics are stored (depth, M, width).
+    return state + [(b, 1) for name, b in model.named_buffers() if "running" in name]
+
+
+def _member_mask(alive: torch.Tensor, tensor: torch.Tensor, member_axis: int) -> torch.Tensor:
+    shape = [1] * tensor.dim()
+    shape[member_axis] = -1
+    return alive.view(shape)
 
 
 def fit(
@@ -122,7 +128,8 @@ def fit(
     if config.standardize:
         fit_standardization(model, X, train_index)
 
-    optimizer = OPTIMIZERS[config.optimizer](model.parameters(), lr=config.learning_rate)
+    # foreach: one fused kernel per update rule over all parameters, also on the CPU.
+    optimizer = OPTIMIZERS[config.optimizer](model.parameters(), lr=config.learning_rate, foreach=True)
     batch_generators = [member_generator(seed, "batches") for seed in model.seeds]
     state = _member_state(model)
     alive = torch.ones(n_members, dtype=torch.bool, device=device)
@@ -136,7 +143,7 @@ def fit(
         n_batches = 0
         for start in _batch_starts(n_train, config.batch_size):
             rows = order[:, start : start + config.batch_size]  # (M, B): indices, not data copies
-            before = [t.detach().clone() for t in state]
+            before = [t.detach().clone() for t, _ in state]
             logits = model(X[rows])
             member_loss = F.cross_entropy(
                 logits.flatten(0, 1), y[rows].flatten(), reduction="none"
@@ -152,8 +159,8 @@ def fit(
             optimizer.step()
             with torch.no_grad():
                 # Diverged members are put back to their state before this step.
-                for tensor, old in zip(state, before):
-                    tensor.copy_(torch.where(alive.view(-1, *([1] * (tensor.dim() - 1))), tensor, old))
+                for (tensor, axis), old in zip(state, before):
+                    tensor.copy_(torch.where(_member_mask(alive, tensor, axis), tensor, old))
             epoch_loss += torch.where(alive, member_loss.detach(), 0.0)
             n_batches += 1
         mean_loss = (epoch_loss / max(n_batches, 1)).cpu().numpy()
