@@ -1,0 +1,1 @@
+"""Experiments built on the engine: h-sweeps, layer-by-layer propagation, time-evolving data."""
