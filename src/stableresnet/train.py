@@ -187,16 +187,29 @@ def predict_logits(model: StableResNet, X: torch.Tensor, batch_size: int = 8192)
         return torch.cat([model(chunk) for chunk in chunks], dim=1)
 
 
-def evaluate(model: StableResNet, X: torch.Tensor, y: torch.Tensor) -> dict[str, np.ndarray]:
+def evaluate(
+    model: StableResNet, X: torch.Tensor, y: torch.Tensor, index: torch.Tensor | None = None, batch_size: int = 8192
+) -> dict[str, np.ndarray]:
     """Per-member accuracy and mean cross-entropy on (X, y).
 
-    A row whose logits are not finite (a diverged member) counts as misclassified.
+    ``index`` (M, n) picks each member's own rows of X (e.g. its test split); rows are
+    gathered chunk by chunk, never copied per member whole. A row whose logits are
+    not finite (a diverged member) counts as misclassified.
     """
-    logits = predict_logits(model, X)
-    y = y.to(logits.device)
-    finite_rows = torch.isfinite(logits).all(dim=-1)
-    correct = (logits.argmax(dim=-1) == y) & finite_rows
-    loss = F.cross_entropy(
-        logits.flatten(0, 1), y.expand(model.n_members, -1).flatten(), reduction="none"
-    ).view(model.n_members, -1).mean(dim=1)
-    return {"accuracy": correct.float().mean(dim=1).cpu().numpy(), "loss": loss.cpu().numpy()}
+    device = model.step_size.device
+    X, y = X.to(device=device, dtype=model.step_size.dtype), y.to(device)
+    if index is None:
+        index = torch.arange(X.shape[0], device=device).expand(model.n_members, -1)
+    index = index.to(device)
+    correct = torch.zeros(model.n_members, device=device)
+    loss = torch.zeros(model.n_members, device=device, dtype=X.dtype)
+    model.eval()
+    with torch.no_grad():
+        for start in range(0, index.shape[1], batch_size):
+            rows = index[:, start : start + batch_size]
+            logits, labels = model(X[rows]), y[rows]
+            finite_rows = torch.isfinite(logits).all(dim=-1)
+            correct += ((logits.argmax(dim=-1) == labels) & finite_rows).sum(dim=1)
+            loss += F.cross_entropy(logits.flatten(0, 1), labels.flatten(), reduction="none").view_as(labels).sum(dim=1)
+    n_rows = index.shape[1]
+    return {"accuracy": (correct / n_rows).cpu().numpy(), "loss": (loss / n_rows).cpu().numpy()}

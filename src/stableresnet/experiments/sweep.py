@@ -1,0 +1,279 @@
+"""h-sweeps (the paper's Figures 8-13): every (block, h, trial) trained as members of batched ensembles.
+
+A sweep is a grid of blocks × step sizes × trials. All members that share a block
+type are trained together as one :class:`~stableresnet.model.StableResNet` with a
+member axis, in groups of at most ``members_per_group`` members. Trial t uses the
+same seed for every block and h (a paired design: same split, same mini-batch
+order, same initial K1 and head), derived from the one sweep seed.
+
+Results are tidy records, one row per member. Each finished group is written
+atomically to ``DIR/groups/<group>.csv``; ``DIR/results.csv`` is assembled from the
+group files in canonical order. A killed sweep, started again with the same
+config, skips the finished groups and ends with the same table (the ``seconds``
+column aside, which is wall time). ``DIR/config.json`` holds the resolved config;
+a different config in an existing DIR is refused.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from .. import __version__
+from ..blocks import VECTOR_FIELDS
+from ..data import Dataset, load_dataset, paper_preset
+from ..model import ConfigError, StableResNet
+from ..train import TrainConfig, evaluate, fit
+
+COLUMNS = [
+    "dataset", "block", "h", "depth", "width", "epochs", "batch_size", "lr", "trial", "seed",
+    "train_accuracy", "train_loss", "test_accuracy", "test_loss", "diverged", "diverged_epoch",
+    "seconds", "version",
+]
+
+
+@dataclass(frozen=True)
+class SweepConfig:
+    """Everything that determines a sweep's numbers; saved beside its results."""
+
+    dataset: str
+    blocks: tuple[str, ...]
+    step_sizes: tuple[float, ...]
+    trials: int
+    depth: int
+    width: int
+    epochs: int
+    batch_size: int
+    learning_rate: float = 1e-3
+    optimizer: str = "adam"
+    activation: str = "relu"
+    seed: int = 0
+    members_per_group: int = 100
+
+    def __post_init__(self):
+        if not self.blocks:
+            raise ConfigError("the sweep needs at least one block")
+        for block in self.blocks:
+            if block not in VECTOR_FIELDS:
+                raise ConfigError(f"unknown block {block!r}; expected one of {sorted(VECTOR_FIELDS)}")
+        if not self.step_sizes:
+            raise ConfigError("the list of step sizes h is empty")
+        for h in self.step_sizes:
+            if not np.isfinite(h) or h <= 0:
+                raise ConfigError(f"step size h must be a finite number > 0; got {h!r}")
+        for name in ("trials", "depth", "width", "members_per_group"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ConfigError(f"{name} must be an integer ≥ 1; got {value!r}")
+        TrainConfig(self.epochs, self.batch_size, self.learning_rate, self.optimizer)
+
+    @classmethod
+    def from_preset(cls, dataset: str, **overrides) -> SweepConfig:
+        """The paper's settings for ``dataset`` (see ``stableresnet.data.PAPER_PRESETS``), then overrides."""
+        preset = paper_preset(dataset)
+        settings = {
+            "dataset": dataset, "blocks": ("plain", "shrinkage", "batchnorm"), "step_sizes": preset.step_sizes,
+            "trials": preset.trials, "depth": preset.depth, "width": preset.width, "epochs": preset.epochs,
+            "batch_size": preset.batch_size,
+        }
+        unknown = set(overrides) - {f.name for f in dataclasses.fields(cls)}
+        if unknown:
+            raise ConfigError(f"unknown sweep setting(s) {sorted(unknown)}")
+        settings.update({k: v for k, v in overrides.items() if v is not None})
+        settings["blocks"] = tuple(settings["blocks"])
+        settings["step_sizes"] = tuple(float(h) for h in settings["step_sizes"])
+        return cls(**settings)
+
+    def to_json(self) -> dict:
+        return {**dataclasses.asdict(self), "blocks": list(self.blocks), "step_sizes": list(self.step_sizes)}
+
+
+def parse_step_sizes(text: str) -> tuple[float, ...]:
+    """'0.1:1.0:0.1' (start:stop:step, stop included) or '0.1,0.5,1' -> a tuple of floats."""
+    try:
+        if ":" in text:
+            start, stop, step = (float(part) for part in text.split(":"))
+            if step <= 0 or stop < start:
+                raise ValueError
+            count = int(np.floor((stop - start) / step + 1e-9)) + 1
+            return tuple(round(start + i * step, 10) for i in range(count))
+        return tuple(float(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        raise ConfigError(
+            f"cannot read step sizes {text!r}; expected start:stop:step (e.g. 0.1:1.0:0.1) or a list (0.1,0.5,1)"
+        ) from None
+
+
+def trial_seed(sweep_seed: int, trial: int) -> int:
+    """The seed of trial t: shared by every block and h of that trial (paired design)."""
+    return int(np.random.SeedSequence(sweep_seed, spawn_key=(trial,)).generate_state(1)[0])
+
+
+@dataclass(frozen=True)
+class Group:
+    """A chunk of members of one block type, trained together."""
+
+    block: str
+    members: tuple[tuple[int, float], ...]  # (trial, h)
+
+    @property
+    def name(self) -> str:
+        first, last = self.members[0], self.members[-1]
+        return f"{self.block}-t{first[0]}h{first[1]:g}-t{last[0]}h{last[1]:g}"
+
+
+def groups(config: SweepConfig) -> list[Group]:
+    """Members in canonical order (block, trial, h), cut into groups."""
+    result = []
+    for block in config.blocks:
+        members = [(trial, h) for trial in range(config.trials) for h in config.step_sizes]
+        for start in range(0, len(members), config.members_per_group):
+            result.append(Group(block, tuple(members[start : start + config.members_per_group])))
+    return result
+
+
+class TrialData:
+    """The trials' splits laid side by side in one array, so members gather rows by index.
+
+    Trials whose split is identical (an official split, as Adult's) share one copy.
+    """
+
+    def __init__(self, config: SweepConfig, one_hot: bool = False):
+        blocks_X, blocks_y, self.train_rows, self.test_rows = [], [], {}, {}
+        seen: list[tuple[Dataset, int]] = []
+        offset = 0
+        for trial in range(config.trials):
+            data = load_dataset(config.dataset, seed=trial_seed(config.seed, trial), one_hot=one_hot)
+            match = next((start for other, start in seen if _same_split(other, data)), None)
+            if match is None:
+                match = offset
+                seen.append((data, offset))
+                blocks_X += [data.X_train, data.X_test]
+                blocks_y += [data.y_train, data.y_test]
+                offset += len(data.y_train) + len(data.y_test)
+            n_train, n_test = len(data.y_train), len(data.y_test)
+            self.train_rows[trial] = torch.arange(match, match + n_train)
+            self.test_rows[trial] = torch.arange(match + n_train, match + n_train + n_test)
+        self.X = torch.tensor(np.concatenate(blocks_X), dtype=torch.float32)
+        self.y = torch.tensor(np.concatenate(blocks_y))
+        self.n_features, self.n_classes = data.n_features, data.n_classes
+
+    def rows(self, group: Group, split: str) -> torch.Tensor:
+        table = self.train_rows if split == "train" else self.test_rows
+        return torch.stack([table[trial] for trial, _ in group.members])
+
+
+def _same_split(a: Dataset, b: Dataset) -> bool:
+    return np.array_equal(a.X_train, b.X_train) and np.array_equal(a.y_train, b.y_train) and np.array_equal(
+        a.X_test, b.X_test
+    )
+
+
+def run_group(
+    config: SweepConfig, group: Group, data: TrialData, device: str = "cpu",
+    on_epoch: Callable[[int, np.ndarray], None] | None = None,
+) -> pd.DataFrame:
+    """Train one group's members together; one tidy row per member."""
+    started = time.perf_counter()
+    seeds = [trial_seed(config.seed, trial) for trial, _ in group.members]
+    model = StableResNet(
+        data.n_features, data.n_classes, config.depth, config.width, group.block,
+        step_size=[h for _, h in group.members], activation=config.activation, seed=seeds,
+    ).to(device)
+    train_config = TrainConfig(config.epochs, config.batch_size, config.learning_rate, config.optimizer)
+    train_rows, test_rows = data.rows(group, "train"), data.rows(group, "test")
+    result = fit(model, data.X, data.y, train_config, train_index=train_rows, on_epoch=on_epoch)
+    train_metrics = evaluate(model, data.X, data.y, train_rows)
+    test_metrics = evaluate(model, data.X, data.y, test_rows)
+    seconds = (time.perf_counter() - started) / len(group.members)
+    return pd.DataFrame({
+        "dataset": config.dataset, "block": group.block,
+        "h": [h for _, h in group.members], "depth": config.depth, "width": config.width,
+        "epochs": config.epochs, "batch_size": config.batch_size, "lr": config.learning_rate,
+        "trial": [trial for trial, _ in group.members], "seed": seeds,
+        "train_accuracy": train_metrics["accuracy"], "train_loss": train_metrics["loss"],
+        "test_accuracy": test_metrics["accuracy"], "test_loss": test_metrics["loss"],
+        "diverged": result.diverged, "diverged_epoch": result.diverged_epoch,
+        "seconds": seconds, "version": __version__,
+    })[COLUMNS]
+
+
+def write_atomically(path: Path, write: Callable[[Path], None]) -> None:
+    """Write through a temporary file in the same folder, then rename: never a half-written file."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+class SweepStore:
+    """A results folder: config.json, one CSV per finished group, and the assembled results.csv."""
+
+    def __init__(self, directory: str | Path, config: SweepConfig):
+        self.directory = Path(directory)
+        self.config = config
+        self.group_dir = self.directory / "groups"
+        try:
+            self.group_dir.mkdir(parents=True, exist_ok=True)
+            probe = self.directory / f".write-probe-{os.getpid()}"
+            probe.write_text("")
+            probe.unlink()
+        except OSError as error:
+            raise ConfigError(f"cannot write results to {str(self.directory)!r}: {error.strerror}") from None
+        config_path = self.directory / "config.json"
+        wanted = config.to_json()
+        if config_path.exists():
+            stored = json.loads(config_path.read_text())
+            differences = [f"{k}: {stored.get(k)!r} there, {v!r} here" for k, v in wanted.items() if stored.get(k) != v]
+            if differences:
+                raise ConfigError(
+                    f"{str(self.directory)!r} holds a sweep with another config ({'; '.join(differences)}); "
+                    "use another --out folder or the same settings"
+                )
+        else:
+            write_atomically(config_path, lambda p: p.write_text(json.dumps(wanted, indent=2) + "\n"))
+
+    def group_path(self, group: Group) -> Path:
+        return self.group_dir / f"{group.name}.csv"
+
+    def is_done(self, group: Group) -> bool:
+        return self.group_path(group).exists()
+
+    def save_group(self, group: Group, rows: pd.DataFrame) -> None:
+        write_atomically(self.group_path(group), lambda p: rows.to_csv(p, index=False))
+
+    def assemble(self, all_groups: list[Group]) -> pd.DataFrame:
+        """Concatenate the group files in canonical order into results.csv."""
+        table = pd.concat([pd.read_csv(self.group_path(g)) for g in all_groups], ignore_index=True)
+        write_atomically(self.directory / "results.csv", lambda p: table.to_csv(p, index=False))
+        return table
+
+
+def run_sweep(
+    config: SweepConfig, directory: str | Path, device: str = "cpu",
+    progress: Callable[[Group, int, int], Callable | None] | None = None,
+) -> pd.DataFrame:
+    """Run (or resume) the sweep into ``directory``; returns the full results table.
+
+    ``progress(group, index, n_groups)`` may return an ``on_epoch`` callback for that group.
+    """
+    store = SweepStore(directory, config)
+    all_groups = groups(config)
+    pending = [g for g in all_groups if not store.is_done(g)]
+    if pending:
+        data = TrialData(config)
+        for index, group in enumerate(pending):
+            on_epoch = progress(group, index, len(pending)) if progress else None
+            store.save_group(group, run_group(config, group, data, device, on_epoch))
+    return store.assemble(all_groups)
