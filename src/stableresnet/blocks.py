@@ -122,6 +122,11 @@ class BatchNorm(AbstractVectorField):
     ``torch.nn.functional.batch_norm`` (PyTorch defaults: momentum 0.1, eps 1e-5).
     Running statistics are stored (depth, M, d) so each layer's slice is contiguous
     and updated in place.
+
+    b1 and b2 are kept at zero and not trained: the normalisation right after each
+    cancels any constant shift (BN's own shift takes that role), so their gradient is
+    zero in exact arithmetic, and training them would only let Adam amplify round-off
+    into steps of size lr, making results depend on how members are batched.
     """
 
     def __init__(self, n_members: int, depth: int, width: int, activation: str):
@@ -133,6 +138,8 @@ class BatchNorm(AbstractVectorField):
             self.register_parameter(f"{norm}_bias", nn.Parameter(torch.zeros(n_members, depth, width)))
             self.register_buffer(f"{norm}_running_mean", torch.zeros(depth, n_members, width))
             self.register_buffer(f"{norm}_running_var", torch.ones(depth, n_members, width))
+        self.b1.requires_grad_(False)
+        self.b2.requires_grad_(False)
 
     def init_weights(self, k1_generators, k2_generators):
         super().init_weights(k1_generators, k2_generators)

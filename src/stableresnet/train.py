@@ -84,7 +84,7 @@ def _batch_starts(n_rows: int, batch_size: int) -> range:
 
 def _member_state(model: StableResNet) -> list[tuple[torch.Tensor, int]]:
     """Every tensor that training changes, with the position of its member axis."""
-    state = [(p, 0) for p in model.parameters()]
+    state = [(p, 0) for p in model.parameters() if p.requires_grad]
     # Batch-norm running statistics are stored (depth, M, width).
     return state + [(b, 1) for name, b in model.named_buffers() if "running" in name]
 
@@ -129,7 +129,8 @@ def fit(
         fit_standardization(model, X, train_index)
 
     # foreach: one fused kernel per update rule over all parameters, also on the CPU.
-    optimizer = OPTIMIZERS[config.optimizer](model.parameters(), lr=config.learning_rate, foreach=True)
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    optimizer = OPTIMIZERS[config.optimizer](trainable, lr=config.learning_rate, foreach=True)
     batch_generators = [member_generator(seed, "batches") for seed in model.seeds]
     state = _member_state(model)
     alive = torch.ones(n_members, dtype=torch.bool, device=device)
@@ -151,7 +152,7 @@ def fit(
             optimizer.zero_grad(set_to_none=False)
             torch.where(alive, member_loss, 0.0).sum().backward()
             finite = torch.isfinite(member_loss)
-            for p in model.parameters():
+            for p in trainable:
                 finite &= torch.isfinite(p.grad).flatten(1).all(dim=1)
             newly_diverged = alive & ~finite
             diverged_epoch = torch.where(newly_diverged, epoch, diverged_epoch)
