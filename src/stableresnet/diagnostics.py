@@ -1,0 +1,418 @@
+"""Stability diagnostics of trained networks: Jacobian spectra, perturbation growth, robust accuracy.
+
+Three measurements of the claims in Zhang & Wynter (2018), each vectorised over the members
+(the leading M axis) so one call diagnoses a whole step-size sweep:
+
+- **Spectra** (Proposition 1, eq. 6; Proposition 2). For block i, J_i = ∂F_i/∂y at the data
+  points y_i that reach it. Forward Euler is stable when max |1 + hλ(J_i)| ≤ 1; for shrinkage
+  blocks the eigenvalues are real and ≤ 0.
+- **Perturbation growth** (eqs. 3-4). Layer 0 is perturbed by ε along a random direction and
+  ‖y_ε(t) − y(t)‖ / ‖y_ε(0) − y(0)‖ is followed through every layer t; its maximum over t is
+  the empirical stability constant c.
+- **Robust accuracy**. Test accuracy under Gaussian input noise and under FGSM and PGD
+  (L∞) attacks. Noise and attack sizes are in *standardised* input units (the model's
+  ``input_mean``/``input_scale``), so one number means the same on every data set and member.
+  Tabular inputs have no natural box, so perturbed inputs are not clipped.
+
+All computations run on a float64 copy of the model in evaluation mode: batch-norm fields
+then use their running statistics, so F acts sample by sample and the Jacobian is per sample;
+float64 keeps the symmetric shrinkage Jacobians' round-off (and so spurious positive or
+complex eigenvalues) near 1e-15. This module computes arrays only; ``stableresnet.viz.diagnostics``
+draws them.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch.nn import functional as F
+
+from .model import ConfigError, StableResNet
+
+# Proposition 1's condition max|1 + hλ| ≤ 1 is tested with this slack, so an eigenvalue that is
+# exactly 0 in exact arithmetic (a dead ReLU unit) is not counted unstable for round-off.
+STABILITY_TOLERANCE = 1e-9
+
+
+@dataclass(frozen=True)
+class LayerSpectra:
+    """Eigenvalues of every block's Jacobian at the data, and their per-layer summaries.
+
+    Attributes
+    ----------
+    layers : (L,) int, the block indices analysed.
+    step_size : (M,) float, each member's h.
+    eigenvalues : (M, L, n_samples, width) complex128, or None when not kept.
+    max_real : (M, L) largest real part of any eigenvalue over the samples.
+    max_imag : (M, L) largest |imaginary part| over the samples.
+    max_amplification : (M, L) largest |1 + hλ| over the samples (Proposition 1's quantity).
+    stable_fraction : (M, L) fraction of samples whose max_k |1 + hλ_k| ≤ 1.
+    Non-finite Jacobians (a diverged trajectory) give NaN eigenvalues and count as unstable.
+    """
+
+    layers: np.ndarray
+    step_size: np.ndarray
+    eigenvalues: np.ndarray | None
+    max_real: np.ndarray
+    max_imag: np.ndarray
+    max_amplification: np.ndarray
+    stable_fraction: np.ndarray
+
+
+@dataclass(frozen=True)
+class PerturbationGrowth:
+    """Growth of a layer-0 perturbation through the network (eq. 4).
+
+    Attributes
+    ----------
+    ratio : (M, depth + 1, n_samples) ‖y_ε(t) − y(t)‖ / ‖y_ε(0) − y(0)‖; layer 0 is exactly 1.
+    epsilon : float, the perturbation size in layer-0 units.
+    stability_constant : (M,) max over layers and samples of ``ratio`` (the c of eq. 4).
+    """
+
+    ratio: np.ndarray
+    epsilon: float
+
+    @property
+    def stability_constant(self) -> np.ndarray:
+        # np.max propagates NaN, so a diverged member's c stays visibly undefined.
+        return self.ratio.reshape(self.ratio.shape[0], -1).max(axis=1)
+
+
+def analysis_copy(model: StableResNet, dtype: torch.dtype = torch.float64) -> StableResNet:
+    """A detached copy of ``model`` in ``dtype`` and evaluation mode; the original is untouched."""
+    if not isinstance(model, StableResNet):
+        raise ConfigError(f"expected a StableResNet; got {type(model).__name__}")
+    clone = copy.deepcopy(model).to(dtype).eval()
+    for parameter in clone.parameters():
+        parameter.requires_grad_(False)
+    return clone
+
+
+def _as_inputs(model: StableResNet, X) -> torch.Tensor:
+    """(n, in_features) array or tensor -> (M, n, in_features) tensor on the model's device and dtype."""
+    X = torch.as_tensor(np.asarray(X) if not isinstance(X, torch.Tensor) else X)
+    if X.dim() != 2 or X.shape[1] != model.in_features:
+        raise ConfigError(f"X must have shape (n_samples, {model.in_features}); got {tuple(X.shape)}")
+    X = X.to(device=model.step_size.device, dtype=model.step_size.dtype)
+    if not torch.isfinite(X).all():
+        raise ConfigError("X holds NaN or infinite values; clean or impute them first")
+    # A 3-D input keeps the member axis even for one member (see StableResNet.forward).
+    return X.unsqueeze(0).expand(model.n_members, -1, -1)
+
+
+def _as_labels(model: StableResNet, y, n_rows: int) -> torch.Tensor:
+    y = torch.as_tensor(np.asarray(y) if not isinstance(y, torch.Tensor) else y).long()
+    if y.shape != (n_rows,):
+        raise ConfigError(f"y must have shape ({n_rows},) to match X; got {tuple(y.shape)}")
+    if n_rows and (y.min() < 0 or y.max() >= model.n_classes):
+        raise ConfigError(f"y must hold class indices in [0, {model.n_classes - 1}]")
+    return y.to(model.step_size.device)
+
+
+def propagate(model: StableResNet, y0: torch.Tensor) -> torch.Tensor:
+    """Run the residual blocks from layer-0 features y0 (M, B, width); returns (depth + 1, M, B, width).
+
+    The same loop as ``StableResNet.forward`` after standardisation and lift, so a
+    perturbation can be placed directly in layer-0 space.
+    """
+    trajectory = [y0]
+    y = y0
+    for index, layer in enumerate(model.field.layers()):
+        y = model.step_rule.step(lambda z: model.field(z, layer, index), y, model.step_size)
+        trajectory.append(y)
+    return torch.stack(trajectory)
+
+
+def field_jacobian(model: StableResNet, index: int, y: torch.Tensor) -> torch.Tensor:
+    """J = ∂F_index/∂y at every point of y (M, B, width); returns (M, B, width, width), J[m, b, out, in].
+
+    In evaluation mode F acts on each sample and member separately, so the Jacobian of
+    Σ_{m,b} F(y)[m, b, :] with respect to y holds every per-sample Jacobian at once:
+    ``torch.func.jacrev`` computes it with one vmapped backward pass per output coordinate
+    (width passes for the whole batch instead of width × B).
+    """
+    layer = model.field.layers()[index]
+
+    def summed(z):
+        return model.field(z, layer, index).sum(dim=(0, 1))
+
+    jacobian = torch.func.jacrev(summed)(y)  # (out, M, B, in)
+    return jacobian.permute(1, 2, 0, 3)
+
+
+def _eigenvalues(jacobians: torch.Tensor) -> torch.Tensor:
+    """Complex eigenvalues (..., width) of (..., width, width); NaN where a matrix is not finite."""
+    finite = torch.isfinite(jacobians).flatten(-2).all(dim=-1)
+    safe = torch.where(finite[..., None, None], jacobians, torch.zeros_like(jacobians))
+    values = torch.linalg.eigvals(safe)
+    return torch.where(finite[..., None], values, torch.full_like(values, complex(float("nan"), float("nan"))))
+
+
+def _check_layers(model: StableResNet, layers) -> np.ndarray:
+    if layers is None:
+        return np.arange(model.depth)
+    layers = np.atleast_1d(np.asarray(layers))
+    if layers.size == 0 or not np.issubdtype(layers.dtype, np.integer) or layers.min() < 0 or layers.max() >= model.depth:
+        raise ConfigError(f"layers must be block indices in [0, {model.depth - 1}]; got {layers.tolist()}")
+    return layers
+
+
+def layer_spectra(
+    model: StableResNet,
+    X,
+    layers=None,
+    keep_eigenvalues: bool = True,
+    chunk_size: int = 2048,
+) -> LayerSpectra:
+    """Eigenvalues of each block's Jacobian at the data, for every member.
+
+    Parameters
+    ----------
+    model : StableResNet with M members (not modified).
+    X : (n_samples, in_features) raw inputs; the model standardises them.
+    layers : sequence of int or None
+        Block indices to analyse; ``None`` means all ``depth`` blocks.
+    keep_eigenvalues : bool
+        Keep the (M, L, n_samples, width) eigenvalues (for the complex-plane figure).
+    chunk_size : int
+        Samples per Jacobian batch (bounds memory at width² × chunk_size × M numbers).
+
+    Returns
+    -------
+    LayerSpectra
+
+    Examples
+    --------
+    >>> net = StableResNet(in_features=2, n_classes=2, depth=3, block="shrinkage", step_size=0.5)
+    >>> spectra = layer_spectra(net, np.random.default_rng(0).normal(size=(8, 2)))
+    >>> spectra.max_amplification.shape, bool((spectra.max_real <= 1e-12).all())
+    ((1, 3), True)
+    """
+    net = analysis_copy(model)
+    layers = _check_layers(net, layers)
+    inputs = _as_inputs(net, X)
+    h = net.step_size.view(-1, 1, 1, 1).cpu()  # broadcasts over (M, L, n, width)
+    per_chunk = []  # (M, L, chunk, width) eigenvalues per chunk of samples
+    for start in range(0, inputs.shape[1], chunk_size):
+        with torch.no_grad():
+            trajectory = net(inputs[:, start : start + chunk_size], return_trajectory=True)[1]
+        per_chunk.append(torch.stack(
+            [_eigenvalues(field_jacobian(net, int(index), trajectory[index])).cpu() for index in layers], dim=1))
+    values = torch.cat(per_chunk, dim=2)  # (M, L, n, width)
+    amplification = (1 + h * values).abs().amax(dim=-1)  # (M, L, n); NaN propagates
+    return LayerSpectra(
+        layers=layers,
+        step_size=net.step_size.flatten().cpu().numpy(),
+        eigenvalues=values.numpy() if keep_eigenvalues else None,
+        max_real=values.real.amax(dim=(2, 3)).numpy(),
+        max_imag=values.imag.abs().amax(dim=(2, 3)).numpy(),
+        max_amplification=amplification.amax(dim=2).numpy(),
+        stable_fraction=(amplification <= 1 + STABILITY_TOLERANCE).double().mean(dim=2).numpy(),
+    )
+
+
+def perturbation_growth(model: StableResNet, X, epsilon: float = 1e-3, seed: int = 0) -> PerturbationGrowth:
+    """Follow a random layer-0 perturbation of size ε through every block (eqs. 3-4).
+
+    Each sample's layer-0 features y(0) (standardised, lifted) get y(0) + ε u with u a random
+    unit vector (one draw per sample, shared by all members: a paired design across step
+    sizes). The ratio is taken against the realised ‖y_ε(0) − y(0)‖, so an identity network
+    gives exactly 1 at every layer.
+
+    Parameters
+    ----------
+    model : StableResNet with M members.
+    X : (n_samples, in_features) raw inputs.
+    epsilon : float > 0, in layer-0 (standardised) units.
+    seed : int, seed of the directions u.
+
+    Returns
+    -------
+    PerturbationGrowth with ratio (M, depth + 1, n_samples).
+    """
+    if not np.isfinite(epsilon) or epsilon <= 0:
+        raise ConfigError(f"epsilon must be a finite number > 0; got {epsilon!r}")
+    net = analysis_copy(model)
+    inputs = _as_inputs(net, X)
+    generator = torch.Generator().manual_seed(seed)
+    direction = torch.randn(inputs.shape[1], net.width, generator=generator, dtype=torch.float64)
+    direction = (direction / direction.norm(dim=1, keepdim=True)).to(inputs.device, inputs.dtype)
+    with torch.no_grad():
+        reference = net(inputs, return_trajectory=True)[1]  # (depth + 1, M, n, width)
+        perturbed = propagate(net, reference[0] + epsilon * direction)
+        distance = (perturbed - reference).norm(dim=-1)  # (depth + 1, M, n)
+        ratio = distance / distance[0]
+    return PerturbationGrowth(ratio=ratio.permute(1, 0, 2).cpu().numpy(), epsilon=float(epsilon))
+
+
+# --- robust accuracy ------------------------------------------------------------------------
+
+
+def _accuracy(net: StableResNet, inputs: torch.Tensor, labels: torch.Tensor) -> np.ndarray:
+    """Per-member accuracy; a row with non-finite logits counts as wrong (as in ``train.evaluate``)."""
+    with torch.no_grad():
+        logits = net(inputs)
+    correct = (logits.argmax(dim=-1) == labels) & torch.isfinite(logits).all(dim=-1)
+    return correct.double().mean(dim=1).cpu().numpy()
+
+
+def _input_gradient(net: StableResNet, inputs: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """∂ loss_m / ∂ x for every member m and row; each row's gradient is its own cross-entropy's."""
+    inputs = inputs.detach().requires_grad_(True)
+    logits = net(inputs)
+    loss = F.cross_entropy(logits.flatten(0, 1), labels.repeat(net.n_members), reduction="sum")
+    return torch.autograd.grad(loss, inputs)[0]
+
+
+def _check_size(value: float, name: str) -> float:
+    if not np.isfinite(value) or value < 0:
+        raise ConfigError(f"{name} must be a finite number ≥ 0; got {value!r}")
+    return float(value)
+
+
+def gaussian_noise(model: StableResNet, X, sigma: float, seed: int = 0) -> torch.Tensor:
+    """Inputs (M, n, in) plus N(0, σ²) noise in standardised units: x + σ · input_scale_m · z.
+
+    The same draw z serves every member, so members differ only by their own network.
+    """
+    sigma = _check_size(sigma, "sigma")
+    inputs = _as_inputs(model, X)
+    generator = torch.Generator().manual_seed(seed)
+    noise = torch.randn(inputs.shape[1:], generator=generator, dtype=torch.float64)
+    return inputs + sigma * model.input_scale * noise.to(inputs.device, inputs.dtype)
+
+
+def fgsm(model: StableResNet, X, y, epsilon: float) -> torch.Tensor:
+    """Fast gradient sign attack (Goodfellow et al. 2015) of L∞ size ε in standardised units.
+
+    Standardised inputs are s = (x − μ)/σ_scale, so a step ε sign(∂loss/∂s) is, in raw units,
+    x + ε · input_scale · sign(∂loss/∂x) (the scale is positive and leaves the sign unchanged).
+
+    Returns
+    -------
+    (M, n, in_features) adversarial inputs, one set per member (each attacks its own network).
+    """
+    epsilon = _check_size(epsilon, "epsilon")
+    net = analysis_copy(model)
+    inputs = _as_inputs(net, X)
+    labels = _as_labels(net, y, inputs.shape[1])
+    gradient = _input_gradient(net, inputs, labels)
+    return (inputs + epsilon * net.input_scale * gradient.sign()).to(model.step_size.dtype)
+
+
+def pgd(model: StableResNet, X, y, epsilon: float, n_steps: int = 10, step_fraction: float = 2.5,
+        random_start: bool = True, seed: int = 0) -> torch.Tensor:
+    """Projected gradient descent in the L∞ ball of radius ε (Madry et al. 2018), standardised units.
+
+    ``n_steps`` signed-gradient steps of size ``step_fraction · ε / n_steps`` (Madry's 2.5/n),
+    each followed by projection onto the ball; optionally from a uniform random start
+    (seeded). With ``n_steps=1``, no random start and ``step_fraction=1`` this is FGSM.
+
+    Returns
+    -------
+    (M, n, in_features) adversarial inputs.
+    """
+    epsilon = _check_size(epsilon, "epsilon")
+    if isinstance(n_steps, bool) or not isinstance(n_steps, (int, np.integer)) or n_steps < 1:
+        raise ConfigError(f"n_steps must be an integer ≥ 1; got {n_steps!r}")
+    net = analysis_copy(model)
+    inputs = _as_inputs(net, X)
+    labels = _as_labels(net, y, inputs.shape[1])
+    scale = net.input_scale
+    step = step_fraction * epsilon / n_steps
+    offset = torch.zeros_like(inputs)  # in standardised units
+    if random_start:
+        generator = torch.Generator().manual_seed(seed)
+        draw = torch.rand(inputs.shape[1:], generator=generator, dtype=torch.float64)
+        offset = ((2 * draw - 1) * epsilon).to(inputs.device, inputs.dtype).expand_as(inputs).clone()
+    for _ in range(n_steps):
+        gradient = _input_gradient(net, inputs + scale * offset, labels)
+        offset = (offset + step * gradient.sign()).clamp(-epsilon, epsilon)
+    return (inputs + scale * offset).to(model.step_size.dtype)
+
+
+ATTACKS = {"fgsm": fgsm, "pgd": pgd}
+
+
+def robust_accuracy(model: StableResNet, X, y, sigmas=(0.0, 0.1, 0.2, 0.5, 1.0),
+                    epsilons=(0.0, 0.05, 0.1, 0.2, 0.5), pgd_steps: int = 10, seed: int = 0) -> dict[str, np.ndarray]:
+    """Per-member test accuracy under Gaussian noise and under each attack of ``ATTACKS``.
+
+    Parameters
+    ----------
+    model : StableResNet with M members.
+    X, y : (n, in_features) raw test inputs and (n,) class indices.
+    sigmas, epsilons : noise levels and attack radii, in standardised input units.
+    pgd_steps : PGD iterations.
+    seed : seed of the noise draws and PGD's random start.
+
+    Returns
+    -------
+    dict with "sigma" (S,), "epsilon" (E,), "noise" (M, S), and one (M, E) array per attack.
+    """
+    net = analysis_copy(model)
+    inputs = _as_inputs(net, X)
+    labels = _as_labels(net, y, inputs.shape[1])
+    sigmas = np.atleast_1d(np.asarray(sigmas, dtype=float))
+    epsilons = np.atleast_1d(np.asarray(epsilons, dtype=float))
+    X = inputs[0]
+    result = {"sigma": sigmas, "epsilon": epsilons}
+    result["noise"] = np.stack([_accuracy(net, gaussian_noise(net, X, s, seed), labels) for s in sigmas], axis=1)
+    options = {"fgsm": {}, "pgd": {"n_steps": pgd_steps, "seed": seed}}
+    for name, attack in ATTACKS.items():
+        result[name] = np.stack(
+            [_accuracy(net, attack(net, X, labels, e, **options[name]), labels) for e in epsilons], axis=1
+        )
+    return result
+
+
+def _subsample(X, y, max_samples: int | None, seed: int):
+    X, y = np.asarray(X), np.asarray(y)
+    if max_samples is None or len(X) <= max_samples:
+        return X, y
+    rows = np.sort(np.random.default_rng(seed).choice(len(X), size=max_samples, replace=False))
+    return X[rows], y[rows]
+
+
+def member_robustness(model: StableResNet, X_test, y_test, sigma: float = 0.1, epsilon: float = 0.1,
+                      growth_epsilon: float = 1e-3, pgd_steps: int = 10, max_samples: int | None = 512,
+                      seed: int = 0) -> dict[str, np.ndarray]:
+    """One row of stability and robustness numbers per member, for a sweep's records.
+
+    Parameters
+    ----------
+    model : StableResNet with M members (e.g. one per step size).
+    X_test, y_test : raw test inputs (n, in_features) and class indices (n,).
+    sigma : Gaussian noise level, standardised units.
+    epsilon : FGSM / PGD radius, standardised units.
+    growth_epsilon : layer-0 perturbation size for the stability constant.
+    max_samples : spectra and growth use at most this many test rows (a seeded subset);
+        accuracies always use every row.
+
+    Returns
+    -------
+    dict of (M,) arrays: "step_size", "clean_accuracy", "noise_accuracy", "fgsm_accuracy",
+    "pgd_accuracy", "stability_constant" (c of eq. 4), "max_amplification" (largest
+    |1 + hλ| over all layers and samples), "max_real" (largest Re λ), "stable_fraction"
+    (fraction of (layer, sample) pairs meeting Proposition 1).
+    """
+    X_sub, _ = _subsample(X_test, y_test, max_samples, seed)
+    spectra = layer_spectra(model, X_sub, keep_eigenvalues=False)
+    growth = perturbation_growth(model, X_sub, growth_epsilon, seed)
+    accuracy = robust_accuracy(model, X_test, y_test, sigmas=(0.0, sigma), epsilons=(epsilon,),
+                               pgd_steps=pgd_steps, seed=seed)
+    return {
+        "step_size": spectra.step_size,
+        "clean_accuracy": accuracy["noise"][:, 0],
+        "noise_accuracy": accuracy["noise"][:, 1],
+        "fgsm_accuracy": accuracy["fgsm"][:, 0],
+        "pgd_accuracy": accuracy["pgd"][:, 0],
+        "stability_constant": growth.stability_constant,
+        "max_amplification": spectra.max_amplification.max(axis=1),
+        "max_real": spectra.max_real.max(axis=1),
+        "stable_fraction": spectra.stable_fraction.mean(axis=1),
+    }
