@@ -1,0 +1,275 @@
+"""Stability diagnostics against exact answers: finite differences, known spectra, closed-form FGSM."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from matplotlib.figure import Figure
+from matplotlib.patches import Circle
+from typer.testing import CliRunner
+
+from stableresnet import StableResNet, TrainConfig, evaluate, fit, save_model
+from stableresnet.blocks import VECTOR_FIELDS
+from stableresnet.cli import app
+from stableresnet.data import load_dataset
+from stableresnet.diagnostics import (
+    analysis_copy,
+    fgsm,
+    field_jacobian,
+    layer_spectra,
+    member_robustness,
+    perturbation_growth,
+    pgd,
+    robust_accuracy,
+)
+from stableresnet.viz.diagnostics import plot_amplification, plot_eigenvalues, plot_growth, plot_robust_accuracy
+
+WIDTH = 4
+
+
+def random_model(block, activation="relu", depth=2, step_size=(0.3, 0.7), seed=0):
+    """A two-member float64 model whose every parameter and running statistic is random."""
+    model = StableResNet(WIDTH, 3, depth, block=block, step_size=list(step_size), activation=activation,
+                         seed=[0, 1]).double()
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, tensor in list(model.field.named_parameters()) + list(model.field.named_buffers()):
+            draw = torch.randn(tensor.shape, generator=generator, dtype=torch.float64)
+            # Running variances must be positive; everything else may take any sign.
+            tensor.copy_(draw.abs() + 0.5 if "running_var" in name else draw)
+    return model.eval()
+
+
+@pytest.mark.parametrize("activation", ["relu", "tanh"])
+@pytest.mark.parametrize("block", sorted(VECTOR_FIELDS))
+def test_block_jacobian_equals_finite_differences(block, activation):
+    model = random_model(block, activation)
+    y = torch.randn(2, 5, WIDTH, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    jacobian = field_jacobian(model, 1, y)  # (M, B, out, in)
+    layer = model.field.layers()[1]
+    step = 1e-6
+    with torch.no_grad():
+        for j in range(WIDTH):
+            shift = torch.zeros(WIDTH, dtype=torch.float64)
+            shift[j] = step
+            column = (model.field(y + shift, layer, 1) - model.field(y - shift, layer, 1)) / (2 * step)
+            torch.testing.assert_close(jacobian[..., j], column, rtol=1e-6, atol=1e-7)
+
+
+def linear_plain_model(step_size=0.4, depth=3):
+    """Plain field with b1 so large that relu is the identity on the data: F(y) = K2 K1 y + K2 b1 + b2."""
+    model = StableResNet(WIDTH, 2, depth, block="plain", step_size=step_size, seed=3).double().eval()
+    with torch.no_grad():
+        model.field.b1.fill_(100.0)
+    return model
+
+
+def test_spectra_of_a_linear_block_are_the_eigenvalues_of_k2_k1():
+    model = linear_plain_model(step_size=0.4)
+    X = np.random.default_rng(0).normal(size=(6, WIDTH))
+    spectra = layer_spectra(model, X)
+    for layer in range(model.depth):
+        K1 = model.field.K1[0, layer].detach().numpy()
+        K2 = model.field.K2[0, layer].detach().numpy()
+        expected = np.sort_complex(np.linalg.eigvals(K2 @ K1))
+        for sample in range(len(X)):
+            np.testing.assert_allclose(np.sort_complex(spectra.eigenvalues[0, layer, sample]), expected, atol=1e-10)
+        np.testing.assert_allclose(spectra.max_real[0, layer], expected.real.max(), atol=1e-10)
+        np.testing.assert_allclose(spectra.max_amplification[0, layer], np.abs(1 + 0.4 * expected).max(), atol=1e-10)
+        assert spectra.stable_fraction[0, layer] == float(np.abs(1 + 0.4 * expected).max() <= 1 + 1e-9)
+
+
+def test_growth_of_a_linear_network_follows_the_matrix_powers():
+    # Perturbations of a linear network obey δ(t+1) = (I + h K2 K1) δ(t) exactly.
+    h = 0.4
+    model = linear_plain_model(step_size=h, depth=3)
+    X = np.random.default_rng(0).normal(size=(5, WIDTH))
+    growth = perturbation_growth(model, X, epsilon=1e-3, seed=0)
+    direction = torch.randn(5, WIDTH, generator=torch.Generator().manual_seed(0), dtype=torch.float64).numpy()
+    delta = direction / np.linalg.norm(direction, axis=1, keepdims=True)
+    for layer in range(model.depth + 1):
+        np.testing.assert_allclose(growth.ratio[0, layer], np.linalg.norm(delta, axis=1), rtol=1e-7)
+        if layer < model.depth:
+            step = np.eye(WIDTH) + h * model.field.K2[0, layer].detach().numpy() @ model.field.K1[0, layer].detach().numpy()
+            delta = delta @ step.T
+
+
+@pytest.mark.parametrize("width", [None, 6])
+@pytest.mark.parametrize("block", sorted(VECTOR_FIELDS))
+def test_identity_network_has_growth_exactly_one(block, width):
+    model = StableResNet(WIDTH, 2, depth=5, width=width, block=block, step_size=[1.0, 0.1], seed=0)
+    with torch.no_grad():
+        for parameter in model.field.parameters():
+            parameter.zero_()
+    X = np.random.default_rng(0).normal(size=(7, WIDTH))
+    growth = perturbation_growth(model, X, epsilon=1e-2)
+    assert growth.ratio.shape == (2, 6, 7)
+    assert (growth.ratio == 1.0).all()
+    assert (growth.stability_constant == 1.0).all()
+
+
+@pytest.fixture(scope="module")
+def wine():
+    return load_dataset("wine", seed=0)
+
+
+@pytest.mark.parametrize("activation", ["relu", "tanh"])
+def test_trained_shrinkage_eigenvalues_are_real_and_nonpositive(wine, activation):
+    model = StableResNet(13, 3, depth=6, block="shrinkage", step_size=[1.0, 0.1], activation=activation, seed=0)
+    fit(model, torch.tensor(wine.X_train, dtype=torch.float32), torch.tensor(wine.y_train),
+        TrainConfig(epochs=3, batch_size=10, learning_rate=1e-2))
+    assert not torch.equal(model.field.K1, StableResNet(13, 3, 6, block="shrinkage", seed=0).field.K1)  # trained
+    spectra = layer_spectra(model, wine.X_test)
+    assert np.isfinite(spectra.eigenvalues).all()
+    assert np.abs(spectra.eigenvalues.imag).max() <= 1e-9
+    assert spectra.eigenvalues.real.max() <= 1e-6
+    assert (spectra.max_real <= 1e-6).all()
+
+
+def logistic_model(seed=0):
+    """A one-block network whose block is the identity: logits = W (x − μ)/s + b, a softmax-linear model."""
+    rng = np.random.default_rng(seed)
+    model = StableResNet(WIDTH, 3, depth=1, block="plain", step_size=1.0, seed=0).double()
+    with torch.no_grad():
+        for parameter in model.field.parameters():
+            parameter.zero_()
+        model.head.weight.copy_(torch.tensor(rng.normal(size=(1, 3, WIDTH))))
+        model.head.bias.copy_(torch.tensor(rng.normal(size=(1, 1, 3))))
+        model.input_mean.copy_(torch.tensor(rng.normal(size=(1, 1, WIDTH))))
+        model.input_scale.copy_(torch.tensor(rng.uniform(0.5, 3.0, size=(1, 1, WIDTH))))
+    return model.eval()
+
+
+def test_fgsm_on_a_logistic_model_steps_along_the_sign_of_the_closed_form_gradient():
+    model = logistic_model()
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(20, WIDTH))
+    y = rng.integers(0, 3, size=20)
+    W, b = model.head.weight[0].detach().numpy(), model.head.bias[0, 0].detach().numpy()
+    mean, scale = model.input_mean[0, 0].numpy(), model.input_scale[0, 0].numpy()
+    logits = ((X - mean) / scale) @ W.T + b
+    p = np.exp(logits - logits.max(axis=1, keepdims=True))
+    p /= p.sum(axis=1, keepdims=True)
+    gradient = (p - np.eye(3)[y]) @ W  # ∂loss/∂z = Wᵀ(p − onehot), per row
+    epsilon = 0.3
+    adversarial = fgsm(model, X, y, epsilon)[0].numpy()
+    np.testing.assert_allclose(adversarial, X + epsilon * scale * np.sign(gradient), rtol=0, atol=1e-12)
+    # One PGD step of full size from the clean point is FGSM; PGD never leaves the ε-ball.
+    one_step = pgd(model, X, y, epsilon, n_steps=1, step_fraction=1.0, random_start=False)[0].numpy()
+    np.testing.assert_allclose(one_step, adversarial, rtol=0, atol=1e-12)
+    many = pgd(model, X, y, epsilon, n_steps=7, seed=2)[0].numpy()
+    assert (np.abs(many - X) / scale <= epsilon + 1e-12).all()
+    # The attack lowers accuracy and raises the loss of every row of a linear model.
+    labels = torch.tensor(y)
+    clean = evaluate(model, torch.tensor(X), labels)
+    attacked = evaluate(model, torch.tensor(adversarial), labels)
+    assert attacked["loss"][0] > clean["loss"][0] and attacked["accuracy"][0] <= clean["accuracy"][0]
+
+
+def test_zero_sized_perturbations_give_the_clean_accuracy():
+    model = random_model("plain")
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(30, WIDTH)), rng.integers(0, 3, size=30)
+    clean = evaluate(model, torch.tensor(X), torch.tensor(y))["accuracy"]
+    result = robust_accuracy(model, X, y, sigmas=[0.0, 5.0], epsilons=[0.0, 1.0], pgd_steps=3)
+    for kind in ("noise", "fgsm", "pgd"):
+        np.testing.assert_allclose(result[kind][:, 0], clean)
+    assert result["noise"].shape == (2, 2) and result["pgd"].shape == (2, 2)
+    assert (result["pgd"][:, 1] <= result["fgsm"][:, 1] + 0.2).all()
+
+
+def test_member_robustness_gives_one_value_per_member_and_leaves_the_model_alone():
+    model = random_model("shrinkage")
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(40, WIDTH)), rng.integers(0, 3, size=40)
+    result = member_robustness(model, X, y, sigma=0.1, epsilon=0.1, pgd_steps=2, max_samples=16)
+    assert set(result) >= {"stability_constant", "max_amplification", "noise_accuracy", "fgsm_accuracy"}
+    assert all(v.shape == (2,) for v in result.values())
+    np.testing.assert_allclose(result["step_size"], [0.3, 0.7])
+    assert (result["stability_constant"] >= 0).all()
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+    assert model.step_size.dtype == torch.float64 and analysis_copy(model) is not model
+
+
+def test_bad_arguments_are_config_errors():
+    from stableresnet.model import ConfigError
+
+    model = random_model("plain")
+    X = np.zeros((3, WIDTH))
+    with pytest.raises(ConfigError, match="X must have shape"):
+        layer_spectra(model, np.zeros((3, WIDTH + 1)))
+    with pytest.raises(ConfigError, match="layers must be block indices"):
+        layer_spectra(model, X, layers=[5])
+    with pytest.raises(ConfigError, match="epsilon must be a finite number > 0"):
+        perturbation_growth(model, X, epsilon=0.0)
+    with pytest.raises(ConfigError, match="y must hold class indices"):
+        fgsm(model, X, [0, 1, 7], 0.1)
+
+
+def test_figures_draw_the_stability_disc_and_curves():
+    values = np.array([[-1.0 + 0.5j, 0.2 + 0j]])
+    figure = plot_eigenvalues({"layer 0": values}, step_size=0.5)
+    disc = next(p for p in figure.axes[0].patches if isinstance(p, Circle))
+    assert disc.center == (-2.0, 0) and disc.radius == 2.0
+    axes = Figure().subplots(1, 3)
+    assert plot_amplification({"a": np.ones(3)}, ax=axes[0]) is axes[0].figure
+    assert isinstance(plot_growth({"a": np.array([1.0, 3.0, 9.0])}), Figure)
+    assert isinstance(plot_robust_accuracy([0, 0.1], {"a": np.array([1.0, 0.5])}, "σ"), Figure)
+
+
+runner = CliRunner()
+
+
+def run(*args):
+    result = runner.invoke(app, [str(a) for a in args])
+    return result, result.stdout + (result.stderr or "")
+
+
+TINY = ("--depth", 3, "--epochs", 1, "--samples", 8, "--sigma", 0, "--sigma", 0.5, "--epsilon", 0,
+        "--epsilon", 0.1, "--pgd-steps", 2)
+
+
+def test_diagnose_writes_records_and_figures(tmp_path):
+    out = tmp_path / "diag"
+    result, text = run("diagnose", "--dataset", "wine", "--block", "plain", "--block", "shrinkage",
+                       "--step-size", 1, "--step-size", 0.1, *TINY, "--out", out)
+    assert result.exit_code == 0, text
+    names = {p.name for p in out.iterdir()}
+    assert {"spectra.csv", "eigenvalues.csv", "growth.csv", "robustness.csv", "summary.json", "amplification.png",
+            "growth.png", "robustness.png", "eigenvalues_shrinkage_h0.1.png"} <= names
+    assert not any(name.startswith(".") for name in names)  # no temporary files left
+    summary = json.loads((out / "summary.json").read_text())["summary"]
+    assert len(summary) == 4
+    shrinkage = [row for row in summary if row["block"] == "shrinkage"]
+    assert all(row["max_real"] <= 1e-6 for row in shrinkage)
+
+
+def test_diagnose_a_saved_model(tmp_path, wine):
+    model = StableResNet(13, 3, depth=2, block="shrinkage", step_size=0.2, seed=0)
+    path = save_model(tmp_path / "m.safetensors", model, extra={"params": {"random_state": 0}})
+    result, text = run("diagnose", "--dataset", "wine", "--model", path, *TINY[4:], "--out", tmp_path / "d")
+    assert result.exit_code == 0, text
+    assert (tmp_path / "d" / "eigenvalues_shrinkage_h0.2.png").exists()
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--dataset", "wine", "--step-size", "0"], "step_size h must be a finite number > 0"),
+        (["--dataset", "nope"], "unknown dataset 'nope'"),
+        (["--dataset", "wine", "--samples", "0"], "--samples must be an integer ≥ 1"),
+        (["--dataset", "wine", "--step-size", "0.1", "--step-size", "0.1"], "must be distinct"),
+        (["--dataset", "wine", "--model", "missing.safetensors"], "does not exist"),
+        (["--dataset", "abalone", "--model", "MODEL"], "expects 13 features"),
+    ],
+)
+def test_diagnose_user_mistakes_give_exit_2(tmp_path, args, message):
+    model_path = save_model(tmp_path / "m.safetensors", StableResNet(13, 3, depth=1, seed=0))
+    args = [str(model_path) if a == "MODEL" else a for a in args]
+    result, text = run("diagnose", *args, "--depth", 1, "--epochs", 1, "--out", tmp_path / "never")
+    assert result.exit_code == 2, text
+    assert message in " ".join(text.split())
+    assert "Traceback" not in text
+    assert not (tmp_path / "never").exists()
