@@ -260,20 +260,48 @@ class SweepStore:
         return table
 
 
+class SweepIncomplete(RuntimeError):
+    """Some groups failed (e.g. a Ray worker died); the finished ones are saved and a rerun resumes."""
+
+
+BACKENDS = ("local", "ray")
+
+
 def run_sweep(
     config: SweepConfig, directory: str | Path, device: str = "cpu",
     progress: Callable[[Group, int, int], Callable | None] | None = None,
+    backend: str = "local", address: str | None = None,
 ) -> pd.DataFrame:
     """Run (or resume) the sweep into ``directory``; returns the full results table.
 
-    ``progress(group, index, n_groups)`` may return an ``on_epoch`` callback for that group.
+    ``backend="local"`` trains the groups one after another in this process;
+    ``backend="ray"`` runs them as Ray tasks (see :mod:`.ray_backend`), on the cluster at
+    ``address`` or on a local Ray. ``progress(group, index, n_groups)`` may return an
+    ``on_epoch`` callback for that group (local backend) and is called as groups start.
     """
+    if backend not in BACKENDS:
+        raise ConfigError(f"unknown backend {backend!r}; expected one of {list(BACKENDS)}")
+    if backend == "ray":
+        from .ray_backend import require_ray
+
+        require_ray()
     store = SweepStore(directory, config)
     all_groups = groups(config)
     pending = [g for g in all_groups if not store.is_done(g)]
-    if pending:
+    if pending and backend == "local":
         data = TrialData(config)
         for index, group in enumerate(pending):
             on_epoch = progress(group, index, len(pending)) if progress else None
             store.save_group(group, run_group(config, group, data, device, on_epoch))
+    elif pending:
+        from .ray_backend import run_groups_on_ray
+
+        finished = []
+        on_done = (lambda g: (finished.append(g), progress(g, len(finished) - 1, len(pending)))) if progress else None
+        failed = run_groups_on_ray(config, pending, store, device, address, on_done)
+        if failed:
+            raise SweepIncomplete(
+                f"{len(failed)} of {len(pending)} groups failed on Ray workers ({', '.join(g.name for g in failed)}); "
+                f"the other results are saved in {str(directory)!r}: run the same command again to resume"
+            )
     return store.assemble(all_groups)
