@@ -6,10 +6,12 @@ encoding, missing values), ``uci`` (each file's quirks), ``synthetic`` and ``tab
 """
 
 from .dataset import DataError, Dataset
+from .elec2 import load_elec2
 from .plot import plot_synthetic
 from .presets import PAPER_PRESETS, Preset, paper_preset
 from .registry import DATASETS, dataset_names, describe_datasets, load_dataset
 from .table import load_table
+from .transactions import TemporalDataset, load_transactions, synthetic_btc, synthetic_btc_dataset
 
 __all__ = [
     "DATASETS",
@@ -17,10 +19,15 @@ __all__ = [
     "Dataset",
     "PAPER_PRESETS",
     "Preset",
+    "TemporalDataset",
     "dataset_names",
     "describe_datasets",
     "load_dataset",
+    "load_elec2",
     "load_table",
+    "load_transactions",
     "paper_preset",
     "plot_synthetic",
+    "synthetic_btc",
+    "synthetic_btc_dataset",
 ]
