@@ -1,0 +1,278 @@
+"""Reproduce the paper: every figure is one declarative experiment (``reproduce.toml``) run by the engines.
+
+Each experiment has a *kind* — ``data`` (Figure 1), ``propagation`` (Figures 2-7), ``sweep``
+(Figures 8-13) or ``drift`` (Figures 14-15) — and settings resolved for a *scale*: ``paper``
+(the paper's settings) or ``quick`` (fewer trials, h values and epochs; stated on the report).
+
+Layout of the output folder::
+
+    DIR/runs/<kind>-<hash>/   the engines' own records (a sweep store resumes mid-way)
+    DIR/figN/                 the figure's pictures, tables, and done.json once finished
+
+An interrupted reproduce continues where it stopped: finished figures (done.json) are
+reused, a half-run sweep resumes its missing groups, and runs shared by two figures
+(Figures 14 and 15) are computed once.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+from ..data import load_dataset, plot_synthetic
+from ..model import ConfigError
+from .sweep import SweepConfig, run_sweep, write_atomically
+
+SPEC_PATH = Path(__file__).with_name("reproduce.toml")
+SCALES = ("quick", "paper")
+KIND_KEYS = {
+    "data": {"dataset", "seed", "n_samples", "noise"},
+    "propagation": {"figure", "block", "step_size", "depth", "data", "n_samples", "noise", "epochs", "batch_size",
+                    "learning_rate", "optimizer", "activation", "seed"},
+    "sweep": {"dataset", "blocks", "step_sizes", "trials", "depth", "width", "epochs", "batch_size",
+              "learning_rate", "optimizer", "activation", "seed", "members_per_group"},
+    "drift": {"plot", "data", "train_until", "blocks", "step_sizes", "trials", "depth", "width", "epochs",
+              "batch_size", "learning_rate", "optimizer", "activation", "seed", "rows", "period"},
+}
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """One figure: its kind and the settings resolved for one scale."""
+
+    figure: str
+    title: str
+    kind: str
+    settings: dict
+
+    @property
+    def run_key(self) -> str:
+        """Runs with the same kind and settings (plot aside) share one folder."""
+        settings = {k: v for k, v in self.settings.items() if k != "plot"}
+        digest = hashlib.sha256(json.dumps([self.kind, settings], sort_keys=True).encode()).hexdigest()
+        return f"{self.kind}-{digest[:12]}"
+
+
+def load_specs(scale: str = "quick", path: str | Path = SPEC_PATH) -> list[Experiment]:
+    """Read and validate the experiment specs; ConfigError names the figure and the problem."""
+    if scale not in SCALES:
+        raise ConfigError(f"unknown scale {scale!r}; expected one of {list(SCALES)}")
+    path = Path(path)
+    try:
+        specs = tomllib.loads(path.read_text())
+    except (OSError, tomllib.TOMLDecodeError) as error:
+        raise ConfigError(f"cannot read experiment specs {str(path)!r}: {error}") from None
+    experiments = []
+    for figure, spec in specs.items():
+        spec = dict(spec)
+        for required in ("title", "kind"):
+            if required not in spec:
+                raise ConfigError(f"{path.name} [{figure}]: missing field {required!r}")
+        title, kind = spec.pop("title"), spec.pop("kind")
+        if kind not in KIND_KEYS:
+            raise ConfigError(f"{path.name} [{figure}]: unknown kind {kind!r}; expected one of {sorted(KIND_KEYS)}")
+        overrides = {name: spec.pop(name, {}) for name in SCALES}
+        settings = {**spec, **overrides[scale]}
+        unknown = set(settings) - KIND_KEYS[kind]
+        if unknown:
+            raise ConfigError(f"{path.name} [{figure}]: unknown setting(s) {sorted(unknown)} for kind {kind!r}")
+        experiment = Experiment(figure, title, kind, settings)
+        _validate(experiment, path.name)
+        experiments.append(experiment)
+    return experiments
+
+
+def _validate(experiment: Experiment, source: str) -> None:
+    """Build the engine's config once so that bad values fail before anything runs."""
+    try:
+        KINDS[experiment.kind].config(experiment.settings)
+    except ConfigError as error:
+        raise ConfigError(f"{source} [{experiment.figure}]: {error}") from None
+    except Exception as error:  # a data set the registry does not know, a wrong type
+        raise ConfigError(f"{source} [{experiment.figure}]: {error}") from None
+
+
+def select(experiments: list[Experiment], only: str | None) -> list[Experiment]:
+    """Keep the figures named in ``only`` ("fig2,fig9"); all when None."""
+    if not only:
+        return experiments
+    wanted = [name.strip() for name in only.split(",") if name.strip()]
+    known = {e.figure for e in experiments}
+    unknown = [name for name in wanted if name not in known]
+    if unknown:
+        raise ConfigError(f"unknown figure(s) {unknown} in --only; expected some of {sorted(known, key=_figure_number)}")
+    return [e for e in experiments if e.figure in wanted]
+
+
+def _figure_number(name: str) -> int:
+    return int("".join(ch for ch in name if ch.isdigit()) or 0)
+
+
+def _save_figure(figure, directory: Path, stem: str) -> list[str]:
+    names = []
+    for suffix in ("png", "svg"):
+        write_atomically(directory / f"{stem}.{suffix}", lambda p, s=suffix: figure.savefig(p, format=s, dpi=130))
+        names.append(f"{stem}.{suffix}")
+    return names
+
+
+# --------------------------------------------------------------------------------------
+# Kinds: how to build the engine's config from settings, and how to run one figure.
+
+class DataKind:
+    @staticmethod
+    def config(settings):
+        options = {k: v for k, v in settings.items() if k in ("n_samples", "noise")}
+        return settings["dataset"], settings.get("seed", 0), options
+
+    @staticmethod
+    def run(experiment, run_dir, figure_dir, device, progress):
+        name, seed, options = DataKind.config(experiment.settings)
+        dataset = load_dataset(name, seed=seed, **options)
+        files = _save_figure(plot_synthetic(dataset), figure_dir, "data")
+        return {"files": files, "numbers": {"n_train": len(dataset.y_train), "n_test": len(dataset.y_test)}}
+
+
+class PropagationKind:
+    @staticmethod
+    def config(settings):
+        from .propagation import PropagationConfig, figure_preset
+
+        settings = dict(settings)
+        preset = figure_preset(settings.pop("figure")) if "figure" in settings else None
+        base = dataclasses.asdict(preset) if preset else {}
+        return PropagationConfig(**{**base, **settings})
+
+    @staticmethod
+    def run(experiment, run_dir, figure_dir, device, progress):
+        from ..viz.propagation import write_propagation_figures
+        from .propagation import run_propagation, write_records
+
+        config = PropagationKind.config(experiment.settings)
+        record = run_propagation(config, device=device, on_epoch=progress(config.epochs))
+        write_records(record, figure_dir)
+        written = write_propagation_figures(record, figure_dir)
+        first_perfect = np.flatnonzero(record.head_accuracy >= 1.0)
+        return {
+            "files": sorted({p.name for p in written}),
+            "numbers": {
+                "test_accuracy": record.test_accuracy,
+                "max_layer_accuracy": float(np.nanmax(record.head_accuracy)),
+                "first_layer_accuracy_1": int(first_perfect[0]) if len(first_perfect) else None,
+                "max_abs_feature_last": float(record.max_abs_feature[-1]),
+                "max_abs_feature_first": float(record.max_abs_feature[0]),
+                "first_nonfinite_layer": record.first_nonfinite_layer,
+                "depth": record.depth,
+            },
+        }
+
+
+class SweepKind:
+    @staticmethod
+    def config(settings):
+        settings = dict(settings)
+        dataset = settings.pop("dataset")
+        for key in ("blocks", "step_sizes"):
+            if key in settings:
+                settings[key] = tuple(settings[key])
+        return SweepConfig.from_preset(dataset, **settings)
+
+    @staticmethod
+    def run(experiment, run_dir, figure_dir, device, progress):
+        from ..viz.sweep import plot_sweep, summarize
+
+        config = SweepKind.config(experiment.settings)
+        table = run_sweep(config, run_dir, device=device,
+                          progress=lambda group, index, n: progress(config.epochs, f"{group.block} {index + 1}/{n}"))
+        summary = summarize(table)
+        write_atomically(figure_dir / "summary.csv", lambda p: summary.to_csv(p, index=False))
+        files = _save_figure(plot_sweep(table), figure_dir, "sweep")
+        return {"files": files + ["summary.csv"], "numbers": {"members": len(table)}, "table": str(run_dir / "results.csv")}
+
+
+class DriftKind:
+    @staticmethod
+    def config(settings):
+        from .drift import DriftConfig
+
+        settings = {k: v for k, v in settings.items() if k != "plot"}
+        for key in ("blocks", "step_sizes"):
+            if key in settings:
+                settings[key] = tuple(settings[key])
+        return DriftConfig(**settings)
+
+    @staticmethod
+    def run(experiment, run_dir, figure_dir, device, progress):
+        from ..viz.drift import plot_drift, summarize_drift
+        from ..viz.sweep import plot_sweep, summarize
+        from .drift import run_drift, save_drift
+
+        config = DriftKind.config(experiment.settings)
+        if not (run_dir / "periods.csv").exists():
+            result = run_drift(config, device=device, progress=lambda block, i, n: progress(config.epochs, block))
+            save_drift(run_dir, config, result)
+        periods, sweep = pd.read_csv(run_dir / "periods.csv"), pd.read_csv(run_dir / "sweep.csv")
+        if experiment.settings.get("plot", "periods") == "sweep":
+            summary, figure, stem = summarize(sweep), plot_sweep(sweep), "sweep"
+        else:
+            summary, figure, stem = summarize_drift(periods), plot_drift(periods, period_unit="28-day period"), "periods"
+        write_atomically(figure_dir / "summary.csv", lambda p: summary.to_csv(p, index=False))
+        return {"files": _save_figure(figure, figure_dir, stem) + ["summary.csv"],
+                "table": str(run_dir / ("sweep.csv" if stem == "sweep" else "periods.csv"))}
+
+
+KINDS = {"data": DataKind, "propagation": PropagationKind, "sweep": SweepKind, "drift": DriftKind}
+
+
+def run_reproduce(
+    experiments: list[Experiment],
+    out: str | Path,
+    scale: str,
+    device: str = "cpu",
+    on_start: Callable[[Experiment, int, int], Callable] | None = None,
+) -> list[dict]:
+    """Run each experiment not already done into ``out``; returns every figure's done record.
+
+    ``on_start(experiment, index, total)`` returns ``progress(total_epochs, label=None)``, which in
+    turn returns an ``on_epoch(epoch, loss)`` callback.
+    """
+    out = Path(out)
+    try:
+        (out / "runs").mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise ConfigError(f"cannot write results to {str(out)!r}: {error.strerror}") from None
+    records = []
+    for index, experiment in enumerate(experiments):
+        figure_dir = out / experiment.figure
+        done_path = figure_dir / "done.json"
+        if done_path.exists():
+            record = json.loads(done_path.read_text())
+            if record.get("settings") == experiment.settings and record.get("scale") == scale:
+                records.append(record)
+                continue
+        figure_dir.mkdir(parents=True, exist_ok=True)
+        progress = on_start(experiment, index, len(experiments)) if on_start else (lambda *args: None)
+        started = time.perf_counter()
+        outcome = KINDS[experiment.kind].run(experiment, out / "runs" / experiment.run_key, figure_dir, device, progress)
+        record = {
+            "figure": experiment.figure, "title": experiment.title, "kind": experiment.kind, "scale": scale,
+            "settings": experiment.settings, "run": experiment.run_key,
+            "seconds": round(time.perf_counter() - started, 2), **outcome,
+        }
+        write_atomically(done_path, lambda p: p.write_text(json.dumps(record, indent=2) + "\n"))
+        records.append(record)
+    return records

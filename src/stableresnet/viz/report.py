@@ -1,0 +1,138 @@
+"""The static HTML report of a reproduce run: one section per figure, the paper-vs-here table, the environment.
+
+The page links only files inside the run's folder (relative paths), so it works opened
+from disk with no network. Every piece of text that comes from data is escaped.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import platform
+from pathlib import Path
+
+import pandas as pd
+
+STYLE = """
+body { font: 15px/1.5 system-ui, sans-serif; max-width: 1180px; margin: 2em auto; padding: 0 1em; color: #222; }
+h1 { font-size: 1.6em; } h2 { margin-top: 2.2em; border-bottom: 1px solid #ddd; padding-bottom: .2em; }
+table { border-collapse: collapse; margin: .8em 0; font-size: 13px; }
+th, td { border: 1px solid #ccc; padding: 3px 8px; text-align: left; vertical-align: top; }
+th { background: #f4f4f4; }
+.holds { color: #11772d; font-weight: 600; } .fails { color: #b3261e; font-weight: 600; } .missing { color: #777; }
+figure { display: inline-block; margin: .5em 1em .5em 0; vertical-align: top; }
+figure img { max-width: 100%; border: 1px solid #eee; }
+figcaption { font-size: 12px; color: #555; }
+pre { background: #f7f7f7; padding: .6em; font-size: 12px; overflow-x: auto; }
+.note { background: #fff8e1; border-left: 4px solid #f0b400; padding: .5em 1em; }
+"""
+
+# Pictures of each kind, in the order shown: (file, caption, width in px).
+PICTURES = {
+    "data": [("data.png", "training (left) and test data (right)", 760)],
+    "propagation": [
+        ("grid-scaled.png", "test features by layer, axes scaled per panel", 1100),
+        ("grid-fixed.png", "the same layers on fixed axes", 1100),
+        ("propagation-scaled.gif", "every layer, scaled axes (animation)", 420),
+        ("propagation-fixed.gif", "every layer, fixed axes (animation)", 420),
+        ("layer-accuracy.png", "accuracy of the trained head and of a logistic probe at every layer", 520),
+        ("feature-scale.png", "max |y| and mean step norm per layer", 520),
+    ],
+    "sweep": [("sweep.png", "mean ± std test accuracy against h", 620)],
+    "drift": [("sweep.png", "mean ± std pooled test accuracy against h", 620),
+              ("periods.png", "mean ± std accuracy per period after training", 720)],
+}
+
+
+def _escape(value) -> str:
+    return html.escape(str(value), quote=True)
+
+
+def _table(frame: pd.DataFrame, float_format: str = "{:.4g}") -> str:
+    return frame.to_html(index=False, escape=True, float_format=float_format.format, border=0)
+
+
+def _claims_table(claims: pd.DataFrame) -> str:
+    rows = []
+    for claim in claims.itertuples():
+        verdict = ("missing", "not run") if claim.holds is None else (("holds", "holds") if claim.holds else ("fails", "does not hold"))
+        rows.append(
+            f"<tr><td><a href='#{_escape(claim.figure)}'>{_escape(claim.figure)}</a></td><td>{_escape(claim.paper)}</td>"
+            f"<td>{_escape(claim.measure)}</td><td>{_escape(claim.measured)}</td>"
+            f"<td class='{verdict[0]}'>{verdict[1]}</td></tr>"
+        )
+    return ("<table><tr><th>figure</th><th>the paper says</th><th>measured as</th><th>here</th><th>verdict</th></tr>"
+            + "".join(rows) + "</table>")
+
+
+def environment() -> dict:
+    """Package versions and hardware of this run."""
+    import numpy
+    import sklearn
+    import torch
+
+    from .. import __version__
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {
+        "stableresnet": __version__, "python": platform.python_version(), "torch": torch.__version__,
+        "numpy": numpy.__version__, "scikit-learn": sklearn.__version__, "platform": platform.platform(),
+        "cpu": cpu, "torch threads": torch.get_num_threads(),
+        "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none",
+    }
+
+
+def build_report(out: str | Path, records: list[dict], claims: pd.DataFrame, scale: str, device: str) -> Path:
+    """Write ``out/index.html`` from the figures' done records and the evaluated claims."""
+    out = Path(out)
+    held = claims["holds"].dropna()
+    total_seconds = sum(record["seconds"] for record in records)
+    parts = [
+        "<!doctype html><html lang='en'><head><meta charset='utf-8'>",
+        "<title>stableresnet: reproduction of Zhang &amp; Wynter (2018)</title>",
+        f"<style>{STYLE}</style></head><body>",
+        "<h1>Smooth inter-layer propagation of stabilised ResNets — reproduced with stableresnet</h1>",
+        f"<p>Scale <b>{_escape(scale)}</b> on <b>{_escape(device)}</b>; {len(records)} figures; "
+        f"compute time {total_seconds / 60:.1f} min. {int(held.sum())} of {len(held)} checked statements hold.</p>",
+    ]
+    if scale == "quick":
+        parts.append("<p class='note'>Quick scale: the paper's depths and widths, but fewer trials, fewer step sizes "
+                     "and fewer epochs than the paper (each figure's settings are shown with it). Run "
+                     "<code>stableresnet reproduce --scale paper</code> for the paper's settings.</p>")
+    parts += ["<h2 id='claims'>Paper vs. here</h2>", _claims_table(claims)]
+    for record in records:
+        figure = record["figure"]
+        parts.append(f"<h2 id='{_escape(figure)}'>{_escape(figure)}: {_escape(record['title'])}</h2>")
+        for name, caption, width in PICTURES[record["kind"]]:
+            if name in record.get("files", []):
+                src = f"{figure}/{name}"
+                parts.append(f"<figure><img src='{_escape(src)}' alt='{_escape(caption)}' style='width:{width}px'>"
+                             f"<figcaption>{_escape(caption)}</figcaption></figure>")
+        summary = out / figure / "summary.csv"
+        if summary.exists():
+            parts += ["<h3>Numbers</h3>", _table(pd.read_csv(summary))]
+        if record.get("numbers"):
+            parts += ["<h3>Numbers</h3>", _table(pd.DataFrame([record["numbers"]]))]
+        mine = claims[claims["figure"] == figure]
+        if len(mine):
+            parts.append(_claims_table(mine))
+        parts.append(f"<p>Run time {record['seconds']:.1f} s. Settings ({_escape(record['kind'])}):</p>"
+                     f"<pre>{_escape(json.dumps(record['settings'], indent=2))}</pre>")
+    env = environment()
+    parts += ["<h2 id='environment'>Environment</h2>",
+              _table(pd.DataFrame({"item": list(env), "value": [str(v) for v in env.values()]})),
+              "<h3>Run times</h3>",
+              _table(pd.DataFrame([{"figure": r["figure"], "kind": r["kind"], "seconds": r["seconds"]} for r in records])),
+              "</body></html>"]
+    from ..experiments.sweep import write_atomically
+
+    path = out / "index.html"
+    write_atomically(path, lambda p: p.write_text("\n".join(parts), encoding="utf-8"))
+    return path
