@@ -274,7 +274,7 @@ def reproduce(
 
         records = run_reproduce(experiments, out, scale, device, on_start)
         progress.update(overall, completed=len(experiments))
-    claims = evaluate_claims(records)
+    claims = evaluate_claims(records, out)
     report = build_report(out, records, claims, scale, device)
     table = Table(title="paper vs. here")
     for column in ("figure", "measured", "verdict"):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import pandas as pd
 
@@ -19,7 +20,7 @@ class Claim:
     figure: str
     paper: str
     measure: str
-    check: Callable[[dict], tuple[str, bool] | None]  # records by figure -> (measured, holds)
+    check: Callable[[dict], tuple[str, bool] | None]  # records by figure (and "_out") -> (measured, holds)
 
 
 def _numbers(records: dict, figure: str) -> dict | None:
@@ -31,7 +32,7 @@ def _summary(records: dict, figure: str) -> pd.DataFrame | None:
     record = records.get(figure)
     if record is None or "table" not in record:
         return None
-    return summarize(pd.read_csv(record["table"])).set_index(["block", "h"])
+    return summarize(pd.read_csv(records["_out"] / record["table"])).set_index(["block", "h"])
 
 
 def _accuracy_about(figure: str, target: float, tolerance: float):
@@ -127,7 +128,7 @@ def _transfer_over_time(records):
     record = records.get("fig15")
     if record is None:
         return None
-    periods = pd.read_csv(record["table"])
+    periods = pd.read_csv(records["_out"] / record["table"])
     after = periods[periods["periods_after"] >= 1].groupby(["block", "h"])["accuracy"].mean()
     needed = [("plain", 0.1), ("shrinkage", 0.1), ("plain", 1.0)]
     if any(key not in after.index for key in needed):
@@ -181,9 +182,13 @@ CLAIMS = [
 ]
 
 
-def evaluate_claims(records: list[dict]) -> pd.DataFrame:
-    """One row per claim: figure, paper, measure, measured, holds (None where its figure did not run)."""
+def evaluate_claims(records: list[dict], out: str | Path) -> pd.DataFrame:
+    """One row per claim: figure, paper, measure, measured, holds (None where its figure did not run).
+
+    ``records`` are the figures' done records; their tables are read relative to ``out``.
+    """
     by_figure = {record["figure"]: record for record in records}
+    by_figure["_out"] = Path(out)
     rows = []
     for claim in CLAIMS:
         outcome = claim.check(by_figure)

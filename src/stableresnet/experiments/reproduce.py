@@ -201,7 +201,7 @@ class SweepKind:
         summary = summarize(table)
         write_atomically(figure_dir / "summary.csv", lambda p: summary.to_csv(p, index=False))
         files = _save_figure(plot_sweep(table), figure_dir, "sweep")
-        return {"files": files + ["summary.csv"], "numbers": {"members": len(table)}, "table": str(run_dir / "results.csv")}
+        return {"files": files + ["summary.csv"], "numbers": {"members": len(table)}, "table": f"runs/{run_dir.name}/results.csv"}
 
 
 class DriftKind:
@@ -232,7 +232,7 @@ class DriftKind:
             summary, figure, stem = summarize_drift(periods), plot_drift(periods, period_unit="28-day period"), "periods"
         write_atomically(figure_dir / "summary.csv", lambda p: summary.to_csv(p, index=False))
         return {"files": _save_figure(figure, figure_dir, stem) + ["summary.csv"],
-                "table": str(run_dir / ("sweep.csv" if stem == "sweep" else "periods.csv"))}
+                "table": f"runs/{run_dir.name}/{'sweep.csv' if stem == 'sweep' else 'periods.csv'}"}
 
 
 KINDS = {"data": DataKind, "propagation": PropagationKind, "sweep": SweepKind, "drift": DriftKind}
