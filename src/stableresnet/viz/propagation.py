@@ -74,7 +74,8 @@ def _layer_title(layer: int, accuracy) -> str:
 
 def _draw_layer(ax, features, labels, layer, accuracy, limits, first_nonfinite_layer):
     """Scatter one layer onto ``ax`` (one collection per class), or mark it non-finite."""
-    ax.set_title(_layer_title(layer, accuracy), fontsize="medium")
+    # Scaled panels may carry an axis offset label ("×10⁻⁴ + ...") above the plot: lift the title over it.
+    ax.set_title(_layer_title(layer, accuracy), fontsize="medium", pad=16 if limits is None else 6)
     ax.tick_params(labelsize="x-small")
     if _is_nonfinite(layer, first_nonfinite_layer):
         ax.text(0.5, 0.5, f"non-finite\nfrom layer {first_nonfinite_layer}", transform=ax.transAxes,
@@ -97,7 +98,7 @@ def _draw_layer(ax, features, labels, layer, accuracy, limits, first_nonfinite_l
         x_limits, y_limits = _limits(features)
         ax.set_xlim(x_limits)
         ax.set_ylim(y_limits)
-    ax.ticklabel_format(style="sci", scilimits=(-3, 4), useMathText=True)
+    ax.ticklabel_format(style="sci", scilimits=(-2, 3), useMathText=True)
 
 
 def _check_axes_mode(axes_mode: str) -> None:
@@ -267,7 +268,7 @@ def propagation_animation(trajectory, labels, accuracy=None, axes_mode="scaled",
         ax.set_ylim(limits[1])
         ax.set_aspect("equal", adjustable="box")
     ax.tick_params(labelsize="x-small")
-    ax.ticklabel_format(style="sci", scilimits=(-3, 4), useMathText=True)
+    ax.ticklabel_format(style="sci", scilimits=(-2, 3), useMathText=True)
     classes = np.unique(labels)
     scatters = [ax.scatter(*trajectory[0, labels == k].T, s=POINT_SIZE, color=CLASS_COLORS[k % 10],
                            linewidths=0, alpha=0.85, label=f"class {k}") for k in classes]
