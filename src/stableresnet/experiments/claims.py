@@ -195,4 +195,6 @@ def evaluate_claims(records: list[dict], out: str | Path) -> pd.DataFrame:
         measured, holds = outcome if outcome is not None else ("not run", None)
         rows.append({"figure": claim.figure, "paper": claim.paper, "measure": claim.measure,
                      "measured": measured, "holds": holds})
-    return pd.DataFrame(rows)
+    table = pd.DataFrame(rows)
+    order = table["figure"].str.extract(r"(\d+)", expand=False).astype(int)
+    return table.iloc[order.argsort(kind="stable")].reset_index(drop=True)
