@@ -2,9 +2,8 @@
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
-OUT ?= results/wine-sweep
 
-.PHONY: setup demo test
+.PHONY: setup reproduce test
 
 setup: $(VENV)/.installed
 
@@ -16,8 +15,8 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install -q -e '.[dev,ray]'
 	touch $@
 
-demo: setup
-	$(VENV)/bin/stableresnet train --dataset wine --block plain --step-size 0.1
+reproduce: setup
+	$(VENV)/bin/stableresnet reproduce --scale quick
 
 test: setup
 	$(PY) -m pytest
