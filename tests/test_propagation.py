@@ -6,6 +6,8 @@ import sys
 
 import numpy as np
 import pytest
+
+from stableresnet.files import write_atomically
 import torch
 from PIL import Image
 from typer.testing import CliRunner
@@ -16,7 +18,6 @@ from stableresnet.data import load_dataset
 from stableresnet.experiments.propagation import (
     FIGURE_PRESETS,
     PropagationConfig,
-    atomic_write,
     default_layers,
     load_record,
     propagate,
@@ -151,7 +152,7 @@ def test_an_interrupted_write_leaves_nothing(tmp_path):
         raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        atomic_write(tmp_path / "figure.png", broken)
+        write_atomically(tmp_path / "figure.png", broken)
     assert list(tmp_path.iterdir()) == []
 
 

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from pathlib import Path
 
 import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
+from .files import write_atomically
 from .model import ConfigError, StableResNet
 
 FORMAT = "stableresnet-model"
@@ -56,13 +56,7 @@ def save_model(path: str | Path, model: StableResNet, classes: list | None = Non
         "extra": json.dumps(extra or {}),
     }
     metadata["sha256"] = _digest(tensors, metadata)
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
-        save_file(tensors, str(tmp), metadata=metadata)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
+    return write_atomically(path, lambda tmp: save_file(tensors, str(tmp), metadata=metadata))
 
 
 def _header(path: Path) -> dict:

@@ -39,7 +39,8 @@ from ..data.elec2 import load_elec2
 from ..data.transactions import SYNTHETIC_NAME, TemporalDataset, load_transactions, synthetic_btc_dataset
 from ..model import ConfigError, StableResNet
 from ..train import TrainConfig, evaluate, fit
-from .sweep import trial_seed, write_atomically
+from ..files import write_atomically
+from .sweep import trial_seed
 
 # The paper's Bitcoin network (section "Bitcoin cryptocurrency transaction network"): "128 hidden
 # blocks, width 32, 100 epochs and a 100 K batch size", 5 trials (Figures 14-15).

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import warnings
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -31,6 +30,7 @@ import numpy as np
 import torch
 
 from ..data import DataError, dataset_names, load_dataset
+from ..files import write_atomically
 from ..model import ConfigError, StableResNet
 from ..train import TrainConfig, evaluate, fit
 
@@ -303,23 +303,6 @@ def run_propagation(
 # Files. Each is written under a temporary name in its own folder and renamed into place,
 # so an interrupted run never leaves a half-written file behind.
 
-def atomic_write(path: Path, write: Callable[[Path], None]) -> Path:
-    """Call ``write(temporary_path)`` and rename the result to ``path``.
-
-    The temporary name keeps ``path``'s suffix, because writers such as matplotlib and
-    Pillow choose the format from it.
-    """
-    path = Path(path)
-    temporary = path.with_name(f".{path.stem}.partial-{os.getpid()}{path.suffix}")
-    try:
-        write(temporary)
-        os.replace(temporary, path)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
-    return path
-
-
 def write_records(record: Propagation, out: Path) -> list[Path]:
     """Write ``layers.csv`` (one row per layer), ``propagation.npz`` (all arrays) and ``config.json``."""
     import csv
@@ -345,9 +328,9 @@ def write_records(record: Propagation, out: Path) -> list[Path]:
     summary = {"config": record.config, "test_accuracy": record.test_accuracy, "diverged": record.diverged,
                "first_nonfinite_layer": record.first_nonfinite_layer}
     return [
-        atomic_write(out / "layers.csv", write_csv),
-        atomic_write(out / "propagation.npz", write_npz),
-        atomic_write(out / "config.json", lambda path: path.write_text(json.dumps(summary, indent=2) + "\n")),
+        write_atomically(out / "layers.csv", write_csv),
+        write_atomically(out / "propagation.npz", write_npz),
+        write_atomically(out / "config.json", lambda path: path.write_text(json.dumps(summary, indent=2) + "\n")),
     ]
 
 

@@ -35,7 +35,8 @@ else:  # pragma: no cover
 
 from ..data import load_dataset, plot_synthetic
 from ..model import ConfigError
-from .sweep import SweepConfig, run_sweep, write_atomically
+from ..files import write_atomically
+from .sweep import SweepConfig, run_sweep
 
 SPEC_PATH = Path(__file__).with_name("reproduce.toml")
 SCALES = ("quick", "paper")

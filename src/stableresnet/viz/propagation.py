@@ -25,7 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..experiments.propagation import Propagation, atomic_write, check_layers, default_layers
+from ..experiments.propagation import Propagation, check_layers, default_layers
+from ..files import write_atomically
 from ..model import ConfigError
 
 AXES_MODES = ("scaled", "fixed")
@@ -323,7 +324,7 @@ def write_propagation_figures(record: Propagation, out, layers=None, axes_modes=
 
     def save_figure(figure, stem):
         for suffix in (".png", ".svg"):
-            written.append(atomic_write(out / f"{stem}{suffix}", lambda path, s=suffix: figure.savefig(
+            written.append(write_atomically(out / f"{stem}{suffix}", lambda path, s=suffix: figure.savefig(
                 path, format=s[1:], dpi=static_dpi)))
 
     for mode in axes_modes:
@@ -343,6 +344,6 @@ def write_propagation_figures(record: Propagation, out, layers=None, axes_modes=
             if shutil.which("ffmpeg"):
                 writers.append((".mp4", lambda: FFMpegWriter(fps=fps)))
             for suffix, writer in writers:
-                written.append(atomic_write(out / f"propagation-{mode}{suffix}",
+                written.append(write_atomically(out / f"propagation-{mode}{suffix}",
                                             lambda path, w=writer: animation.save(path, writer=w(), dpi=dpi)))
     return written

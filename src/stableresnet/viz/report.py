@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from ..files import write_atomically
+
 STYLE = """
 body { font: 15px/1.5 system-ui, sans-serif; max-width: 1180px; margin: 2em auto; padding: 0 1em; color: #222; }
 h1 { font-size: 1.6em; } h2 { margin-top: 2.2em; border-bottom: 1px solid #ddd; padding-bottom: .2em; }
@@ -131,8 +133,6 @@ def build_report(out: str | Path, records: list[dict], claims: pd.DataFrame, sca
               "<h3>Run times</h3>",
               _table(pd.DataFrame([{"figure": r["figure"], "kind": r["kind"], "seconds": r["seconds"]} for r in records])),
               "</body></html>"]
-    from ..experiments.sweep import write_atomically
-
     path = out / "index.html"
     write_atomically(path, lambda p: p.write_text("\n".join(parts), encoding="utf-8"))
     return path
