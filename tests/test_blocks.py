@@ -6,7 +6,7 @@ import torch
 
 from stableresnet.blocks import INTEGRATORS, VECTOR_FIELDS, Euler
 
-WIDTH = 3
+WIDTH = 4  # even: the two-stream hamiltonian field splits the width in halves
 
 
 class Block:
@@ -35,13 +35,22 @@ make_block = Block
 
 
 def by_hand(name, params, y, h, activation):
-    """The paper's column-vector formulas (eqs. 7, 8 and the He et al. batch-norm block) in numpy."""
+    """The column-vector formulas (eqs. 7, 8, He et al.'s batch-norm block, Haber & Ruthotto, Chang et al.) in numpy."""
     sigma = {"relu": lambda z: np.maximum(z, 0), "tanh": np.tanh}[activation]
     K1, b1 = params["K1"][0], params["b1"][0, 0]
     if name == "plain":
         F = (params["K2"][0] @ sigma(K1 @ y.T + b1[:, None]) + params["b2"][0, 0][:, None]).T
     elif name == "shrinkage":
         F = -(K1.T @ sigma(K1 @ y.T + b1[:, None]) + params["b2"][0, 0][:, None]).T
+    elif name == "antisymmetric":
+        F = sigma((K1 - K1.T - 0.01 * np.eye(len(K1))) @ y.T + b1[:, None]).T
+    elif name == "hamiltonian":
+        half = len(K1) // 2
+        A, B = K1[:, :half], K1[:, half:]
+        p, q = y[:, :half].T, y[:, half:].T
+        dp = B.T @ sigma(B @ q + b1[:, None])
+        dq = -A.T @ sigma(A @ p + params["b2"][0, 0][:, None])
+        F = np.concatenate([dp, dq]).T
     else:
         def bn(z, prefix):  # training mode: batch mean, biased batch variance, eps 1e-5
             normed = (z - z.mean(0)) / np.sqrt(z.var(0) + 1e-5)

@@ -95,8 +95,10 @@ def test_growth_of_a_linear_network_follows_the_matrix_powers():
             delta = delta @ step.T
 
 
+# Zero parameters make F = 0 in every field but the antisymmetric one, whose −γI shift
+# leaves F(y) = σ(−γ y) ≠ 0 (Haber & Ruthotto's damping).
 @pytest.mark.parametrize("width", [None, 6])
-@pytest.mark.parametrize("block", sorted(VECTOR_FIELDS))
+@pytest.mark.parametrize("block", sorted(set(VECTOR_FIELDS) - {"antisymmetric"}))
 def test_identity_network_has_growth_exactly_one(block, width):
     model = StableResNet(WIDTH, 2, depth=5, width=width, block=block, step_size=[1.0, 0.1], seed=0)
     with torch.no_grad():

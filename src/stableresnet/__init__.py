@@ -4,12 +4,14 @@ from .blocks import INTEGRATORS, VECTOR_FIELDS
 from .estimator import StableResNetClassifier
 from .model import ConfigError, StableResNet
 from .serialization import ModelFileError, load_model, save_model
+from .step_size import STEP_SIZE_POLICIES
 from .train import TrainConfig, TrainResult, evaluate, fit
 
 __version__ = "0.1.0"
 
 __all__ = [
     "INTEGRATORS",
+    "STEP_SIZE_POLICIES",
     "VECTOR_FIELDS",
     "ConfigError",
     "ModelFileError",

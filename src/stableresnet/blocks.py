@@ -13,6 +13,9 @@ them into one parameter dict per layer and ``field(y, layer)`` evaluates F_i.
 Features are row vectors of shape (M, batch, width); a weight K of shape
 (M, width, width) acts as ``y @ Kᵀ``, i.e. ``K y`` in the paper's column notation.
 
+Other explicit solvers (Heun, midpoint, RK4, leapfrog) are other integrators applied to
+the same field and parameters: only the step rule changes.
+
 Adding a vector field or an integrator is one class plus one registry entry.
 """
 
@@ -21,6 +24,7 @@ from __future__ import annotations
 import math
 from abc import ABC, abstractmethod
 from collections.abc import Callable
+from typing import ClassVar
 
 import torch
 from torch import nn
@@ -53,7 +57,14 @@ class AbstractVectorField(nn.Module, ABC):
 
     K1 (M, depth, d, d) and b1 (M, depth, 1, d) exist in every field, so a seed gives
     the same initial K1 whichever field is chosen (a paired design across blocks).
+
+    ``weight_names`` lists the field's weight matrices (for the inter-layer smoothness
+    penalty); ``separable_streams`` is True for two-stream fields F(p, q) = (f(q), g(p))
+    whose halves each depend only on the other half (what leapfrog needs).
     """
+
+    weight_names: ClassVar[tuple[str, ...]] = ("K1",)
+    separable_streams: ClassVar[bool] = False
 
     def __init__(self, n_members: int, depth: int, width: int, activation: str):
         super().__init__()
@@ -70,6 +81,18 @@ class AbstractVectorField(nn.Module, ABC):
         per_name = {name: p.unbind(1) for name, p in self.named_parameters(recurse=False)}
         return [{name: tensors[i] for name, tensors in per_name.items()} for i in range(self.K1.shape[1])]
 
+    def smoothness(self) -> torch.Tensor:
+        """Σ_i ‖K_{i+1} − K_i‖²_F over the field's weight matrices, per member: shape (M,).
+
+        Haber & Ruthotto's (2017) time-smoothness regulariser: neighbouring layers are
+        steps of one ODE, so their weights should vary slowly with depth.
+        """
+        total = self.K1.new_zeros(self.K1.shape[0])
+        for name in self.weight_names:
+            weight = getattr(self, name)
+            total = total + (weight[:, 1:] - weight[:, :-1]).pow(2).sum(dim=(1, 2, 3))
+        return total
+
     @abstractmethod
     def forward(self, y: torch.Tensor, layer: dict[str, torch.Tensor], index: int) -> torch.Tensor:
         """F_index(y) for features y (M, B, d) with that layer's parameters."""
@@ -81,6 +104,8 @@ class Plain(AbstractVectorField):
     With h = 1 and forward Euler this is the vanilla ResNet block. No stability
     guarantee: the eigenvalues of ∂F/∂y may have any sign.
     """
+
+    weight_names = ("K1", "K2")
 
     def __init__(self, n_members: int, depth: int, width: int, activation: str):
         super().__init__(n_members, depth, width, activation)
@@ -121,13 +146,16 @@ class BatchNorm(AbstractVectorField):
     batch statistics: the (M, B, d) features are laid out as (B, M·d) channels for
     ``torch.nn.functional.batch_norm`` (PyTorch defaults: momentum 0.1, eps 1e-5).
     Running statistics are stored (depth, M, d) so each layer's slice is contiguous
-    and updated in place.
+    and updated in place. Integrators with several stages evaluate F several times per
+    block, and in training mode each evaluation updates the running statistics.
 
     b1 and b2 are kept at zero and not trained: the normalisation right after each
     cancels any constant shift (BN's own shift takes that role), so their gradient is
     zero in exact arithmetic, and training them would only let Adam amplify round-off
     into steps of size lr, making results depend on how members are batched.
     """
+
+    weight_names = ("K1", "K2")
 
     def __init__(self, n_members: int, depth: int, width: int, activation: str):
         super().__init__(n_members, depth, width, activation)
@@ -163,15 +191,83 @@ class BatchNorm(AbstractVectorField):
         return self._norm(affine(hidden, layer["K2"], layer["b2"]), layer, index, "norm2")
 
 
+class Antisymmetric(AbstractVectorField):
+    """F(y) = σ((K1 − K1ᵀ − γI) y + b1) (Haber & Ruthotto 2017, antisymmetric weights).
+
+    The linear part K1 − K1ᵀ − γI is a skew-symmetric matrix shifted by −γ, so its
+    eigenvalues are exactly −γ + iω (real part −γ). With D = diag(σ'(·)) ≥ 0 (σ
+    non-decreasing) the Jacobian ∂F/∂y = D (K1 − K1ᵀ − γI) is similar to
+    D^½ (K1 − K1ᵀ) D^½ − γD, whose symmetric part −γD is ≤ 0: every eigenvalue of
+    ∂F/∂y has real part ≤ 0. The network neither blows up nor forgets its input
+    quickly; forward Euler still needs h ≤ 2|Re λ|/|λ|² for |1 + hλ| ≤ 1.
+    """
+
+    # Haber & Ruthotto's dissipation γ: small, so the spectrum stays near the imaginary
+    # axis (long memory), but > 0 so forward Euler is not unstable for every h.
+    gamma: ClassVar[float] = 0.01
+
+    def linear_part(self, layer: dict[str, torch.Tensor]) -> torch.Tensor:
+        """K1 − K1ᵀ − γI, shape (M, d, d)."""
+        K = layer["K1"]
+        identity = torch.eye(K.shape[-1], dtype=K.dtype, device=K.device)
+        return K - K.transpose(1, 2) - self.gamma * identity
+
+    def forward(self, y, layer, index):
+        return self.activation(affine(y, self.linear_part(layer), layer["b1"]))
+
+
+class Hamiltonian(AbstractVectorField):
+    """Two streams y = (p, q), each width d/2: F(p, q) = (Bᵀσ(B q + b1), −Aᵀσ(A p + b2)).
+
+    After Chang et al. (2018a): K1 = [A | B] is split by columns, A = K1[:, :d/2] acts on
+    p and B = K1[:, d/2:] on q, so the field is the Hamiltonian flow of
+    H(p, q) = −(1ᵀρ(A p + b2) + 1ᵀρ(B q + b1)) with ρ' = σ: dp/dt = −∂H/∂q, dq/dt = ∂H/∂p.
+    Each half depends only on the other half (``separable_streams``), which is what
+    leapfrog needs to be explicit and symplectic. The Jacobian [[0, BᵀD₁B], [−AᵀD₂A, 0]]
+    with D = diag(σ') ≥ 0 has eigenvalues λ with λ² = −eig(BᵀD₁B AᵀD₂A) ≤ 0: all
+    purely imaginary (Re λ = 0), so the flow conserves H and neither grows nor decays.
+    Forward Euler gives |1 + hλ| = √(1 + h²|λ|²) ≥ 1; leapfrog is stable for h|λ| < 2.
+    The width must be even.
+    """
+
+    separable_streams = True
+
+    def __init__(self, n_members: int, depth: int, width: int, activation: str):
+        if width % 2:
+            raise ValueError(f"the hamiltonian block needs an even width (two streams of width/2); got {width}")
+        super().__init__(n_members, depth, width, activation)
+        self.b2 = nn.Parameter(torch.zeros(n_members, depth, 1, width))
+
+    def forward(self, y, layer, index):
+        half = y.shape[-1] // 2
+        p, q = y[..., :half], y[..., half:]
+        A, B = layer["K1"][..., :half], layer["K1"][..., half:]
+        # In row-vector form Bᵀσ(Bq + b) is σ(q @ Bᵀ + b) @ B.
+        dp = self.activation(affine(q, B, layer["b1"])) @ B
+        dq = -(self.activation(affine(p, A, layer["b2"])) @ A)
+        return torch.cat([dp, dq], dim=-1)
+
+
 VECTOR_FIELDS: dict[str, type[AbstractVectorField]] = {
     "plain": Plain,
     "shrinkage": Shrinkage,
     "batchnorm": BatchNorm,
+    "antisymmetric": Antisymmetric,
+    "hamiltonian": Hamiltonian,
 }
 
 
 class AbstractIntegrator(ABC):
-    """One step y_i -> y_{i+1} of an explicit ODE solver for dy/dt = F_i(y)."""
+    """One step y_i -> y_{i+1} of an explicit ODE solver for dy/dt = F_i(y).
+
+    Every stage uses the same block i's field (the parameters of a block are those of
+    one step, whatever the solver). ``needs_separable_streams`` marks solvers that only
+    apply to two-stream fields (see ``AbstractVectorField.separable_streams``).
+    ``evaluations`` is the number of F evaluations per step (the cost).
+    """
+
+    needs_separable_streams: ClassVar[bool] = False
+    evaluations: ClassVar[int]
 
     @abstractmethod
     def step(self, field: Callable[[torch.Tensor], torch.Tensor], y: torch.Tensor, step_size) -> torch.Tensor:
@@ -181,11 +277,86 @@ class AbstractIntegrator(ABC):
 class Euler(AbstractIntegrator):
     """Forward Euler, y_{i+1} = y_i + h F(y_i) (eq. 5): the ResNet update.
 
-    Stable when max |1 + h λ(∂F/∂y)| ≤ 1 (Proposition 1).
+    Stable when max |1 + h λ(∂F/∂y)| ≤ 1 (Proposition 1). For F(y) = A y one step is
+    the matrix I + hA.
     """
+
+    evaluations = 1
 
     def step(self, field, y, step_size):
         return y + step_size * field(y)
 
 
-INTEGRATORS: dict[str, type[AbstractIntegrator]] = {"euler": Euler}
+class Heun(AbstractIntegrator):
+    """Heun's method (explicit trapezoid, RK2): k1 = F(y), k2 = F(y + h k1), y + h/2 (k1 + k2).
+
+    Second order. For F(y) = A y one step is I + hA + (hA)²/2; the real stability
+    interval is the same as Euler's, h|λ| ≤ 2, but the region is larger off the axis.
+    """
+
+    evaluations = 2
+
+    def step(self, field, y, step_size):
+        k1 = field(y)
+        k2 = field(y + step_size * k1)
+        return y + step_size / 2 * (k1 + k2)
+
+
+class Midpoint(AbstractIntegrator):
+    """Explicit midpoint (RK2): y + h F(y + h/2 F(y)).
+
+    Second order, same stability polynomial as Heun: I + hA + (hA)²/2.
+    """
+
+    evaluations = 2
+
+    def step(self, field, y, step_size):
+        return y + step_size * field(y + step_size / 2 * field(y))
+
+
+class RK4(AbstractIntegrator):
+    """Classic fourth-order Runge–Kutta: y + h/6 (k1 + 2k2 + 2k3 + k4).
+
+    For F(y) = A y one step is Σ_{k≤4} (hA)^k / k!; real stability interval h|λ| ≤ 2.785.
+    """
+
+    evaluations = 4
+
+    def step(self, field, y, step_size):
+        k1 = field(y)
+        k2 = field(y + step_size / 2 * k1)
+        k3 = field(y + step_size / 2 * k2)
+        k4 = field(y + step_size * k3)
+        return y + step_size / 6 * (k1 + 2 * k2 + 2 * k3 + k4)
+
+
+class Leapfrog(AbstractIntegrator):
+    """Störmer–Verlet (kick–drift–kick) for two-stream fields F(p, q) = (f(q), g(p)):
+
+        p_{½} = p + h/2 f(q),   q' = q + h g(p_{½}),   p' = p_{½} + h/2 f(q').
+
+    The state is y = (p, q), split at width/2. Second order, symplectic and
+    time-reversible: for a linear Hamiltonian field it conserves a modified quadratic
+    energy exactly (up to round-off), and is stable for h|λ| < 2 with λ imaginary.
+    Each sub-step evaluates the whole field and keeps the half it needs.
+    """
+
+    needs_separable_streams = True
+    evaluations = 3
+
+    def step(self, field, y, step_size):
+        half = y.shape[-1] // 2
+        p, q = y[..., :half], y[..., half:]
+        p = p + step_size / 2 * field(y)[..., :half]
+        q = q + step_size * field(torch.cat([p, q], dim=-1))[..., half:]
+        p = p + step_size / 2 * field(torch.cat([p, q], dim=-1))[..., :half]
+        return torch.cat([p, q], dim=-1)
+
+
+INTEGRATORS: dict[str, type[AbstractIntegrator]] = {
+    "euler": Euler,
+    "heun": Heun,
+    "midpoint": Midpoint,
+    "rk4": RK4,
+    "leapfrog": Leapfrog,
+}

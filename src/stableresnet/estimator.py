@@ -31,10 +31,19 @@ class StableResNetClassifier(ClassifierMixin, BaseEstimator):
         Number of residual blocks.
     width : int or None, default None
         Block width; None keeps the number of input features (no lift).
-    block : {"plain", "shrinkage", "batchnorm"}, default "plain"
+    block : {"plain", "shrinkage", "batchnorm", "antisymmetric", "hamiltonian"}, default "plain"
+        Vector field (``stableresnet.VECTOR_FIELDS``); hamiltonian needs an even width.
     step_size : float, default 0.1
         h in y_{i+1} = y_i + h F(y_i); the paper finds h = 0.1 stable and accurate.
     activation : {"relu", "tanh"}, default "relu"
+    integrator : {"euler", "heun", "midpoint", "rk4", "leapfrog"}, default "euler"
+        Step rule (``stableresnet.INTEGRATORS``); leapfrog needs the hamiltonian block.
+    step_size_policy : {"fixed", "learnable", "adaptive"}, default "fixed"
+        How each block's h_i follows from h (``stableresnet.STEP_SIZE_POLICIES``).
+    max_step_size : float or None, default None
+        h_max of the learnable policy (> h); None means 2h.
+    smoothness : float, default 0.0
+        λ of the inter-layer penalty λ Σ_i ‖K_{i+1} − K_i‖².
     optimizer : {"adam", "sgd"}, default "adam"
     learning_rate : float, default 1e-3
     epochs : int, default 50
@@ -42,6 +51,12 @@ class StableResNetClassifier(ClassifierMixin, BaseEstimator):
     random_state : int, RandomState or None
         Seed of initialisation and mini-batch order.
     device : str, default "cpu"
+
+    Attributes
+    ----------
+    step_sizes_ : ndarray (depth,)
+        Each block's h_i after training (trained for ``learnable``, the running average
+        for ``adaptive``, h for ``fixed``).
 
     Examples
     --------
@@ -65,6 +80,10 @@ class StableResNetClassifier(ClassifierMixin, BaseEstimator):
         batch_size: int = 32,
         random_state=None,
         device: str = "cpu",
+        integrator: str = "euler",
+        step_size_policy: str = "fixed",
+        max_step_size: float | None = None,
+        smoothness: float = 0.0,
     ):
         self.depth = depth
         self.width = width
@@ -77,6 +96,10 @@ class StableResNetClassifier(ClassifierMixin, BaseEstimator):
         self.batch_size = batch_size
         self.random_state = random_state
         self.device = device
+        self.integrator = integrator
+        self.step_size_policy = step_size_policy
+        self.max_step_size = max_step_size
+        self.smoothness = smoothness
 
     def _seed(self) -> int:
         if isinstance(self.random_state, (int, np.integer)) and not isinstance(self.random_state, bool):
@@ -94,7 +117,8 @@ class StableResNetClassifier(ClassifierMixin, BaseEstimator):
                 f"{type(self).__name__} needs at least 2 classes in y; got 1 class ({self.classes_[0]!r})"
             )
         config = TrainConfig(
-            epochs=self.epochs, batch_size=self.batch_size, learning_rate=self.learning_rate, optimizer=self.optimizer
+            epochs=self.epochs, batch_size=self.batch_size, learning_rate=self.learning_rate, optimizer=self.optimizer,
+            smoothness=self.smoothness,
         )
         model = StableResNet(
             in_features=X.shape[1],
@@ -104,12 +128,16 @@ class StableResNetClassifier(ClassifierMixin, BaseEstimator):
             block=self.block,
             step_size=self.step_size,
             activation=self.activation,
+            integrator=self.integrator,
             seed=self._seed(),
+            step_size_policy=self.step_size_policy,
+            max_step_size=self.max_step_size,
         ).to(self.device)
         result = fit(model, torch.tensor(X, dtype=torch.float32), torch.tensor(self._label_encoder.transform(y)), config)
         self.diverged_ = bool(result.diverged[0])
         self.diverged_epoch_ = int(result.diverged_epoch[0]) if self.diverged_ else None
         self.loss_curve_ = result.loss_history[:, 0]
+        self.step_sizes_ = result.step_sizes[0]
         # Predictions run in float64 so that they do not depend on how rows are batched.
         self.model_ = model.double().eval()
         return self

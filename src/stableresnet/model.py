@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from .blocks import ACTIVATIONS, INTEGRATORS, VECTOR_FIELDS, glorot_uniform_
+from .step_size import STEP_SIZE_POLICIES
 
 
 class ConfigError(ValueError):
@@ -63,19 +64,28 @@ class StableResNet(nn.Module):
     width : int or None
         Feature width inside the blocks. ``None`` means ``in_features`` (no lift, as in
         the paper); otherwise a linear lift maps the input to ``width`` first.
-    block : {"plain", "shrinkage", "batchnorm"}
-        Vector field of every block (eqs. 7, 8 and He et al.'s batch-norm block).
+    block : {"plain", "shrinkage", "batchnorm", "antisymmetric", "hamiltonian"}
+        Vector field of every block (``blocks.VECTOR_FIELDS``: eqs. 7, 8, He et al.'s
+        batch-norm block, Haber & Ruthotto's antisymmetric and Chang et al.'s
+        two-stream Hamiltonian field; the last needs an even width).
     step_size : float or sequence of float
         h > 0; h = 1 with ``block="plain"`` is the vanilla ResNet. A sequence gives one
         member per value.
     activation : {"relu", "tanh"}
-    integrator : {"euler"}
+    integrator : {"euler", "heun", "midpoint", "rk4", "leapfrog"}
+        Step rule (``blocks.INTEGRATORS``); leapfrog needs a two-stream field.
     seed : int or sequence of int
         Member seeds; all initial parameters and (in training) mini-batch orders flow
         from them. ``step_size`` and ``seed`` broadcast against each other.
+    step_size_policy : {"fixed", "learnable", "adaptive"}
+        How block i's h_i follows from h (``step_size.STEP_SIZE_POLICIES``): h_i = h (the
+        paper), trained in (0, h_max], or min(h, 1/ρ̂_i) from the Jacobian's spectral radius.
+    max_step_size : float, sequence of float or None
+        h_max of the learnable policy, > h; ``None`` means 2h.
 
     The blocks' parameters live in ``self.field``, stacked (M, depth, ...); block i is
-    ``y <- step_rule.step(F_i, y, h)``, forward Euler ``y + h F_i(y)`` by default.
+    ``y <- step_rule.step(F_i, y, h_i)`` with h_i from ``step_policy``, forward Euler
+    ``y + h F_i(y)`` by default.
 
     Weights are Glorot-uniform, biases zero, batch-norm scale 1 and shift 0 (Keras'
     defaults, which the paper used). Inputs are standardised by the buffers
@@ -100,6 +110,8 @@ class StableResNet(nn.Module):
         activation: str = "relu",
         integrator: str = "euler",
         seed: int | Sequence[int] = 0,
+        step_size_policy: str = "fixed",
+        max_step_size: float | Sequence[float] | None = None,
     ):
         super().__init__()
         width = in_features if width is None else width
@@ -109,9 +121,11 @@ class StableResNet(nn.Module):
         n_members = max(len(step_sizes), len(seeds))
         step_sizes = step_sizes * n_members if len(step_sizes) == 1 else step_sizes
         seeds = seeds * n_members if len(seeds) == 1 else seeds
+        max_step_sizes = _max_step_sizes(max_step_size, step_sizes, step_size_policy, n_members)
 
         self.in_features, self.n_classes, self.depth, self.width = in_features, n_classes, depth, width
         self.block, self.activation, self.integrator = block, activation, integrator
+        self.step_size_policy = step_size_policy
         self.seeds = tuple(seeds)
         self.n_members = n_members
         self.register_buffer("step_size", torch.tensor(step_sizes).view(n_members, 1, 1))
@@ -120,6 +134,8 @@ class StableResNet(nn.Module):
         self.lift = MemberLinear(n_members, in_features, width) if width != in_features else None
         self.step_rule = INTEGRATORS[integrator]()
         self.field = VECTOR_FIELDS[block](n_members, depth, width, activation)
+        self.step_policy = STEP_SIZE_POLICIES[step_size_policy](
+            self.step_size.view(-1), torch.tensor(max_step_sizes), depth)
         self.head = MemberLinear(n_members, width, n_classes)
         self._init_weights()
 
@@ -135,7 +151,17 @@ class StableResNet(nn.Module):
             "activation": self.activation,
             "integrator": self.integrator,
             "seed": list(self.seeds),
+            "step_size_policy": self.step_size_policy,
+            "max_step_size": self.step_policy.max_step_size.flatten().tolist(),
         }
+
+    def block_step_sizes(self) -> torch.Tensor:
+        """The step size h_i of every block in evaluation mode, shape (M, depth).
+
+        Fixed: h everywhere; learnable: the trained h_i; adaptive: the running average
+        of the training batches' h_i.
+        """
+        return self.step_policy.block_step_sizes(self.step_size)
 
     def _init_weights(self) -> None:
         streams = {name: [member_generator(s, name) for s in self.seeds] for name in ("lift", "K1", "K2", "head")}
@@ -176,7 +202,10 @@ class StableResNet(nn.Module):
             y = self.lift(y)
         trajectory = [y]
         for index, layer in enumerate(self.field.layers()):
-            y = self.step_rule.step(lambda z: self.field(z, layer, index), y, self.step_size)
+            def field(z, layer=layer, index=index):
+                return self.field(z, layer, index)
+
+            y = self.step_rule.step(field, y, self.step_policy(field, y, index, self.step_size))
             if return_trajectory:
                 trajectory.append(y)
         logits = self.head(y)
@@ -209,5 +238,28 @@ def _validate(in_features, n_classes, depth, width, block, step_sizes, activatio
     for h in step_sizes:
         if not np.isfinite(h) or h <= 0:
             raise ConfigError(f"step_size h must be a finite number > 0; got {h!r}")
+    if INTEGRATORS[integrator].needs_separable_streams and not VECTOR_FIELDS[block].separable_streams:
+        two_stream = sorted(name for name, field in VECTOR_FIELDS.items() if field.separable_streams)
+        raise ConfigError(f"integrator {integrator!r} needs a two-stream block ({two_stream}); got {block!r}")
+    if VECTOR_FIELDS[block].separable_streams and width % 2:
+        raise ConfigError(f"the {block} block needs an even width (two streams of width/2); got width {width}")
     if len(step_sizes) > 1 and len(seeds) > 1 and len(step_sizes) != len(seeds):
         raise ConfigError(f"got {len(step_sizes)} step sizes but {len(seeds)} seeds; give one of them or equal counts")
+
+
+def _max_step_sizes(max_step_size, step_sizes: list[float], policy: str, n_members: int) -> list[float]:
+    """h_max per member: given (one value or one per member) or 2h; checked against h."""
+    if policy not in STEP_SIZE_POLICIES:
+        raise ConfigError(f"unknown step_size_policy {policy!r}; expected one of {sorted(STEP_SIZE_POLICIES)}")
+    if max_step_size is None:
+        return [2 * h for h in step_sizes]
+    bounds = _as_member_list(max_step_size, "max_step_size", float)
+    if len(bounds) not in (1, n_members):
+        raise ConfigError(f"got {len(bounds)} max_step_size values for {n_members} members; give one or one each")
+    bounds = bounds * n_members if len(bounds) == 1 else bounds
+    for bound, h in zip(bounds, step_sizes):
+        if not np.isfinite(bound) or bound <= 0:
+            raise ConfigError(f"max_step_size must be a finite number > 0; got {bound!r}")
+        if policy == "learnable" and bound <= h:
+            raise ConfigError(f"max_step_size must exceed step_size for the learnable policy; got {bound!r} ≤ {h!r}")
+    return bounds

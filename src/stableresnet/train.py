@@ -5,6 +5,9 @@ the members' mean cross-entropies as the loss (so each member's gradient is its
 own), and one optimiser step. Adam and SGD act element-wise, so a member's
 trajectory depends only on its own seed and step size, never on its neighbours.
 
+An optional penalty λ Σ_i ‖K_{i+1} − K_i‖² (``TrainConfig.smoothness``) is added to each
+member's own loss, so it keeps the members independent.
+
 A member whose loss or gradient turns non-finite is marked diverged (with the
 epoch), frozen at its last finite parameters, and evaluated with them; the others
 carry on. Divergence is a result, never a crash.
@@ -26,13 +29,18 @@ OPTIMIZERS = {"adam": torch.optim.Adam, "sgd": torch.optim.SGD}
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """How to train: the paper's defaults are Adam with learning rate 1e-3 (Keras')."""
+    """How to train: the paper's defaults are Adam with learning rate 1e-3 (Keras').
+
+    ``smoothness`` is λ ≥ 0 of the inter-layer penalty λ Σ_i ‖K_{i+1} − K_i‖²_F (Haber &
+    Ruthotto 2017), summed over the field's weight matrices; 0 (the paper) turns it off.
+    """
 
     epochs: int = 50
     batch_size: int = 32
     learning_rate: float = 1e-3
     optimizer: str = "adam"
     standardize: bool = True
+    smoothness: float = 0.0
 
     def __post_init__(self):
         for name in ("epochs", "batch_size"):
@@ -41,6 +49,8 @@ class TrainConfig:
                 raise ConfigError(f"{name} must be an integer ≥ 1; got {value!r}")
         if not np.isfinite(self.learning_rate) or self.learning_rate <= 0:
             raise ConfigError(f"learning_rate must be a finite number > 0; got {self.learning_rate!r}")
+        if isinstance(self.smoothness, bool) or not np.isfinite(self.smoothness) or self.smoothness < 0:
+            raise ConfigError(f"smoothness must be a finite number ≥ 0; got {self.smoothness!r}")
         if self.optimizer not in OPTIMIZERS:
             raise ConfigError(f"unknown optimizer {self.optimizer!r}; expected one of {sorted(OPTIMIZERS)}")
 
@@ -52,6 +62,9 @@ class TrainResult:
     diverged: np.ndarray  # bool (M,)
     diverged_epoch: np.ndarray  # int (M,), -1 where the member never diverged
     loss_history: np.ndarray = field(repr=False)  # (epochs_run, M) mean training loss per epoch
+    # (M, depth) each block's h after training (``StableResNet.block_step_sizes``): the
+    # learnable policy's trained h_i, the adaptive policy's running average, else h.
+    step_sizes: np.ndarray | None = field(default=None, repr=False)
 
 
 def _check_data(X: torch.Tensor, y: torch.Tensor, model: StableResNet) -> None:
@@ -85,8 +98,9 @@ def _batch_starts(n_rows: int, batch_size: int) -> range:
 def _member_state(model: StableResNet) -> list[tuple[torch.Tensor, int]]:
     """Every tensor that training changes, with the position of its member axis."""
     state = [(p, 0) for p in model.parameters() if p.requires_grad]
-    # Batch-norm running statistics are stored (depth, M, width).
-    return state + [(b, 1) for name, b in model.named_buffers() if "running" in name]
+    # Batch-norm running statistics are stored (depth, M, width); step-size policy state (M, depth).
+    state += [(b, 1) for name, b in model.field.named_buffers() if "running" in name]
+    return state + [(b, 0) for b in model.step_policy.buffers()]
 
 
 def _member_mask(alive: torch.Tensor, tensor: torch.Tensor, member_axis: int) -> torch.Tensor:
@@ -149,9 +163,10 @@ def fit(
             member_loss = F.cross_entropy(
                 logits.flatten(0, 1), y[rows].flatten(), reduction="none"
             ).view(n_members, -1).mean(dim=1)
+            objective = member_loss + config.smoothness * model.field.smoothness() if config.smoothness else member_loss
             optimizer.zero_grad(set_to_none=False)
-            torch.where(alive, member_loss, 0.0).sum().backward()
-            finite = torch.isfinite(member_loss)
+            torch.where(alive, objective, 0.0).sum().backward()
+            finite = torch.isfinite(objective)
             for p in trainable:
                 finite &= torch.isfinite(p.grad).flatten(1).all(dim=1)
             newly_diverged = alive & ~finite
@@ -176,6 +191,7 @@ def fit(
         diverged=~alive.cpu().numpy(),
         diverged_epoch=diverged_epoch.cpu().numpy(),
         loss_history=np.array(history),
+        step_sizes=model.block_step_sizes().cpu().numpy(),
     )
 
 
