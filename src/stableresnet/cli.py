@@ -90,6 +90,9 @@ def train(
     one_hot: bool = typer.Option(False, help="One-hot encode categorical columns."),
     save: Optional[Path] = typer.Option(None, help="Write the trained model here (safetensors)."),
     device: str = typer.Option("cpu", help="cpu, cuda or auto."),
+    integrator: str = typer.Option("euler", help="Step rule: euler, heun, midpoint, rk4 or leapfrog (hamiltonian block)."),
+    step_size_policy: str = typer.Option("fixed", help="Block step sizes: fixed (the paper), learnable or adaptive."),
+    smoothness: float = typer.Option(0.0, help="λ of the inter-layer penalty λ Σ‖K_{i+1} − K_i‖² [0: off]."),
 ):
     """Train one network and print its train and test accuracy."""
     if (data is None) == (dataset is None):
@@ -114,9 +117,11 @@ def train(
         batch_size=default(batch_size, preset and preset.batch_size, 32),
         learning_rate=learning_rate,
         optimizer=optimizer,
+        smoothness=smoothness,
     )
     model = StableResNet(
-        loaded.n_features, loaded.n_classes, depth, width, block, step_size, activation, seed=seed
+        loaded.n_features, loaded.n_classes, depth, width, block, step_size, activation, seed=seed,
+        integrator=integrator, step_size_policy=step_size_policy
     ).to(resolve_device(device))
     X_train = torch.tensor(loaded.X_train, dtype=torch.float32)
     y_train = torch.tensor(loaded.y_train)
@@ -142,6 +147,7 @@ def train(
             "depth": depth, "width": width, "block": block, "step_size": step_size, "activation": activation,
             "optimizer": optimizer, "learning_rate": learning_rate, "epochs": config.epochs,
             "batch_size": config.batch_size, "random_state": seed,
+            "integrator": integrator, "step_size_policy": step_size_policy, "smoothness": smoothness,
         }
         save_model(save, model, classes=list(loaded.class_names),
                    extra={"params": params, "feature_names": list(loaded.feature_names)})
@@ -178,6 +184,8 @@ def sweep(
     members_per_group: int = typer.Option(100, help="Members trained together in one batched model."),
     out: Optional[Path] = typer.Option(None, help="Results folder [results/sweep-DATASET]."),
     device: str = typer.Option("cpu", help="cpu, cuda or auto."),
+    integrator: str = typer.Option("euler", help="Step rule: euler, heun, midpoint, rk4 or leapfrog (hamiltonian block)."),
+    step_size_policy: str = typer.Option("fixed", help="Block step sizes: fixed (the paper), learnable or adaptive."),
     backend: str = typer.Option("local", help="local (this process) or ray (one Ray task per group)."),
     address: Optional[str] = typer.Option(None, help="Ray cluster address [start a local Ray]."),
 ):
@@ -193,6 +201,7 @@ def sweep(
         step_sizes=parse_step_sizes(step_sizes) if step_sizes is not None else None,
         trials=trials, depth=depth, width=width, epochs=epochs, batch_size=batch_size,
         learning_rate=learning_rate, seed=seed, members_per_group=members_per_group,
+        integrator=integrator, step_size_policy=step_size_policy,
     )
     out = out or Path("results") / f"sweep-{dataset}"
     device = resolve_device(device)

@@ -29,9 +29,10 @@ import pandas as pd
 import torch
 
 from .. import __version__
-from ..blocks import VECTOR_FIELDS
+from ..blocks import INTEGRATORS, VECTOR_FIELDS
 from ..data import Dataset, load_dataset, paper_preset
 from ..model import ConfigError, StableResNet
+from ..step_size import STEP_SIZE_POLICIES
 from ..train import TrainConfig, evaluate, fit
 
 COLUMNS = [
@@ -58,6 +59,8 @@ class SweepConfig:
     activation: str = "relu"
     seed: int = 0
     members_per_group: int = 100
+    integrator: str = "euler"
+    step_size_policy: str = "fixed"
 
     def __post_init__(self):
         if not self.blocks:
@@ -75,6 +78,10 @@ class SweepConfig:
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ConfigError(f"{name} must be an integer ≥ 1; got {value!r}")
         TrainConfig(self.epochs, self.batch_size, self.learning_rate, self.optimizer)
+        for name, value, registry in (("integrator", self.integrator, INTEGRATORS),
+                                      ("step_size_policy", self.step_size_policy, STEP_SIZE_POLICIES)):
+            if value not in registry:
+                raise ConfigError(f"unknown {name} {value!r}; expected one of {sorted(registry)}")
 
     @classmethod
     def from_preset(cls, dataset: str, **overrides) -> SweepConfig:
@@ -94,7 +101,9 @@ class SweepConfig:
         return cls(**settings)
 
     def to_json(self) -> dict:
-        return {**dataclasses.asdict(self), "blocks": list(self.blocks), "step_sizes": list(self.step_sizes)}
+        record = {**dataclasses.asdict(self), "blocks": list(self.blocks), "step_sizes": list(self.step_sizes)}
+        # The paper's integrator and policy are left out, so folders written before they existed still resume.
+        return {k: v for k, v in record.items() if (k, v) not in (("integrator", "euler"), ("step_size_policy", "fixed"))}
 
 
 def parse_step_sizes(text: str) -> tuple[float, ...]:
@@ -188,6 +197,7 @@ def run_group(
     model = StableResNet(
         data.n_features, data.n_classes, config.depth, config.width, group.block,
         step_size=[h for _, h in group.members], activation=config.activation, seed=seeds,
+        integrator=config.integrator, step_size_policy=config.step_size_policy,
     ).to(device)
     train_config = TrainConfig(config.epochs, config.batch_size, config.learning_rate, config.optimizer)
     train_rows, test_rows = data.rows(group, "train"), data.rows(group, "test")
