@@ -1,7 +1,7 @@
 """Wine paper sweep (3 blocks × 10 h × 10 trials = 300 networks, 50 epochs, 20 blocks, batch 10):
 the batched ensemble engine against a plain sequential PyTorch loop, measured side by side.
 
-    .venv/bin/python benchmarks/bench_sweep.py                    # sequential loop on 30 of the 300 networks
+    .venv/bin/python benchmarks/bench_sweep.py                    # sequential loop on 12 of the 300 networks
     .venv/bin/python benchmarks/bench_sweep.py --sequential 300   # the whole sequential loop (~minutes)
 
 The sequential loop is what a user writes without the engine: one ``nn.Module`` per network
@@ -91,7 +91,7 @@ def matmul_flops_per_second(size: int = 2048, repeats: int = 10) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sequential", type=int, default=30, help="networks trained by the sequential loop")
+    parser.add_argument("--sequential", type=int, default=12, help="networks trained by the sequential loop")
     args = parser.parse_args()
     config = SweepConfig.from_preset("wine")
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")

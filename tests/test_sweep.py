@@ -91,7 +91,7 @@ def test_a_killed_sweep_resumes_and_ends_with_the_uninterrupted_table(tmp_path):
     b = pd.read_csv(resumed / "results.csv").drop(columns="seconds")
     assert len(a) == 18
     pd.testing.assert_frame_equal(a, b)
-    assert not list(resumed.rglob(".*.tmp"))
+    assert not list(resumed.rglob(".*.partial-*"))
 
 
 def test_plot_and_summary_from_a_small_table(tmp_path):
@@ -164,3 +164,16 @@ def test_an_unwritable_folder_is_refused(tmp_path):
     file_in_the_way.write_text("")
     with pytest.raises(ConfigError, match="cannot write results"):
         run_sweep(SweepConfig.from_preset("wine", **TINY), file_in_the_way / "out")
+
+
+def test_robustness_adds_stability_and_attack_columns_per_member():
+    config = SweepConfig.from_preset("wine", **{**TINY, "trials": 2, "robustness": True})
+    assert "robustness" in config.to_json()
+    table = run_group(config, Group("shrinkage", ((0, 0.1), (1, 1.0))), TrialData(config))
+    for column in ("stability_constant", "max_amplification", "noise_accuracy", "fgsm_accuracy", "pgd_accuracy"):
+        assert table[column].notna().all(), column
+    assert (table["stability_constant"] >= 1 - 1e-9).all()  # layer 0's ratio is exactly 1
+    accuracies = table[["noise_accuracy", "fgsm_accuracy", "pgd_accuracy"]].to_numpy()
+    assert ((accuracies >= 0) & (accuracies <= 1)).all()
+    # PGD (10 steps) is at least as strong as FGSM started from the same point, up to its random start.
+    assert (table["pgd_accuracy"] <= table["fgsm_accuracy"] + 0.1).all()

@@ -19,6 +19,7 @@ from rich.table import Table
 
 from .data import DataError, describe_datasets, load_dataset, load_table, paper_preset
 from .model import ConfigError, StableResNet
+from .files import write_atomically
 from .serialization import ModelFileError, save_model
 from .train import TrainConfig, evaluate, fit
 
@@ -186,6 +187,8 @@ def sweep(
     device: str = typer.Option("cpu", help="cpu, cuda or auto."),
     integrator: str = typer.Option("euler", help="Step rule: euler, heun, midpoint, rk4 or leapfrog (hamiltonian block)."),
     step_size_policy: str = typer.Option("fixed", help="Block step sizes: fixed (the paper), learnable or adaptive."),
+    robustness: bool = typer.Option(False, help="Add per member: stability constant c, largest |1+hλ|, accuracy "
+                                          "under noise σ=0.1 and FGSM/PGD ε=0.1 (slower)."),
     backend: str = typer.Option("local", help="local (this process) or ray (one Ray task per group)."),
     address: Optional[str] = typer.Option(None, help="Ray cluster address [start a local Ray]."),
 ):
@@ -201,7 +204,7 @@ def sweep(
         step_sizes=parse_step_sizes(step_sizes) if step_sizes is not None else None,
         trials=trials, depth=depth, width=width, epochs=epochs, batch_size=batch_size,
         learning_rate=learning_rate, seed=seed, members_per_group=members_per_group,
-        integrator=integrator, step_size_policy=step_size_policy,
+        integrator=integrator, step_size_policy=step_size_policy, robustness=robustness,
     )
     out = out or Path("results") / f"sweep-{dataset}"
     device = resolve_device(device)
@@ -303,7 +306,6 @@ def plot_sweep_command(
     """Draw mean ± std test accuracy against h (Figures 8-13) and a summary table, from results.csv alone."""
     import pandas as pd
 
-    from .experiments.sweep import write_atomically
     from .viz.sweep import plot_sweep, summarize
 
     results = directory / "results.csv"
@@ -313,25 +315,17 @@ def plot_sweep_command(
     missing = {"dataset", "block", "h", "test_accuracy", "diverged"} - set(table.columns)
     if table.empty or missing:
         raise ConfigError(f"{str(results)!r} is not a sweep results table (missing {sorted(missing) or 'rows'})")
+    from .experiments.sweep import ROBUSTNESS_COLUMNS
+
     summary = summarize(table)
-    figure = plot_sweep(table)
-    for suffix in ("png", "svg"):
-        write_atomically(directory / f"sweep.{suffix}", lambda p: figure.savefig(p, format=suffix, dpi=150))
+    for metric in ["test_accuracy"] + [c for c in ROBUSTNESS_COLUMNS if c in table.columns]:
+        stem = "sweep" if metric == "test_accuracy" else f"sweep-{metric.replace('_', '-')}"
+        figure = plot_sweep(table, metric)
+        for suffix in ("png", "svg"):
+            write_atomically(directory / f"{stem}.{suffix}", lambda p: figure.savefig(p, format=suffix, dpi=150))
     write_atomically(directory / "summary.csv", lambda p: summary.to_csv(p, index=False))
     _print_summary(summary)
     console.print(f"wrote {directory / 'sweep.png'}, sweep.svg and summary.csv")
-
-
-def _write_atomic(path: Path, write) -> None:
-    """Call ``write(temporary_path)`` then rename over ``path``: readers never see half a file."""
-    import os
-
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def _diagnose_figures(spectra, eigenvalues, growth, robustness) -> dict:
@@ -467,15 +461,15 @@ def diagnose(
     }
     out.mkdir(parents=True, exist_ok=True)
     for name, table in tables.items():
-        _write_atomic(out / f"{name}.csv", lambda tmp: table.to_csv(tmp, index=False))
+        write_atomically(out / f"{name}.csv", lambda tmp: table.to_csv(tmp, index=False))
     record = {
         "dataset": dataset, "model_file": str(model_file) if model_file else None, "seed": seed,
         "models": [model.config() for _, model in models], "samples": len(X_sub), "sigma": sigma,
         "epsilon": epsilon, "growth_epsilon": growth_epsilon, "pgd_steps": pgd_steps, "summary": summary,
     }
-    _write_atomic(out / "summary.json", lambda tmp: tmp.write_text(json.dumps(record, indent=2, allow_nan=True)))
+    write_atomically(out / "summary.json", lambda tmp: tmp.write_text(json.dumps(record, indent=2, allow_nan=True)))
     for name, figure in _diagnose_figures(**tables).items():
-        _write_atomic(out / f"{name}.png", lambda tmp: figure.savefig(tmp, format="png", dpi=120))
+        write_atomically(out / f"{name}.png", lambda tmp: figure.savefig(tmp, format="png", dpi=120))
 
     table = Table(title=f"{dataset}: stability diagnostics ({len(X_sub)} test rows)")
     for column in ("block", "h", "max |1+hλ|", "max Re λ", "Prop. 1 holds", "c (eq. 4)", "clean acc."):
@@ -588,7 +582,7 @@ def drift(
 ):
     """Train on a time window, then test on every later period (paper Figs. 14-15)."""
     from .experiments.drift import DriftConfig, run_drift, save_drift
-    from .experiments.sweep import parse_step_sizes, write_atomically
+    from .experiments.sweep import parse_step_sizes
     from .viz.drift import plot_drift, summarize_drift
     from .viz.sweep import plot_sweep, summarize
 

@@ -49,11 +49,6 @@ class AbstractStepSizePolicy(nn.Module, ABC):
     def block_step_sizes(self, step_size: torch.Tensor) -> torch.Tensor:
         """The (M, depth) step sizes used in evaluation mode (detached)."""
 
-    def prolongate(self) -> None:
-        """Adapt to a network of twice the depth whose given h the model halves (multi-level training)."""
-        self.depth *= 2
-        self.max_step_size.mul_(0.5)
-
 
 class Fixed(AbstractStepSizePolicy):
     """h_i = h for every block: the paper's explicit, constant step size."""
@@ -96,10 +91,6 @@ class Learnable(AbstractStepSizePolicy):
 
     def block_step_sizes(self, step_size):
         return self._step_sizes(self.theta).detach()
-
-    def prolongate(self):
-        super().prolongate()  # h_max halves, so the same θ gives half the step
-        self.theta = nn.Parameter(self.theta.detach().repeat_interleave(2, dim=1))
 
 
 class Adaptive(AbstractStepSizePolicy):
@@ -167,10 +158,6 @@ class Adaptive(AbstractStepSizePolicy):
 
     def block_step_sizes(self, step_size):
         return self.average_step_size.detach().clone()
-
-    def prolongate(self):
-        super().prolongate()
-        self.average_step_size = self.average_step_size.repeat_interleave(2, dim=1) * 0.5
 
 
 STEP_SIZE_POLICIES: dict[str, type[AbstractStepSizePolicy]] = {

@@ -31,6 +31,7 @@ import torch
 from .. import __version__
 from ..blocks import INTEGRATORS, VECTOR_FIELDS
 from ..data import Dataset, load_dataset, paper_preset
+from ..files import write_atomically
 from ..model import ConfigError, StableResNet
 from ..step_size import STEP_SIZE_POLICIES
 from ..train import TrainConfig, evaluate, fit
@@ -40,6 +41,8 @@ COLUMNS = [
     "train_accuracy", "train_loss", "test_accuracy", "test_loss", "diverged", "diverged_epoch",
     "seconds", "version",
 ]
+# Added per member by ``robustness=True`` (see stableresnet.diagnostics.member_robustness).
+ROBUSTNESS_COLUMNS = ["stability_constant", "max_amplification", "noise_accuracy", "fgsm_accuracy", "pgd_accuracy"]
 
 
 @dataclass(frozen=True)
@@ -61,6 +64,7 @@ class SweepConfig:
     members_per_group: int = 100
     integrator: str = "euler"
     step_size_policy: str = "fixed"
+    robustness: bool = False
 
     def __post_init__(self):
         if not self.blocks:
@@ -103,7 +107,8 @@ class SweepConfig:
     def to_json(self) -> dict:
         record = {**dataclasses.asdict(self), "blocks": list(self.blocks), "step_sizes": list(self.step_sizes)}
         # The paper's integrator and policy are left out, so folders written before they existed still resume.
-        return {k: v for k, v in record.items() if (k, v) not in (("integrator", "euler"), ("step_size_policy", "fixed"))}
+        defaults = (("integrator", "euler"), ("step_size_policy", "fixed"), ("robustness", False))
+        return {k: v for k, v in record.items() if (k, v) not in defaults}
 
 
 def parse_step_sizes(text: str) -> tuple[float, ...]:
@@ -204,6 +209,7 @@ def run_group(
     result = fit(model, data.X, data.y, train_config, train_index=train_rows, on_epoch=on_epoch)
     train_metrics = evaluate(model, data.X, data.y, train_rows)
     test_metrics = evaluate(model, data.X, data.y, test_rows)
+    robustness = _robustness(model, data, group, config.seed) if config.robustness else {}
     seconds = (time.perf_counter() - started) / len(group.members)
     return pd.DataFrame({
         "dataset": config.dataset, "block": group.block,
@@ -214,17 +220,25 @@ def run_group(
         "test_accuracy": test_metrics["accuracy"], "test_loss": test_metrics["loss"],
         "diverged": result.diverged, "diverged_epoch": result.diverged_epoch,
         "seconds": seconds, "version": __version__,
-    })[COLUMNS]
+        **robustness,
+    })[COLUMNS + list(robustness)]
 
 
-def write_atomically(path: Path, write: Callable[[Path], None]) -> None:
-    """Write through a temporary file in the same folder, then rename: never a half-written file."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+def _robustness(model: StableResNet, data: TrialData, group: Group, seed: int) -> dict[str, np.ndarray]:
+    """Stability constant c, largest |1 + hλ| and accuracy under noise σ = 0.1 and FGSM/PGD ε = 0.1.
+
+    Each member is measured on its own trial's test rows.
+    """
+    from ..diagnostics import member_robustness
+
+    trials = np.array([trial for trial, _ in group.members])
+    columns = {name: np.full(len(trials), np.nan) for name in ROBUSTNESS_COLUMNS}
+    for trial in np.unique(trials):
+        rows = data.test_rows[int(trial)]
+        numbers = member_robustness(model, data.X[rows], data.y[rows], seed=seed)
+        for name, values in columns.items():
+            values[trials == trial] = numbers[name][trials == trial]
+    return columns
 
 
 class SweepStore:
