@@ -13,6 +13,7 @@ from stableresnet import StableResNet, TrainConfig, evaluate, fit, save_model
 from stableresnet.blocks import VECTOR_FIELDS
 from stableresnet.cli import app
 from stableresnet.data import load_dataset
+from stableresnet.model import ConfigError
 from stableresnet.diagnostics import (
     analysis_copy,
     fgsm,
@@ -275,3 +276,14 @@ def test_diagnose_user_mistakes_give_exit_2(tmp_path, args, message):
     assert message in " ".join(text.split())
     assert "Traceback" not in text
     assert not (tmp_path / "never").exists()
+
+
+@pytest.mark.parametrize("options", [{"integrator": "rk4"}, {"step_size_policy": "learnable"}])
+def test_spectra_and_growth_refuse_steps_other_than_eulers_with_fixed_h(options):
+    """|1 + hλ| is forward Euler's stability function; other step rules would get silently wrong numbers."""
+    model = StableResNet(3, 2, depth=2, block="shrinkage", step_size=0.5, **options)
+    X = np.zeros((4, 3))
+    with pytest.raises(ConfigError, match="forward Euler with a fixed h"):
+        layer_spectra(model, X)
+    with pytest.raises(ConfigError, match="forward Euler with a fixed h"):
+        perturbation_growth(model, X)

@@ -113,6 +113,16 @@ def _as_labels(model: StableResNet, y, n_rows: int) -> torch.Tensor:
     return y.to(model.step_size.device)
 
 
+def _require_euler_with_fixed_h(model: StableResNet) -> None:
+    """Proposition 1's |1 + hλ| is forward Euler's stability function at one fixed h per member."""
+    if model.integrator != "euler" or model.step_size_policy != "fixed":
+        raise ConfigError(
+            "spectra and perturbation growth are implemented for forward Euler with a fixed h (the paper's "
+            f"setting); this model uses integrator {model.integrator!r} with step-size policy "
+            f"{model.step_size_policy!r}"
+        )
+
+
 def propagate(model: StableResNet, y0: torch.Tensor) -> torch.Tensor:
     """Run the residual blocks from layer-0 features y0 (M, B, width); returns (depth + 1, M, B, width).
 
@@ -192,6 +202,7 @@ def layer_spectra(
     >>> spectra.max_amplification.shape, bool((spectra.max_real <= 1e-12).all())
     ((1, 3), True)
     """
+    _require_euler_with_fixed_h(model)
     net = analysis_copy(model)
     layers = _check_layers(net, layers)
     inputs = _as_inputs(net, X)
@@ -236,6 +247,7 @@ def perturbation_growth(model: StableResNet, X, epsilon: float = 1e-3, seed: int
     """
     if not np.isfinite(epsilon) or epsilon <= 0:
         raise ConfigError(f"epsilon must be a finite number > 0; got {epsilon!r}")
+    _require_euler_with_fixed_h(model)
     net = analysis_copy(model)
     inputs = _as_inputs(net, X)
     generator = torch.Generator().manual_seed(seed)

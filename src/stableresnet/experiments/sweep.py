@@ -86,6 +86,9 @@ class SweepConfig:
                                       ("step_size_policy", self.step_size_policy, STEP_SIZE_POLICIES)):
             if value not in registry:
                 raise ConfigError(f"unknown {name} {value!r}; expected one of {sorted(registry)}")
+        if self.robustness and (self.integrator, self.step_size_policy) != ("euler", "fixed"):
+            raise ConfigError("--robustness measures forward Euler with a fixed h (the paper's setting); "
+                              f"got integrator {self.integrator!r} with step-size policy {self.step_size_policy!r}")
 
     @classmethod
     def from_preset(cls, dataset: str, **overrides) -> SweepConfig:
