@@ -48,9 +48,19 @@ def test_train_on_bundled_wine_with_the_paper_preset():
     assert float(out.split("│ test")[1].split("│")[2]) >= 0.9
 
 
+def test_train_multilevel_saves_the_finest_network(tmp_path):
+    model_path = tmp_path / "m.safetensors"
+    result, out = run("train", "--dataset", "wine", "--depth", 8, "--levels", 2, "--epochs", 10, "--save", model_path)
+    assert result.exit_code == 0, out
+    model, _, extra = load_model(model_path)
+    assert model.depth == 8 and extra["params"]["levels"] == 2
+    assert float(out.split("│ test")[1].split("│")[2]) >= 0.9
+
+
 @pytest.mark.parametrize(
     "args, message",
     [
+        (["--dataset", "wine", "--levels", "0"], "levels must be an integer ≥ 1"),
         (["--dataset", "wine", "--step-size", "0"], "step_size h must be a finite number > 0"),
         (["--dataset", "wine", "--depth", "0"], "depth must be an integer"),
         (["--dataset", "wine", "--block", "dense"], "unknown block 'dense'"),

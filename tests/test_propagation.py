@@ -7,7 +7,6 @@ import sys
 import numpy as np
 import pytest
 
-from stableresnet.files import write_atomically
 import torch
 from PIL import Image
 from typer.testing import CliRunner
@@ -15,6 +14,7 @@ from typer.testing import CliRunner
 from stableresnet import StableResNet, TrainConfig, evaluate, fit
 from stableresnet.cli import app
 from stableresnet.data import load_dataset
+from stableresnet.files import write_atomically
 from stableresnet.experiments.propagation import (
     FIGURE_PRESETS,
     PropagationConfig,
@@ -184,10 +184,23 @@ def test_cli_writes_the_expected_files_and_options_override_the_preset(tmp_path)
         assert gif.n_frames == 4
 
 
+def test_cli_propagates_a_multilevel_rk4_network(tmp_path):
+    out = tmp_path / "out"
+    result = runner.invoke(app, ["propagate", "--depth", "8", "--levels", "2", "--integrator", "rk4", "-h", "0.2",
+                                 "--epochs", "1", "--n-samples", "30", "--axes", "scaled", "--no-animate",
+                                 "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "rk4, 2 levels" in " ".join(result.output.split())
+    record = load_record(out / "propagation.npz")
+    assert record.depth == 8 and (record.config["integrator"], record.config["levels"]) == ("rk4", 2)
+
+
 @pytest.mark.parametrize(
     "args, message",
     [
         (["--figure", "9"], "unknown figure 9"),
+        (["--depth", "6", "--levels", "3"], "depth 6 cannot be built in 3 levels"),
+        (["--integrator", "leapfrog"], "needs a two-stream block"),
         (["--depth", "5", "--layers", "0,7"], "layer 7 is beyond the depth 5"),
         (["--depth", "5", "--layers=-1,2"], "layer -1 is negative"),
         (["--depth", "5", "--layers", "0,x"], "comma-separated integers"),

@@ -18,8 +18,9 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from .data import DataError, describe_datasets, load_dataset, load_table, paper_preset
-from .model import ConfigError, StableResNet
 from .files import write_atomically
+from .model import ConfigError, StableResNet
+from .multilevel import coarsest_model, fit_multilevel
 from .serialization import ModelFileError, save_model
 from .train import TrainConfig, evaluate, fit
 
@@ -77,7 +78,7 @@ def train(
     data: Optional[Path] = typer.Option(None, help="CSV or Parquet file with your data."),
     target: Optional[str] = typer.Option(None, help="Target column of --data."),
     dataset: Optional[str] = typer.Option(None, help="A bundled dataset (see `stableresnet datasets`)."),
-    block: str = typer.Option("plain", help="Vector field: plain, shrinkage or batchnorm."),
+    block: str = typer.Option("plain", help="Vector field: plain, shrinkage, batchnorm, antisymmetric or hamiltonian."),
     step_size: float = typer.Option(0.1, "--step-size", "-h", help="Step size h > 0 (h = 1: vanilla ResNet)."),
     depth: Optional[int] = typer.Option(None, help="Residual blocks [paper preset, else 20]."),
     width: Optional[int] = typer.Option(None, help="Block width [paper preset, else number of features]."),
@@ -94,6 +95,8 @@ def train(
     integrator: str = typer.Option("euler", help="Step rule: euler, heun, midpoint, rk4 or leapfrog (hamiltonian block)."),
     step_size_policy: str = typer.Option("fixed", help="Block step sizes: fixed (the paper), learnable or adaptive."),
     smoothness: float = typer.Option(0.0, help="λ of the inter-layer penalty λ Σ‖K_{i+1} − K_i‖² [0: off]."),
+    levels: int = typer.Option(1, help="Multi-level depth: start at depth/2^(L−1) blocks and step 2^(L−1)·h, "
+                                        "double the blocks and halve h L−1 times; --epochs per level."),
 ):
     """Train one network and print its train and test accuracy."""
     if (data is None) == (dataset is None):
@@ -120,16 +123,17 @@ def train(
         optimizer=optimizer,
         smoothness=smoothness,
     )
-    model = StableResNet(
+    model = coarsest_model(StableResNet(
         loaded.n_features, loaded.n_classes, depth, width, block, step_size, activation, seed=seed,
         integrator=integrator, step_size_policy=step_size_policy
-    ).to(resolve_device(device))
+    ), levels).to(resolve_device(device))
     X_train = torch.tensor(loaded.X_train, dtype=torch.float32)
     y_train = torch.tensor(loaded.y_train)
-    with epoch_progress(config.epochs, "train") as progress:
-        task = progress.add_task(f"{block} h={step_size:g} depth {depth}", total=config.epochs, loss="-")
-        result = fit(
-            model, X_train, y_train, config,
+    total_epochs = config.epochs * levels
+    with epoch_progress(total_epochs, "train") as progress:
+        task = progress.add_task(f"{block} h={step_size:g} depth {depth}", total=total_epochs, loss="-")
+        model, result = fit_multilevel(
+            model, X_train, y_train, config, levels,
             on_epoch=lambda epoch, loss: progress.update(task, completed=epoch + 1, loss=f"{loss[0]:.4f}"),
         )
     train_metrics = evaluate(model, X_train, y_train)
@@ -149,6 +153,7 @@ def train(
             "optimizer": optimizer, "learning_rate": learning_rate, "epochs": config.epochs,
             "batch_size": config.batch_size, "random_state": seed,
             "integrator": integrator, "step_size_policy": step_size_policy, "smoothness": smoothness,
+            "levels": levels,
         }
         save_model(save, model, classes=list(loaded.class_names),
                    extra={"params": params, "feature_names": list(loaded.feature_names)})
@@ -487,7 +492,7 @@ def diagnose(
 def propagate(
     data: str = typer.Option("circles", help="A 2-D data set: circles, moons, spirals or xor."),
     figure: Optional[int] = typer.Option(None, help="Paper figure 2-7; sets block, step size and depth (options given override it)."),
-    block: Optional[str] = typer.Option(None, help="plain, shrinkage or batchnorm [figure preset, else plain]."),
+    block: Optional[str] = typer.Option(None, help="plain, shrinkage, batchnorm, antisymmetric or hamiltonian [figure preset, else plain]."),
     step_size: Optional[float] = typer.Option(None, "--step-size", "-h", help="Step size h > 0 [figure preset, else 1]."),
     depth: Optional[int] = typer.Option(None, help="Residual blocks [figure preset, else the paper's 100]."),
     layers: Optional[str] = typer.Option(None, help="Grid layers, e.g. 0,5,10 [0, 5, then every ceil(depth/10)-th]."),
@@ -502,6 +507,10 @@ def propagate(
     animate: bool = typer.Option(True, help="Write the per-layer GIF (and MP4 when ffmpeg is installed)."),
     out: Path = typer.Option(Path("propagation"), help="Folder for figures, animations and layers.csv."),
     device: str = typer.Option("cpu", help="cpu, cuda or auto."),
+    integrator: str = typer.Option("euler", help="Step rule: euler, heun, midpoint, rk4 or leapfrog (hamiltonian block)."),
+    step_size_policy: str = typer.Option("fixed", help="Block step sizes: fixed (the paper), learnable or adaptive."),
+    levels: int = typer.Option(1, help="Multi-level depth: start at depth/2^(L−1) blocks and step 2^(L−1)·h, "
+                                        "double the blocks and halve h L−1 times; --epochs per level."),
 ):
     """Train a width-2 network on 2-D data and draw its features layer by layer (paper Figs. 2-7)."""
     from .experiments.propagation import (
@@ -527,15 +536,20 @@ def propagate(
         epochs=epochs if epochs is not None else (preset.epochs if preset else 100),
         batch_size=batch_size if batch_size is not None else (preset.batch_size if preset else 32),
         learning_rate=learning_rate, activation=activation, seed=seed,
+        integrator=integrator, step_size_policy=step_size_policy, levels=levels,
     )
-    StableResNet(2, 2, config.depth, None, config.block, config.step_size, config.activation)  # validates
+    coarsest_model(StableResNet(2, 2, config.depth, None, config.block, config.step_size, config.activation,
+                                integrator=integrator, step_size_policy=step_size_policy), levels)  # validates
     TrainConfig(config.epochs, config.batch_size, config.learning_rate)  # validates
     grid_layers = check_layers(parse_layers(layers), config.depth) if layers is not None else default_layers(config.depth)
     device = resolve_device(device)
 
     label = f"{config.block} h={config.step_size:g} depth {config.depth}"
-    with epoch_progress(config.epochs, "propagate") as progress:
-        task = progress.add_task(label, total=config.epochs, loss="-")
+    label += "".join(f", {value}" for value, default in ((integrator, "euler"), (step_size_policy, "fixed"))
+                     if value != default) + (f", {levels} levels" if levels > 1 else "")
+    total_epochs = config.epochs * levels
+    with epoch_progress(total_epochs, "propagate") as progress:
+        task = progress.add_task(label, total=total_epochs, loss="-")
         record = run_propagation(
             config, device=device,
             on_epoch=lambda epoch, loss: progress.update(task, completed=epoch + 1, loss=f"{loss[0]:.4f}"),

@@ -18,8 +18,9 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .model import StableResNet
+from .multilevel import coarsest_model, fit_multilevel
 from .serialization import load_model, save_model
-from .train import TrainConfig, fit, predict_logits
+from .train import TrainConfig, predict_logits
 
 
 class StableResNetClassifier(ClassifierMixin, BaseEstimator):
@@ -44,6 +45,10 @@ class StableResNetClassifier(ClassifierMixin, BaseEstimator):
         h_max of the learnable policy (> h); None means 2h.
     smoothness : float, default 0.0
         λ of the inter-layer penalty λ Σ_i ‖K_{i+1} − K_i‖².
+    levels : int, default 1
+        Multi-level depth (Chang et al. 2018b): train depth/2^(L−1) blocks at step
+        2^(L−1)·h, then double the blocks and halve h, L − 1 times; ``epochs`` per level.
+        ``depth`` must be a multiple of 2^(L−1).
     optimizer : {"adam", "sgd"}, default "adam"
     learning_rate : float, default 1e-3
     epochs : int, default 50
@@ -84,6 +89,7 @@ class StableResNetClassifier(ClassifierMixin, BaseEstimator):
         step_size_policy: str = "fixed",
         max_step_size: float | None = None,
         smoothness: float = 0.0,
+        levels: int = 1,
     ):
         self.depth = depth
         self.width = width
@@ -100,6 +106,7 @@ class StableResNetClassifier(ClassifierMixin, BaseEstimator):
         self.step_size_policy = step_size_policy
         self.max_step_size = max_step_size
         self.smoothness = smoothness
+        self.levels = levels
 
     def _seed(self) -> int:
         if isinstance(self.random_state, (int, np.integer)) and not isinstance(self.random_state, bool):
@@ -120,7 +127,7 @@ class StableResNetClassifier(ClassifierMixin, BaseEstimator):
             epochs=self.epochs, batch_size=self.batch_size, learning_rate=self.learning_rate, optimizer=self.optimizer,
             smoothness=self.smoothness,
         )
-        model = StableResNet(
+        model = coarsest_model(StableResNet(
             in_features=X.shape[1],
             n_classes=len(self.classes_),
             depth=self.depth,
@@ -132,8 +139,9 @@ class StableResNetClassifier(ClassifierMixin, BaseEstimator):
             seed=self._seed(),
             step_size_policy=self.step_size_policy,
             max_step_size=self.max_step_size,
-        ).to(self.device)
-        result = fit(model, torch.tensor(X, dtype=torch.float32), torch.tensor(self._label_encoder.transform(y)), config)
+        ), self.levels).to(self.device)
+        model, result = fit_multilevel(model, torch.tensor(X, dtype=torch.float32),
+                                       torch.tensor(self._label_encoder.transform(y)), config, self.levels)
         self.diverged_ = bool(result.diverged[0])
         self.diverged_epoch_ = int(result.diverged_epoch[0]) if self.diverged_ else None
         self.loss_curve_ = result.loss_history[:, 0]

@@ -49,6 +49,12 @@ class AbstractStepSizePolicy(nn.Module, ABC):
     def block_step_sizes(self, step_size: torch.Tensor) -> torch.Tensor:
         """The (M, depth) step sizes used in evaluation mode (detached)."""
 
+    def scale_step_sizes_(self, factor: float) -> None:
+        """Multiply any stored step size by ``factor`` (prolongation halves h, ``multilevel``).
+
+        Nothing to do for policies that derive h_i from h and h_max alone.
+        """
+
 
 class Fixed(AbstractStepSizePolicy):
     """h_i = h for every block: the paper's explicit, constant step size."""
@@ -158,6 +164,9 @@ class Adaptive(AbstractStepSizePolicy):
 
     def block_step_sizes(self, step_size):
         return self.average_step_size.detach().clone()
+
+    def scale_step_sizes_(self, factor):
+        self.average_step_size.mul_(factor)
 
 
 STEP_SIZE_POLICIES: dict[str, type[AbstractStepSizePolicy]] = {

@@ -32,7 +32,8 @@ import torch
 from ..data import DataError, dataset_names, load_dataset
 from ..files import write_atomically
 from ..model import ConfigError, StableResNet
-from ..train import TrainConfig, evaluate, fit
+from ..multilevel import coarsest_model, fit_multilevel
+from ..train import TrainConfig, evaluate
 
 
 @dataclass(frozen=True)
@@ -116,6 +117,9 @@ class PropagationConfig:
     optimizer: str = "adam"
     activation: str = "relu"
     seed: int = 0
+    integrator: str = "euler"
+    step_size_policy: str = "fixed"
+    levels: int = 1  # multi-level depth: ``depth`` and ``step_size`` are the finest level's
 
 
 @dataclass(eq=False)
@@ -271,6 +275,9 @@ def run_propagation(
 ) -> Propagation:
     """Load the 2-D data, train one width-2 network (no lift) and record its propagation.
 
+    With ``config.levels`` > 1 the network is trained multi-level (``multilevel``) and the
+    finest one is recorded.
+
     Deterministic: the data, the initial weights and the mini-batch order all flow from
     ``config.seed``.
     """
@@ -283,16 +290,16 @@ def run_propagation(
         raise ConfigError(f"propagation pictures need 2-D synthetic data (e.g. circles); {config.data!r} is not") from None
     if dataset.n_features != 2:
         raise ConfigError(f"propagation pictures need 2-D data; {config.data!r} has {dataset.n_features} features")
-    model = StableResNet(
+    model = coarsest_model(StableResNet(
         2, dataset.n_classes, config.depth, None, config.block, config.step_size, config.activation,
-        seed=config.seed,
-    ).to(device)
+        seed=config.seed, integrator=config.integrator, step_size_policy=config.step_size_policy,
+    ), config.levels).to(device)
     train_config = TrainConfig(config.epochs, config.batch_size, config.learning_rate, config.optimizer)
     X_train = torch.tensor(dataset.X_train, dtype=torch.float32)
     y_train = torch.tensor(dataset.y_train)
     X_test = torch.tensor(dataset.X_test, dtype=torch.float32)
     y_test = torch.tensor(dataset.y_test)
-    result = fit(model, X_train, y_train, train_config, on_epoch=on_epoch)
+    model, result = fit_multilevel(model, X_train, y_train, train_config, config.levels, on_epoch=on_epoch)
     record = propagate(model, X_train, y_train, X_test, y_test)
     record.diverged = bool(result.diverged[0])
     record.config = asdict(config)

@@ -303,8 +303,13 @@ def _title(record: Propagation) -> str:
     config = record.config
     if not config:
         return f"depth {record.depth}"
+    # Records written before these options existed hold none of them: the paper's defaults.
+    beyond = [value for key, default in (("integrator", "euler"), ("step_size_policy", "fixed"))
+              if (value := config.get(key, default)) != default]
+    if config.get("levels", 1) > 1:
+        beyond.append(f"{config['levels']} levels")
     return (f"{config['data']}: {config['block']} block, h = {config['step_size']:g}, depth {config['depth']}"
-            f" (test accuracy {record.test_accuracy:.3f})")
+            + "".join(f", {item}" for item in beyond) + f" (test accuracy {record.test_accuracy:.3f})")
 
 
 def write_propagation_figures(record: Propagation, out, layers=None, axes_modes=AXES_MODES, animate=True,
