@@ -1,5 +1,7 @@
 """The command line: training on user CSVs and bundled data, and clear errors without tracebacks."""
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -104,3 +106,18 @@ def test_datasets_lists_every_bundled_dataset_with_counts():
                        ("adult", "48842")]:
         line = next(line for line in out.splitlines() if f" {name} " in line)
         assert rows in line
+
+
+def test_diagnose_trains_with_the_chosen_integrator_and_step_size_policy(tmp_path):
+    out = tmp_path / "diag"
+    result, text = run("diagnose", "--dataset", "wine", "--integrator", "rk4", "--step-size-policy", "learnable",
+                       "--step-size", 0.1, "--depth", 2, "--epochs", 1, "--samples", 8, "--sigma", 0,
+                       "--epsilon", 0, "--pgd-steps", 1, "--out", out)
+    assert result.exit_code == 0, text
+    record = json.loads((out / "summary.json").read_text())
+    assert [(m["integrator"], m["step_size_policy"]) for m in record["models"]] == [("rk4", "learnable")]
+    assert [row["integrator"] for row in record["summary"]] == ["rk4"]
+    spectra = pd.read_csv(out / "spectra.csv")
+    # One epoch of Adam moves every trained h_i off h, inside the learnable policy's (0, 2h].
+    assert ((spectra["block_step_size"] != 0.1) & (spectra["block_step_size"] > 0)
+            & (spectra["block_step_size"] <= 0.2)).all()

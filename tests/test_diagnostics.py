@@ -10,10 +10,9 @@ from matplotlib.patches import Circle
 from typer.testing import CliRunner
 
 from stableresnet import StableResNet, TrainConfig, evaluate, fit, save_model
-from stableresnet.blocks import VECTOR_FIELDS
+from stableresnet.blocks import INTEGRATORS, VECTOR_FIELDS
 from stableresnet.cli import app
 from stableresnet.data import load_dataset
-from stableresnet.model import ConfigError
 from stableresnet.diagnostics import (
     analysis_copy,
     fgsm,
@@ -23,6 +22,7 @@ from stableresnet.diagnostics import (
     perturbation_growth,
     pgd,
     robust_accuracy,
+    step_jacobian,
 )
 from stableresnet.viz.diagnostics import plot_amplification, plot_eigenvalues, plot_growth, plot_robust_accuracy
 
@@ -58,11 +58,34 @@ def test_block_jacobian_equals_finite_differences(block, activation):
             torch.testing.assert_close(jacobian[..., j], column, rtol=1e-6, atol=1e-7)
 
 
-def linear_plain_model(step_size=0.4, depth=3):
-    """Plain field with b1 so large that relu is the identity on the data: F(y) = K2 K1 y + K2 b1 + b2."""
-    model = StableResNet(WIDTH, 2, depth, block="plain", step_size=step_size, seed=3).double().eval()
+@pytest.mark.parametrize("activation", ["relu", "tanh"])
+@pytest.mark.parametrize("integrator", sorted(INTEGRATORS))
+def test_step_jacobian_equals_finite_differences_of_the_block(integrator, activation):
+    block = "hamiltonian" if INTEGRATORS[integrator].needs_separable_streams else "plain"
+    model = StableResNet(WIDTH, 3, 2, block=block, step_size=[0.3, 0.7], activation=activation,
+                         integrator=integrator, seed=[0, 1]).double().eval()
+    y = torch.randn(2, 5, WIDTH, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    jacobian = step_jacobian(model, 1, y)  # (M, B, out, in)
+    layer = model.field.layers()[1]
+
+    def block_map(z):  # block 1 by hand: the integrator with each member's given h
+        return INTEGRATORS[integrator]().step(lambda u: model.field(u, layer, 1), z, model.step_size)
+
+    step = 1e-6
+    with torch.no_grad():
+        for j in range(WIDTH):
+            shift = torch.zeros(WIDTH, dtype=torch.float64)
+            shift[j] = step
+            column = (block_map(y + shift) - block_map(y - shift)) / (2 * step)
+            torch.testing.assert_close(jacobian[..., j], column, rtol=1e-6, atol=1e-7)
+
+
+def linear_plain_model(step_size=0.4, depth=3, **options):
+    """Plain field, linear at the data: b1 so large that relu is the identity and b2 = −K2 b1, so F(y) = K2 K1 y."""
+    model = StableResNet(WIDTH, 2, depth, block="plain", step_size=step_size, seed=3, **options).double().eval()
     with torch.no_grad():
         model.field.b1.fill_(100.0)
+        model.field.b2.copy_(-model.field.b1 @ model.field.K2.transpose(-1, -2))
     return model
 
 
@@ -94,6 +117,99 @@ def test_growth_of_a_linear_network_follows_the_matrix_powers():
         if layer < model.depth:
             step = np.eye(WIDTH) + h * model.field.K2[0, layer].detach().numpy() @ model.field.K1[0, layer].detach().numpy()
             delta = delta @ step.T
+
+
+# Coefficients 1/k! of each Runge–Kutta method's stability polynomial R(z) = Σ_{k ≤ order} z^k / k!.
+STABILITY_POLYNOMIAL = {"euler": [1, 1], "heun": [1, 1, 1 / 2], "midpoint": [1, 1, 1 / 2],
+                        "rk4": [1, 1, 1 / 2, 1 / 6, 1 / 24]}
+
+
+def stability_polynomial(integrator, Z):
+    """R(Z) for a square matrix Z."""
+    return sum(c * np.linalg.matrix_power(Z, k) for k, c in enumerate(STABILITY_POLYNOMIAL[integrator]))
+
+
+def set_block_step_sizes(model, step_sizes):
+    """Make the eval-mode h_i of one member equal ``step_sizes`` (depth,), through the policy's own state."""
+    h_i = torch.tensor(step_sizes, dtype=torch.float64).view(1, -1)
+    policy = model.step_policy
+    with torch.no_grad():
+        if model.step_size_policy == "learnable":
+            # h_i = h_max − (h_max − h_min) σ(−θ_i)  ⇔  θ_i = log((1 − s)/s), s = (h_max − h_i)/(h_max − h_min).
+            h_max = policy.max_step_size
+            share = (h_max - h_i) / (h_max - policy.min_fraction * h_max)
+            policy.theta.copy_(torch.log((1 - share) / share))
+        elif model.step_size_policy == "adaptive":
+            policy.average_step_size.copy_(h_i)
+
+
+@pytest.mark.parametrize("policy", ["fixed", "learnable", "adaptive"])
+@pytest.mark.parametrize("integrator", sorted(STABILITY_POLYNOMIAL))
+def test_linear_blocks_amplify_by_the_stability_polynomial_of_their_own_step_size(integrator, policy):
+    """F_i(y) = A_i y at the data: Φ_i = R(h_i A_i), so amplification max |R(h_i λ)| and δ(t+1) = R(h_t A_t) δ(t)."""
+    h = 0.375  # exact in float32, where the model is built
+    step_sizes = [h] * 3 if policy == "fixed" else [0.125, 0.5, 0.625]  # h_max = 2h = 0.75
+    model = linear_plain_model(step_size=h, depth=3, integrator=integrator, step_size_policy=policy)
+    set_block_step_sizes(model, step_sizes)
+    X = np.random.default_rng(0).normal(size=(5, WIDTH))
+    spectra = layer_spectra(model, X)
+    np.testing.assert_allclose(spectra.block_step_sizes[0], step_sizes, rtol=1e-12)
+    np.testing.assert_allclose(spectra.step_size, [h])
+    growth = perturbation_growth(model, X, epsilon=1e-3, seed=0)
+    direction = torch.randn(5, WIDTH, generator=torch.Generator().manual_seed(0), dtype=torch.float64).numpy()
+    delta = direction / np.linalg.norm(direction, axis=1, keepdims=True)
+    for layer, h_i in enumerate(step_sizes):
+        A = model.field.K2[0, layer].detach().numpy() @ model.field.K1[0, layer].detach().numpy()
+        z = h_i * np.linalg.eigvals(A)
+        amplification = np.abs(sum(c * z**k for k, c in enumerate(STABILITY_POLYNOMIAL[integrator]))).max()
+        np.testing.assert_allclose(spectra.max_amplification[0, layer], amplification, rtol=1e-10)
+        assert spectra.stable_fraction[0, layer] == float(amplification <= 1 + 1e-9)
+        np.testing.assert_allclose(growth.ratio[0, layer], np.linalg.norm(delta, axis=1), rtol=1e-7)
+        delta = delta @ stability_polynomial(integrator, h_i * A).T
+    np.testing.assert_allclose(growth.ratio[0, -1], np.linalg.norm(delta, axis=1), rtol=1e-7)
+
+
+@pytest.mark.parametrize("block", sorted(set(VECTOR_FIELDS) - {"hamiltonian"}))
+def test_euler_amplification_is_propositions_one_plus_h_lambda(block):
+    """For forward Euler ∂Φ_i/∂y = I + hJ_i, so max |eig(∂Φ_i/∂y)| = max |1 + hλ(J_i)| on any field."""
+    model = random_model(block)
+    spectra = layer_spectra(model, np.random.default_rng(0).normal(size=(9, WIDTH)))
+    h = spectra.step_size.reshape(-1, 1, 1, 1)
+    np.testing.assert_allclose(spectra.max_amplification, np.abs(1 + h * spectra.eigenvalues).max(axis=(2, 3)),
+                               rtol=1e-10)
+
+
+def test_leapfrog_on_a_linear_hamiltonian_block_has_unit_amplification_below_h_omega_two():
+    """Columns of K1 orthogonal to 1 and b = 100·1 make F(p, q) = (BᵀB q, −AᵀA p) at the data, λ = ±iω.
+
+    Leapfrog's step matrix is symplectic: all its eigenvalues have modulus 1 for hω_max < 2; above,
+    one real pair μ, 1/μ leaves the unit circle.
+    """
+    base = StableResNet(WIDTH, 2, depth=1, block="hamiltonian", integrator="leapfrog", seed=2).double()
+    K1 = base.field.K1[0, 0].detach()
+    K1 = K1 - K1.mean(dim=0, keepdim=True)  # 1ᵀA = 1ᵀB = 0
+    half = WIDTH // 2
+    A, B = K1[:, :half].numpy(), K1[:, half:].numpy()
+    omega = np.sqrt(np.linalg.eigvals(B.T @ B @ A.T @ A).real.max())
+    model = StableResNet(WIDTH, 2, depth=1, block="hamiltonian", integrator="leapfrog", seed=2,
+                         step_size=[1.5 / omega, 3 / omega]).double().eval()
+    with torch.no_grad():
+        model.field.K1.copy_(K1.expand_as(model.field.K1))
+        model.field.b1.fill_(100.0)
+        model.field.b2.fill_(100.0)
+    spectra = layer_spectra(model, np.random.default_rng(0).normal(size=(6, WIDTH)))
+    np.testing.assert_allclose(spectra.max_real, 0, atol=1e-12)
+    np.testing.assert_allclose(spectra.max_imag, omega, rtol=1e-10)
+    np.testing.assert_allclose(spectra.max_amplification[0], 1, rtol=1e-10)
+    assert spectra.stable_fraction[0, 0] == 1
+    h = model.step_size[1].item()  # 3/ω rounded to float32; kick–drift–kick on (p, q) below
+    kick, drift = np.eye(WIDTH), np.eye(WIDTH)
+    kick[:half, half:] = h / 2 * B.T @ B
+    drift[half:, :half] = -h * A.T @ A
+    expected = np.abs(np.linalg.eigvals(kick @ drift @ kick)).max()
+    assert expected > 1.5
+    np.testing.assert_allclose(spectra.max_amplification[1], expected, rtol=1e-10)
+    assert spectra.stable_fraction[1, 0] == 0
 
 
 # Zero parameters make F = 0 in every field but the antisymmetric one, whose −γI shift
@@ -276,14 +392,3 @@ def test_diagnose_user_mistakes_give_exit_2(tmp_path, args, message):
     assert message in " ".join(text.split())
     assert "Traceback" not in text
     assert not (tmp_path / "never").exists()
-
-
-@pytest.mark.parametrize("options", [{"integrator": "rk4"}, {"step_size_policy": "learnable"}])
-def test_spectra_and_growth_refuse_steps_other_than_eulers_with_fixed_h(options):
-    """|1 + hλ| is forward Euler's stability function; other step rules would get silently wrong numbers."""
-    model = StableResNet(3, 2, depth=2, block="shrinkage", step_size=0.5, **options)
-    X = np.zeros((4, 3))
-    with pytest.raises(ConfigError, match="forward Euler with a fixed h"):
-        layer_spectra(model, X)
-    with pytest.raises(ConfigError, match="forward Euler with a fixed h"):
-        perturbation_growth(model, X)

@@ -192,7 +192,7 @@ def sweep(
     device: str = typer.Option("cpu", help="cpu, cuda or auto."),
     integrator: str = typer.Option("euler", help="Step rule: euler, heun, midpoint, rk4 or leapfrog (hamiltonian block)."),
     step_size_policy: str = typer.Option("fixed", help="Block step sizes: fixed (the paper), learnable or adaptive."),
-    robustness: bool = typer.Option(False, help="Add per member: stability constant c, largest |1+hλ|, accuracy "
+    robustness: bool = typer.Option(False, help="Add per member: stability constant c, largest block amplification (|1+hλ| for Euler), accuracy "
                                           "under noise σ=0.1 and FGSM/PGD ε=0.1 (slower)."),
     backend: str = typer.Option("local", help="local (this process) or ray (one Ray task per group)."),
     address: Optional[str] = typer.Option(None, help="Ray cluster address [start a local Ray]."),
@@ -378,6 +378,8 @@ def diagnose(
     batch_size: Optional[int] = typer.Option(None, help="Mini-batch size [paper preset, else 32]."),
     learning_rate: float = typer.Option(1e-3, "--lr", help="Learning rate."),
     activation: str = typer.Option("relu", help="relu or tanh."),
+    integrator: str = typer.Option("euler", help="Step rule: euler, heun, midpoint, rk4 or leapfrog (hamiltonian block)."),
+    step_size_policy: str = typer.Option("fixed", help="Block step sizes: fixed (the paper), learnable or adaptive."),
     seed: Optional[int] = typer.Option(None, help="Seed of split and initialisation [a --model's own, else 0]."),
     samples: int = typer.Option(256, help="Test rows (a seeded subset) for spectra and perturbation growth."),
     sigma: list[float] = typer.Option([0.0, 0.1, 0.2, 0.5, 1.0], help="Gaussian noise levels (standardised units)."),
@@ -420,7 +422,8 @@ def diagnose(
         y_train = torch.tensor(loaded.y_train)
         for name in block:
             model = StableResNet(loaded.n_features, loaded.n_classes, depth or preset.depth, width or preset.width,
-                                 name, step_size, activation, seed=seed).to(device)
+                                 name, step_size, activation, seed=seed, integrator=integrator,
+                                 step_size_policy=step_size_policy).to(device)
             with epoch_progress(config.epochs, "train") as progress:
                 task = progress.add_task(f"{name} h={step_size}", total=config.epochs, loss="-")
                 fit(model, X_train, y_train, config,
@@ -436,9 +439,10 @@ def diagnose(
         robust = robust_accuracy(model, loaded.X_test, loaded.y_test, sigma, epsilon, pgd_steps, seed=seed)
         shown = sorted({0, model.depth // 2, model.depth - 1})  # first, middle and last block
         for m, h in enumerate(spectra.step_size.tolist()):
-            key = {"block": name, "step_size": h}
+            key = {"block": name, "integrator": model.integrator, "step_size": h}
             for i, layer in enumerate(spectra.layers.tolist()):
-                spectra_rows.append({**key, "layer": layer, "max_real": spectra.max_real[m, i],
+                spectra_rows.append({**key, "layer": layer, "block_step_size": spectra.block_step_sizes[m, i],
+                                     "max_real": spectra.max_real[m, i],
                                      "max_imag": spectra.max_imag[m, i],
                                      "max_amplification": spectra.max_amplification[m, i],
                                      "stable_fraction": spectra.stable_fraction[m, i]})
@@ -476,8 +480,10 @@ def diagnose(
     for name, figure in _diagnose_figures(**tables).items():
         write_atomically(out / f"{name}.png", lambda tmp: figure.savefig(tmp, format="png", dpi=120))
 
-    table = Table(title=f"{dataset}: stability diagnostics ({len(X_sub)} test rows)")
-    for column in ("block", "h", "max |1+hλ|", "max Re λ", "Prop. 1 holds", "c (eq. 4)", "clean acc."):
+    integrators = ", ".join(sorted({model.integrator for _, model in models}))
+    table = Table(title=f"{dataset}: stability diagnostics, {integrators} ({len(X_sub)} test rows)",
+                  caption="Φ: a block's map y ↦ step(F, y, h_i); for euler |eig ∂Φ/∂y| = |1 + hλ| (Prop. 1)")
+    for column in ("block", "h", "max |eig ∂Φ/∂y|", "max Re λ", "|eig| ≤ 1", "c (eq. 4)", "clean acc."):
         table.add_column(column, justify="left" if column == "block" else "right")
     for row in summary:
         clean = "-" if row["clean_accuracy"] is None else f"{row['clean_accuracy']:.3f}"

@@ -3,12 +3,17 @@
 Three measurements of the claims in Zhang & Wynter (2018), each vectorised over the members
 (the leading M axis) so one call diagnoses a whole step-size sweep:
 
-- **Spectra** (Proposition 1, eq. 6; Proposition 2). For block i, J_i = ∂F_i/∂y at the data
-  points y_i that reach it. Forward Euler is stable when max |1 + hλ(J_i)| ≤ 1; for shrinkage
-  blocks the eigenvalues are real and ≤ 0.
+- **Spectra** (Proposition 1, eq. 6; Proposition 2). For block i, the eigenvalues λ of the
+  field Jacobian J_i = ∂F_i/∂y at the data points y_i that reach it (for shrinkage blocks
+  real and ≤ 0), and the amplification max |eig(∂Φ_i/∂y)| of the whole block map
+  Φ_i(y) = step(F_i, y, h_i) (the model's integrator with block i's step size h_i). A block
+  is stable at y_i when the amplification is ≤ 1. For forward Euler ∂Φ_i/∂y = I + h_i J_i, so
+  the amplification is Proposition 1's max |1 + h_i λ|; for another integrator it is that
+  integrator's linearised amplification (for a linear field, |R(h_i λ)| with R its stability
+  polynomial).
 - **Perturbation growth** (eqs. 3-4). Layer 0 is perturbed by ε along a random direction and
-  ‖y_ε(t) − y(t)‖ / ‖y_ε(0) − y(0)‖ is followed through every layer t; its maximum over t is
-  the empirical stability constant c.
+  ‖y_ε(t) − y(t)‖ / ‖y_ε(0) − y(0)‖ is followed through every layer t (the model's own blocks
+  Φ_i); its maximum over t is the empirical stability constant c.
 - **Robust accuracy**. Test accuracy under Gaussian input noise and under FGSM and PGD
   (L∞) attacks. Noise and attack sizes are in *standardised* input units (the model's
   ``input_mean``/``input_scale``), so one number means the same on every data set and member.
@@ -24,7 +29,9 @@ draws them.
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 import torch
@@ -32,29 +39,33 @@ from torch.nn import functional as F
 
 from .model import ConfigError, StableResNet
 
-# Proposition 1's condition max|1 + hλ| ≤ 1 is tested with this slack, so an eigenvalue that is
-# exactly 0 in exact arithmetic (a dead ReLU unit) is not counted unstable for round-off.
+# The condition max |eig(∂Φ_i/∂y)| ≤ 1 (Proposition 1's max |1 + hλ| ≤ 1 for Euler) is tested with
+# this slack, so a field eigenvalue that is exactly 0 in exact arithmetic (a dead ReLU unit, whose
+# block eigenvalue is then exactly 1) is not counted unstable for round-off.
 STABILITY_TOLERANCE = 1e-9
 
 
 @dataclass(frozen=True)
 class LayerSpectra:
-    """Eigenvalues of every block's Jacobian at the data, and their per-layer summaries.
+    """Eigenvalues of every block's field Jacobian ∂F_i/∂y at the data, and the amplification of its block map.
 
     Attributes
     ----------
     layers : (L,) int, the block indices analysed.
-    step_size : (M,) float, each member's h.
-    eigenvalues : (M, L, n_samples, width) complex128, or None when not kept.
-    max_real : (M, L) largest real part of any eigenvalue over the samples.
-    max_imag : (M, L) largest |imaginary part| over the samples.
-    max_amplification : (M, L) largest |1 + hλ| over the samples (Proposition 1's quantity).
-    stable_fraction : (M, L) fraction of samples whose max_k |1 + hλ_k| ≤ 1.
+    step_size : (M,) float, each member's given h.
+    block_step_sizes : (M, L) float, the step size h_i of each analysed block (h for the fixed policy).
+    eigenvalues : (M, L, n_samples, width) complex128 eigenvalues λ of ∂F_i/∂y, or None when not kept.
+    max_real : (M, L) largest Re λ over the samples.
+    max_imag : (M, L) largest |Im λ| over the samples.
+    max_amplification : (M, L) largest |eig(∂Φ_i/∂y)| over the samples, Φ_i(y) = step(F_i, y, h_i)
+        the block map; for forward Euler this is Proposition 1's max |1 + h_i λ|.
+    stable_fraction : (M, L) fraction of samples whose max |eig(∂Φ_i/∂y)| ≤ 1.
     Non-finite Jacobians (a diverged trajectory) give NaN eigenvalues and count as unstable.
     """
 
     layers: np.ndarray
     step_size: np.ndarray
+    block_step_sizes: np.ndarray
     eigenvalues: np.ndarray | None
     max_real: np.ndarray
     max_imag: np.ndarray
@@ -113,45 +124,61 @@ def _as_labels(model: StableResNet, y, n_rows: int) -> torch.Tensor:
     return y.to(model.step_size.device)
 
 
-def _require_euler_with_fixed_h(model: StableResNet) -> None:
-    """Proposition 1's |1 + hλ| is forward Euler's stability function at one fixed h per member."""
-    if model.integrator != "euler" or model.step_size_policy != "fixed":
-        raise ConfigError(
-            "spectra and perturbation growth are implemented for forward Euler with a fixed h (the paper's "
-            f"setting); this model uses integrator {model.integrator!r} with step-size policy "
-            f"{model.step_size_policy!r}"
-        )
+def block_maps(model: StableResNet) -> list[Callable[[torch.Tensor], torch.Tensor]]:
+    """The blocks Φ_i(y) = step(F_i, y, h_i) of evaluation mode, one callable on (M, B, width) per block.
+
+    h_i is block i's step size from ``model.block_step_sizes()`` (not the given h: the learnable
+    and adaptive policies give each block its own), shaped (M, 1, 1) for the integrator.
+    """
+    step_sizes = model.block_step_sizes()
+    maps = []
+    for index, layer in enumerate(model.field.layers()):
+        def field(z, layer=layer, index=index):
+            return model.field(z, layer, index)
+
+        maps.append(partial(model.step_rule.step, field, step_size=step_sizes[:, index].view(-1, 1, 1)))
+    return maps
 
 
 def propagate(model: StableResNet, y0: torch.Tensor) -> torch.Tensor:
     """Run the residual blocks from layer-0 features y0 (M, B, width); returns (depth + 1, M, B, width).
 
-    The same loop as ``StableResNet.forward`` after standardisation and lift, so a
-    perturbation can be placed directly in layer-0 space.
+    The same loop as ``StableResNet.forward`` in evaluation mode, after standardisation and
+    lift, so a perturbation can be placed directly in layer-0 space.
     """
     trajectory = [y0]
-    y = y0
-    for index, layer in enumerate(model.field.layers()):
-        y = model.step_rule.step(lambda z: model.field(z, layer, index), y, model.step_size)
-        trajectory.append(y)
+    for block in block_maps(model):
+        trajectory.append(block(trajectory[-1]))
     return torch.stack(trajectory)
+
+
+def _per_sample_jacobian(function: Callable[[torch.Tensor], torch.Tensor], y: torch.Tensor) -> torch.Tensor:
+    """∂function/∂y at every row of y (M, B, width), for a function acting on each row separately: (M, B, out, in).
+
+    Then the Jacobian of Σ_{m,b} function(y)[m, b, :] with respect to y holds every per-row
+    Jacobian at once: ``torch.func.jacrev`` computes it with one vmapped backward pass per
+    output coordinate (width passes for the whole batch instead of width × B).
+    """
+    jacobian = torch.func.jacrev(lambda z: function(z).sum(dim=(0, 1)))(y)  # (out, M, B, in)
+    return jacobian.permute(1, 2, 0, 3)
 
 
 def field_jacobian(model: StableResNet, index: int, y: torch.Tensor) -> torch.Tensor:
     """J = ∂F_index/∂y at every point of y (M, B, width); returns (M, B, width, width), J[m, b, out, in].
 
-    In evaluation mode F acts on each sample and member separately, so the Jacobian of
-    Σ_{m,b} F(y)[m, b, :] with respect to y holds every per-sample Jacobian at once:
-    ``torch.func.jacrev`` computes it with one vmapped backward pass per output coordinate
-    (width passes for the whole batch instead of width × B).
+    In evaluation mode F acts on each sample and member separately (see ``_per_sample_jacobian``).
     """
     layer = model.field.layers()[index]
+    return _per_sample_jacobian(lambda z: model.field(z, layer, index), y)
 
-    def summed(z):
-        return model.field(z, layer, index).sum(dim=(0, 1))
 
-    jacobian = torch.func.jacrev(summed)(y)  # (out, M, B, in)
-    return jacobian.permute(1, 2, 0, 3)
+def step_jacobian(model: StableResNet, index: int, y: torch.Tensor) -> torch.Tensor:
+    """∂Φ_index/∂y of the block map Φ_i(y) = step(F_i, y, h_i) at every point of y (M, B, width).
+
+    Returns (M, B, width, width), indexed [m, b, out, in]. For forward Euler it is I + h_i J_i;
+    for a linear field F(y) = A y it is the integrator's stability polynomial R(h_i A).
+    """
+    return _per_sample_jacobian(block_maps(model)[index], y)
 
 
 def _eigenvalues(jacobians: torch.Tensor) -> torch.Tensor:
@@ -178,7 +205,11 @@ def layer_spectra(
     keep_eigenvalues: bool = True,
     chunk_size: int = 2048,
 ) -> LayerSpectra:
-    """Eigenvalues of each block's Jacobian at the data, for every member.
+    """Eigenvalues of each block's field Jacobian, and its block map's amplification, at the data.
+
+    λ are the eigenvalues of ∂F_i/∂y; the amplification is max |eig(∂Φ_i/∂y)| of the block map
+    Φ_i(y) = step(F_i, y, h_i) with the model's integrator and block step sizes (for forward
+    Euler, max |1 + h_i λ|). Every member is analysed at once.
 
     Parameters
     ----------
@@ -187,7 +218,7 @@ def layer_spectra(
     layers : sequence of int or None
         Block indices to analyse; ``None`` means all ``depth`` blocks.
     keep_eigenvalues : bool
-        Keep the (M, L, n_samples, width) eigenvalues (for the complex-plane figure).
+        Keep the (M, L, n_samples, width) field eigenvalues (for the complex-plane figure).
     chunk_size : int
         Samples per Jacobian batch (bounds memory at width² × chunk_size × M numbers).
 
@@ -202,22 +233,24 @@ def layer_spectra(
     >>> spectra.max_amplification.shape, bool((spectra.max_real <= 1e-12).all())
     ((1, 3), True)
     """
-    _require_euler_with_fixed_h(model)
     net = analysis_copy(model)
     layers = _check_layers(net, layers)
     inputs = _as_inputs(net, X)
-    h = net.step_size.view(-1, 1, 1, 1).cpu()  # broadcasts over (M, L, n, width)
-    per_chunk = []  # (M, L, chunk, width) eigenvalues per chunk of samples
+    field_values, amplifications = [], []  # (M, L, chunk, width) and (M, L, chunk) per chunk of samples
     for start in range(0, inputs.shape[1], chunk_size):
         with torch.no_grad():
             trajectory = net(inputs[:, start : start + chunk_size], return_trajectory=True)[1]
-        per_chunk.append(torch.stack(
+        field_values.append(torch.stack(
             [_eigenvalues(field_jacobian(net, int(index), trajectory[index])).cpu() for index in layers], dim=1))
-    values = torch.cat(per_chunk, dim=2)  # (M, L, n, width)
-    amplification = (1 + h * values).abs().amax(dim=-1)  # (M, L, n); NaN propagates
+        amplifications.append(torch.stack(
+            [_eigenvalues(step_jacobian(net, int(index), trajectory[index])).abs().amax(dim=-1).cpu()
+             for index in layers], dim=1))  # NaN propagates
+    values = torch.cat(field_values, dim=2)  # (M, L, n, width)
+    amplification = torch.cat(amplifications, dim=2)  # (M, L, n)
     return LayerSpectra(
         layers=layers,
         step_size=net.step_size.flatten().cpu().numpy(),
+        block_step_sizes=net.block_step_sizes()[:, layers].cpu().numpy(),
         eigenvalues=values.numpy() if keep_eigenvalues else None,
         max_real=values.real.amax(dim=(2, 3)).numpy(),
         max_imag=values.imag.abs().amax(dim=(2, 3)).numpy(),
@@ -227,7 +260,7 @@ def layer_spectra(
 
 
 def perturbation_growth(model: StableResNet, X, epsilon: float = 1e-3, seed: int = 0) -> PerturbationGrowth:
-    """Follow a random layer-0 perturbation of size ε through every block (eqs. 3-4).
+    """Follow a random layer-0 perturbation of size ε through every block Φ_i (eqs. 3-4).
 
     Each sample's layer-0 features y(0) (standardised, lifted) get y(0) + ε u with u a random
     unit vector (one draw per sample, shared by all members: a paired design across step
@@ -247,7 +280,6 @@ def perturbation_growth(model: StableResNet, X, epsilon: float = 1e-3, seed: int
     """
     if not np.isfinite(epsilon) or epsilon <= 0:
         raise ConfigError(f"epsilon must be a finite number > 0; got {epsilon!r}")
-    _require_euler_with_fixed_h(model)
     net = analysis_copy(model)
     inputs = _as_inputs(net, X)
     generator = torch.Generator().manual_seed(seed)
@@ -409,8 +441,9 @@ def member_robustness(model: StableResNet, X_test, y_test, sigma: float = 0.1, e
     -------
     dict of (M,) arrays: "step_size", "clean_accuracy", "noise_accuracy", "fgsm_accuracy",
     "pgd_accuracy", "stability_constant" (c of eq. 4), "max_amplification" (largest
-    |1 + hλ| over all layers and samples), "max_real" (largest Re λ), "stable_fraction"
-    (fraction of (layer, sample) pairs meeting Proposition 1).
+    |eig(∂Φ_i/∂y)| of a block map over all layers and samples; max |1 + hλ| for forward Euler),
+    "max_real" (largest Re λ of ∂F_i/∂y), "stable_fraction" (fraction of (layer, sample) pairs
+    with amplification ≤ 1, Proposition 1 for forward Euler).
     """
     X_sub, _ = _subsample(X_test, y_test, max_samples, seed)
     spectra = layer_spectra(model, X_sub, keep_eigenvalues=False)

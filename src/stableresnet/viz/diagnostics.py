@@ -24,16 +24,18 @@ def _axes(ax: Axes | None, size=(5.0, 4.0)) -> tuple[Figure, Axes]:
 
 def plot_eigenvalues(eigenvalues: Mapping[str, np.ndarray], step_size: float, ax: Axes | None = None,
                      title: str | None = None) -> Figure:
-    """Jacobian eigenvalues in the complex plane with Proposition 1's stability region.
+    """Field Jacobian eigenvalues λ of ∂F/∂y in the complex plane with forward Euler's stability region.
 
     Parameters
     ----------
     eigenvalues : label -> complex array of any shape (e.g. (n_samples, width) for one layer).
-    step_size : h; the region |1 + hλ| ≤ 1 is the disc of radius 1/h centred at −1/h.
+    step_size : h; Euler's region |1 + hλ| ≤ 1 (Proposition 1) is the disc of radius 1/h centred
+        at −1/h. Other integrators have other regions (``diagnostics.layer_spectra`` measures
+        their amplification directly).
     """
     figure, ax = _axes(ax)
     ax.add_patch(Circle((-1 / step_size, 0), 1 / step_size, facecolor="tab:green", alpha=0.12,
-                        edgecolor="tab:green", label=f"|1 + hλ| ≤ 1, h = {step_size:g}"))
+                        edgecolor="tab:green", label=f"Euler |1 + hλ| ≤ 1, h = {step_size:g}"))
     finite_points = [np.zeros(1, complex)]
     for label, values in eigenvalues.items():
         values = np.asarray(values).ravel()
@@ -53,7 +55,7 @@ def plot_eigenvalues(eigenvalues: Mapping[str, np.ndarray], step_size: float, ax
     ax.axvline(0, color="0.7", lw=0.6)
     ax.set_xlabel("Re λ")
     ax.set_ylabel("Im λ")
-    ax.set_title(title or "Jacobian eigenvalues")
+    ax.set_title(title or "eigenvalues of ∂F/∂y")
     ax.legend(fontsize="small", loc="best")
     return figure
 
@@ -61,7 +63,7 @@ def plot_eigenvalues(eigenvalues: Mapping[str, np.ndarray], step_size: float, ax
 def plot_layer_curves(curves: Mapping[str, np.ndarray], ylabel: str, ax: Axes | None = None,
                       reference: float | None = 1.0, log: bool = False, title: str | None = None,
                       first_layer: int = 0) -> Figure:
-    """One line per label of a per-layer quantity (e.g. largest |1 + hλ| or perturbation growth).
+    """One line per label of a per-layer quantity (e.g. largest block amplification or perturbation growth).
 
     Parameters
     ----------
@@ -86,8 +88,11 @@ def plot_layer_curves(curves: Mapping[str, np.ndarray], ylabel: str, ax: Axes | 
 
 
 def plot_amplification(max_amplification: Mapping[str, np.ndarray], ax: Axes | None = None) -> Figure:
-    """Largest |1 + hλ(J_i)| per block i; Proposition 1 asks for ≤ 1 (dashed)."""
-    return plot_layer_curves(max_amplification, "max |1 + hλ|", ax=ax, title="Proposition 1 per layer")
+    """Largest |eig(∂Φ_i/∂y)| of each block map Φ_i; stability asks for ≤ 1 (dashed).
+
+    For forward Euler this is Proposition 1's max |1 + hλ(∂F_i/∂y)|.
+    """
+    return plot_layer_curves(max_amplification, "max |eig ∂Φ/∂y|", ax=ax, title="Block amplification per layer")
 
 
 def plot_growth(ratio: Mapping[str, np.ndarray], ax: Axes | None = None) -> Figure:
