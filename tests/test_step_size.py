@@ -1,5 +1,7 @@
 """Step-size policies: fixed is the paper, learnable h stays in (0, h_max], adaptive h meets Proposition 1."""
 
+import copy
+
 import numpy as np
 import pytest
 import torch
@@ -65,19 +67,21 @@ def test_learnable_needs_room_above_h():
         StableResNet(2, 2, depth=2, step_size_policy="random")
 
 
-def test_adaptive_h_meets_proposition_1_on_its_batch():
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_adaptive_h_meets_proposition_1_on_its_batch(dtype):
     """Shrinkage blocks (real λ ≤ 0) with large weights, so that h = 1 would violate |1 + hλ| ≤ 1.
 
-    Block by block in training mode: the policy picks h_i from the batch y_i, and the exact
-    eigenvalues of every sample's Jacobian there (``diagnostics.field_jacobian``) satisfy
-    max |1 + h_i λ| ≤ 1.
+    Block by block in training mode: the policy picks h_i from the batch y_i (its
+    finite-difference products in the training dtype), and the exact eigenvalues of every
+    sample's Jacobian there (``diagnostics.field_jacobian``, float64) satisfy max |1 + h_i λ| ≤ 1.
     """
     model = StableResNet(6, 2, depth=6, block="shrinkage", step_size=[1.0, 0.05], seed=[0, 1],
-                         step_size_policy="adaptive").double()
+                         step_size_policy="adaptive").to(dtype)
     with torch.no_grad():
         model.field.K1.mul_(3.0)
     model.train()
-    y = torch.randn(2, 64, 6, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    exact = copy.deepcopy(model).double()
+    y = torch.randn(2, 64, 6, dtype=dtype, generator=torch.Generator().manual_seed(0))
     bound_active = 0
     for index, layer in enumerate(model.field.layers()):
         def field(z, layer=layer, index=index):
@@ -85,7 +89,7 @@ def test_adaptive_h_meets_proposition_1_on_its_batch():
 
         h = model.step_policy(field, y, index, model.step_size)
         assert not h.requires_grad
-        eigenvalues = torch.linalg.eigvals(field_jacobian(model, index, y.detach()))  # (M, B, d)
+        eigenvalues = torch.linalg.eigvals(field_jacobian(exact, index, y.detach().double()))  # (M, B, d)
         amplification = (1 + h.view(-1, 1, 1) * eigenvalues).abs().amax(dim=(1, 2))
         assert (amplification <= 1 + STABILITY_TOLERANCE).all(), (index, amplification)
         bound_active += int((h.view(-1) < model.step_size.view(-1)).sum())
