@@ -177,3 +177,17 @@ def test_robustness_adds_stability_and_attack_columns_per_member():
     assert ((accuracies >= 0) & (accuracies <= 1)).all()
     # PGD (10 steps) is at least as strong as FGSM started from the same point, up to its random start.
     assert (table["pgd_accuracy"] <= table["fgsm_accuracy"] + 0.1).all()
+
+
+@pytest.mark.parametrize("policy", ["fixed", "learnable"])
+def test_records_name_integrator_and_policy_and_the_trained_block_step_sizes(policy):
+    config = SweepConfig.from_preset("wine", **{**TINY, "integrator": "heun", "step_size_policy": policy,
+                                                "learning_rate": 0.05})
+    table = run_group(config, Group("plain", ((0, 0.1), (1, 0.5))), TrialData(config))
+    assert (table["integrator"] == "heun").all() and (table["step_size_policy"] == policy).all()
+    assert (table["block_h_min"] <= table["block_h_mean"]).all()
+    if policy == "fixed":
+        np.testing.assert_allclose(table["block_h_mean"], table["h"], rtol=1e-6)
+    else:  # trained inside (0, 2h]
+        assert not np.allclose(table["block_h_mean"], table["h"])
+        assert ((table["block_h_min"] > 0) & (table["block_h_mean"] <= 2 * table["h"] + 1e-6)).all()

@@ -36,10 +36,12 @@ from ..model import ConfigError, StableResNet
 from ..step_size import STEP_SIZE_POLICIES
 from ..train import TrainConfig, evaluate, fit
 
+# block_h_mean / block_h_min: the blocks' h_i after training (``TrainResult.step_sizes``): h for
+# the fixed policy, the trained h_i for learnable, the running average for adaptive.
 COLUMNS = [
-    "dataset", "block", "h", "depth", "width", "epochs", "batch_size", "lr", "trial", "seed",
-    "train_accuracy", "train_loss", "test_accuracy", "test_loss", "diverged", "diverged_epoch",
-    "seconds", "version",
+    "dataset", "block", "h", "integrator", "step_size_policy", "depth", "width", "epochs", "batch_size", "lr",
+    "trial", "seed", "train_accuracy", "train_loss", "test_accuracy", "test_loss", "diverged", "diverged_epoch",
+    "block_h_mean", "block_h_min", "seconds", "version",
 ]
 # Added per member by ``robustness=True`` (see stableresnet.diagnostics.member_robustness).
 ROBUSTNESS_COLUMNS = ["stability_constant", "max_amplification", "noise_accuracy", "fgsm_accuracy", "pgd_accuracy"]
@@ -213,12 +215,14 @@ def run_group(
     seconds = (time.perf_counter() - started) / len(group.members)
     return pd.DataFrame({
         "dataset": config.dataset, "block": group.block,
-        "h": [h for _, h in group.members], "depth": config.depth, "width": config.width,
+        "h": [h for _, h in group.members], "integrator": config.integrator,
+        "step_size_policy": config.step_size_policy, "depth": config.depth, "width": config.width,
         "epochs": config.epochs, "batch_size": config.batch_size, "lr": config.learning_rate,
         "trial": [trial for trial, _ in group.members], "seed": seeds,
         "train_accuracy": train_metrics["accuracy"], "train_loss": train_metrics["loss"],
         "test_accuracy": test_metrics["accuracy"], "test_loss": test_metrics["loss"],
         "diverged": result.diverged, "diverged_epoch": result.diverged_epoch,
+        "block_h_mean": result.step_sizes.mean(axis=1), "block_h_min": result.step_sizes.min(axis=1),
         "seconds": seconds, "version": __version__,
         **robustness,
     })[COLUMNS + list(robustness)]
