@@ -41,6 +41,16 @@ data = "elec2"
 train_until = "12"
 step_sizes = [0.1, 1.0]
 quick = { trials = 1, depth = 2, width = 8, epochs = 1, batch_size = 2000 }
+
+[beyond1]
+title = "policies"
+kind = "comparison"
+datasets = ["wine"]
+step_sizes = [0.5]
+trials = 2
+depth = 2
+epochs = 1
+variants = [{ name = "fixed", step_size_policy = "fixed" }, { name = "adaptive", step_size_policy = "adaptive" }]
 """
 
 FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",

@@ -4,6 +4,7 @@ import json
 
 import pandas as pd
 import pytest
+from PIL import Image
 
 from stableresnet.experiments import reproduce
 from stableresnet.experiments.claims import evaluate_claims
@@ -42,7 +43,7 @@ def spec(tmp_path):
 def test_the_bundled_specs_cover_every_figure_at_both_scales():
     for scale in ("quick", "paper"):
         figures = [e.figure for e in load_specs(scale)]
-        assert figures == [f"fig{n}" for n in range(1, 16)]
+        assert figures == [f"fig{n}" for n in range(1, 16)] + ["beyond1", "beyond2", "beyond3"]
     paper = {e.figure: e for e in load_specs("paper")}
     assert paper["fig9"].settings == {"dataset": "wine"}  # the paper preset, unchanged
     assert load_specs("quick")[8].settings["trials"] < 10
@@ -59,6 +60,14 @@ def test_the_bundled_specs_cover_every_figure_at_both_scales():
         ('[fig9]\ntitle = "x"\nkind = "sweep"\ndataset = "wine"\nlayers = 3\n', r"unknown setting\(s\) \['layers'\]"),
         ('[fig2]\ntitle = "x"\nkind = "propagation"\nfigure = 9\n', r"\[fig2\]: .*figure"),
         ('[fig1\n', "cannot read experiment specs"),
+        ('[b]\ntitle = "x"\nkind = "comparison"\ndatasets = ["wine"]\nvariants = []\n', "non-empty list"),
+        ('[b]\ntitle = "x"\nkind = "comparison"\ndatasets = ["wine"]\nvariants = [{name = "a"}, {name = "a"}]\n',
+         "every variant needs its own name"),
+        ('[b]\ntitle = "x"\nkind = "comparison"\ndatasets = ["wine", "autism"]\nepochs = { wine = 2 }\n'
+         'variants = [{name = "a"}]\n', "no value for dataset 'autism'"),
+        ('[b]\ntitle = "x"\nkind = "comparison"\ndatasets = ["wine"]\nvariants = [{name = "a", levels = 2}]\n',
+         r"variant 'a': unknown setting\(s\) \['levels'\]"),
+        ('[b]\ntitle = "x"\nkind = "propagation"\nfigure = 3\nlevels = 3\ndepth = 10\n', "cannot be built in 3 levels"),
     ],
 )
 def test_bad_specs_are_refused_with_the_figure_and_problem(tmp_path, text, message):
@@ -106,6 +115,59 @@ def test_an_interrupted_reproduce_resumes_and_reuses_finished_figures(spec, tmp_
     for name in ("fig1/data.png", "fig2/grid-scaled.png", "fig2/propagation-fixed.gif", "fig9/sweep.png"):
         assert f"src='{name}'" in page
         assert (out / name).exists()
+
+
+COMPARISON_SPEC = """
+[beyond1]
+title = "policies"
+kind = "comparison"
+datasets = ["wine", "circles"]
+blocks = ["plain"]
+step_sizes = [0.5]
+trials = 2
+depth = 4
+epochs = { wine = 2, circles = 1 }
+variants = [{ name = "fixed", step_size_policy = "fixed" }, { name = "learnable", step_size_policy = "learnable" },
+            { name = "rk4 at 1/4 depth", integrator = "rk4", depth = 1, step_sizes = [2.0] }]
+
+[beyond3]
+title = "multi-level"
+kind = "propagation"
+figure = 3
+levels = 2
+depth = 8
+epochs = 1
+n_samples = 40
+frames = 3
+"""
+
+
+def test_beyond_the_paper_comparison_and_multilevel_in_their_own_report_section(tmp_path):
+    spec = tmp_path / "spec.toml"
+    spec.write_text(COMPARISON_SPEC)
+    out = tmp_path / "out"
+    records = run_reproduce(load_specs("quick", spec), out, "quick")
+    table = pd.read_csv(out / records[0]["table"])
+    assert len(table) == 2 * 3 * 2  # datasets × variants × trials
+    # Paired design: every variant of a dataset trains trial t from the same seed (same split).
+    assert (table.groupby(["dataset", "trial"])["seed"].nunique() == 1).all()
+    assert set(table["depth"]) == {4, 1} and set(table.loc[table["variant"] == "rk4 at 1/4 depth", "integrator"]) == {"rk4"}
+    summary = pd.read_csv(out / "beyond1" / "summary.csv")
+    assert list(summary["variant"][:3]) == ["fixed", "learnable", "rk4 at 1/4 depth"]  # spec order
+    fixed = summary[summary["variant"] == "fixed"]
+    assert (fixed["block_h_mean"] == 0.5).all()
+    assert (summary["trials"] == 2).all()
+    wine = table[(table["dataset"] == "wine") & (table["variant"] == "fixed")]["test_accuracy"]
+    assert summary.loc[(summary["dataset"] == "wine") & (summary["variant"] == "fixed"), "var"].item() == \
+        pytest.approx(wine.var())
+    with Image.open(out / "beyond3" / "propagation-scaled.gif") as gif:
+        assert gif.n_frames == 3  # frames = 3 of the 9 layers
+    assert json.loads((out / "beyond3" / "config.json").read_text())["config"]["levels"] == 2
+
+    page = build_report(out, records, evaluate_claims(records, out), "quick", "cpu").read_text()
+    assert page.index("Beyond the paper") < page.index("beyond1: policies")
+    assert "stableresnet reproduce --scale quick --only beyond1" in page
+    assert "src='beyond1/comparison.png'" in page and (out / "beyond1" / "comparison.png").exists()
 
 
 def write_sweep(path, rows):

@@ -265,7 +265,7 @@ def reproduce(
     out: Path = typer.Option(Path("results/reproduce"), help="Output folder; an existing one is resumed."),
     device: str = typer.Option("cpu", help="cpu, cuda or auto."),
 ):
-    """Reproduce the paper's figures 1-15 and write an HTML report (DIR/index.html); resumable."""
+    """Reproduce the paper's figures 1-15 and the beyond-the-paper experiments; HTML report DIR/index.html; resumable."""
     from .experiments.claims import evaluate_claims
     from .experiments.reproduce import load_specs, run_reproduce, select
     from .viz.report import build_report

@@ -1,8 +1,10 @@
 """Reproduce the paper: every figure is one declarative experiment (``reproduce.toml``) run by the engines.
 
 Each experiment has a *kind* — ``data`` (Figure 1), ``propagation`` (Figures 2-7), ``sweep``
-(Figures 8-13) or ``drift`` (Figures 14-15) — and settings resolved for a *scale*: ``paper``
-(the paper's settings) or ``quick`` (fewer trials, h values and epochs; stated on the report).
+(Figures 8-13), ``drift`` (Figures 14-15) or ``comparison`` (sweep variants side by side on
+several data sets, for the "beyond the paper" section) — and settings resolved for a *scale*:
+``paper`` (the paper's settings) or ``quick`` (fewer trials, h values and epochs; stated on
+the report). Experiments whose name starts with ``beyond`` go beyond the paper.
 
 Layout of the output folder::
 
@@ -40,12 +42,15 @@ from .sweep import SweepConfig, run_sweep
 
 SPEC_PATH = Path(__file__).with_name("reproduce.toml")
 SCALES = ("quick", "paper")
+SWEEP_KEYS = {"blocks", "step_sizes", "trials", "depth", "width", "epochs", "batch_size", "learning_rate", "optimizer",
+              "activation", "seed", "members_per_group", "integrator", "step_size_policy"}
 KIND_KEYS = {
     "data": {"dataset", "seed", "n_samples", "noise"},
     "propagation": {"figure", "block", "step_size", "depth", "data", "n_samples", "noise", "epochs", "batch_size",
-                    "learning_rate", "optimizer", "activation", "seed"},
-    "sweep": {"dataset", "blocks", "step_sizes", "trials", "depth", "width", "epochs", "batch_size",
-              "learning_rate", "optimizer", "activation", "seed", "members_per_group"},
+                    "learning_rate", "optimizer", "activation", "seed", "integrator", "step_size_policy", "levels",
+                    "frames"},
+    "sweep": {"dataset"} | SWEEP_KEYS,
+    "comparison": {"datasets", "variants"} | SWEEP_KEYS,
     "drift": {"plot", "data", "train_until", "blocks", "step_sizes", "trials", "depth", "width", "epochs",
               "batch_size", "learning_rate", "optimizer", "activation", "seed", "rows", "period"},
 }
@@ -153,10 +158,18 @@ class PropagationKind:
     def config(settings):
         from .propagation import PropagationConfig, figure_preset
 
-        settings = dict(settings)
+        from ..model import StableResNet
+        from ..multilevel import coarsest_model
+        from ..viz.propagation import frame_layers
+
+        settings = {k: v for k, v in settings.items() if k != "frames"}
         preset = figure_preset(settings.pop("figure")) if "figure" in settings else None
         base = dataclasses.asdict(preset) if preset else {}
-        return PropagationConfig(**{**base, **settings})
+        config = PropagationConfig(**{**base, **settings})
+        coarsest_model(StableResNet(2, 2, config.depth, None, config.block, config.step_size, config.activation,
+                                    integrator=config.integrator, step_size_policy=config.step_size_policy),
+                       config.levels)  # validates
+        return config
 
     @staticmethod
     def run(experiment, run_dir, figure_dir, device, progress):
@@ -164,9 +177,9 @@ class PropagationKind:
         from .propagation import run_propagation, write_records
 
         config = PropagationKind.config(experiment.settings)
-        record = run_propagation(config, device=device, on_epoch=progress(config.epochs))
+        record = run_propagation(config, device=device, on_epoch=progress(config.epochs * config.levels))
         write_records(record, figure_dir)
-        written = write_propagation_figures(record, figure_dir)
+        written = write_propagation_figures(record, figure_dir, max_frames=experiment.settings.get("frames"))
         first_perfect = np.flatnonzero(record.head_accuracy >= 1.0)
         return {
             "files": sorted({p.name for p in written}),
@@ -205,6 +218,66 @@ class SweepKind:
         return {"files": files + ["summary.csv"], "numbers": {"members": len(table)}, "table": f"runs/{run_dir.name}/results.csv"}
 
 
+class ComparisonKind:
+    """Sweep variants side by side: every variant (a name plus sweep settings) on every data set.
+
+    Settings shared by all runs may be one value or a table keyed by data set (e.g. quick
+    epochs per data set); a variant's own settings override them. Each (data set, variant)
+    is one resumable sweep in ``run_dir/<data set>-<variant index>``.
+    """
+
+    @staticmethod
+    def config(settings):
+        settings = dict(settings)
+        datasets, variants = list(settings.pop("datasets", [])), list(settings.pop("variants", []))
+        if not datasets or not variants:
+            raise ConfigError("a comparison needs a non-empty list of datasets and of variants")
+        names = [variant.get("name") for variant in variants]
+        if None in names or len(set(names)) != len(names):
+            raise ConfigError(f"every variant needs its own name; got {names}")
+
+        def for_dataset(values, dataset):
+            resolved = {}
+            for key, value in values.items():
+                if isinstance(value, dict):
+                    if dataset not in value:
+                        raise ConfigError(f"setting {key!r} has no value for dataset {dataset!r}")
+                    value = value[dataset]
+                resolved[key] = value
+            return resolved
+
+        runs = []
+        for dataset in datasets:
+            for variant in variants:
+                own = {k: v for k, v in variant.items() if k != "name"}
+                unknown = set(own) - SWEEP_KEYS
+                if unknown:
+                    raise ConfigError(f"variant {variant['name']!r}: unknown setting(s) {sorted(unknown)}")
+                merged = {**for_dataset(settings, dataset), **for_dataset(own, dataset), "dataset": dataset}
+                runs.append((variant["name"], SweepKind.config(merged)))
+        return runs
+
+    @staticmethod
+    def run(experiment, run_dir, figure_dir, device, progress):
+        from ..viz.sweep import plot_comparison, summarize_comparison
+
+        tables = []
+        runs = ComparisonKind.config(experiment.settings)
+        names = list(dict.fromkeys(name for name, _ in runs))
+        for name, config in runs:
+            directory = run_dir / f"{config.dataset}-{names.index(name)}"
+            table = run_sweep(config, directory, device=device, progress=lambda group, index, n, c=config, v=name:
+                              progress(c.epochs, f"{c.dataset}: {v}, {group.block} {index + 1}/{n}"))
+            tables.append(table.assign(variant=name))
+        table = pd.concat(tables, ignore_index=True)
+        write_atomically(run_dir / "results.csv", lambda p: table.to_csv(p, index=False))
+        summary = summarize_comparison(table, order=names)
+        write_atomically(figure_dir / "summary.csv", lambda p: summary.to_csv(p, index=False))
+        files = _save_figure(plot_comparison(summary), figure_dir, "comparison")
+        return {"files": files + ["summary.csv"], "numbers": {"members": len(table)},
+                "table": f"runs/{run_dir.name}/results.csv"}
+
+
 class DriftKind:
     @staticmethod
     def config(settings):
@@ -236,7 +309,8 @@ class DriftKind:
                 "table": f"runs/{run_dir.name}/{'sweep.csv' if stem == 'sweep' else 'periods.csv'}"}
 
 
-KINDS = {"data": DataKind, "propagation": PropagationKind, "sweep": SweepKind, "drift": DriftKind}
+KINDS = {"data": DataKind, "propagation": PropagationKind, "sweep": SweepKind, "drift": DriftKind,
+         "comparison": ComparisonKind}
 
 
 def run_reproduce(

@@ -241,9 +241,23 @@ def _mark_nonfinite(ax, first_nonfinite_layer, last_layer):
                 transform=ax.get_xaxis_transform(), fontsize="small", color="0.3", va="center")
 
 
+def frame_layers(depth: int, max_frames: int | None = None) -> list[int]:
+    """The layers an animation shows: all of 0 ... depth, or ``max_frames`` of them evenly spread (ends kept).
+
+    >>> frame_layers(4), frame_layers(500, 6)
+    ([0, 1, 2, 3, 4], [0, 100, 200, 300, 400, 500])
+    """
+    if max_frames is not None and (
+            isinstance(max_frames, bool) or not isinstance(max_frames, (int, np.integer)) or max_frames < 2):
+        raise ConfigError(f"an animation needs at least 2 frames (the input and the last layer); got {max_frames!r}")
+    if max_frames is None or max_frames >= depth + 1:
+        return list(range(depth + 1))
+    return sorted({int(round(k)) for k in np.linspace(0, depth, max_frames)})
+
+
 def propagation_animation(trajectory, labels, accuracy=None, axes_mode="scaled", first_nonfinite_layer=-1,
-                          title=None, fps=20, dpi=60):
-    """An animation with one frame per layer, 0 ... depth, labelled with layer and accuracy.
+                          title=None, fps=20, dpi=60, max_frames=None):
+    """An animation with one frame per layer, 0 ... depth (or ``max_frames`` evenly spread), labelled with layer and accuracy.
 
     The artists are made once and updated per frame (offsets, limits, title): redrawing
     panels from scratch costs ~0.2 s a frame, too much for 500 layers.
@@ -291,7 +305,7 @@ def propagation_animation(trajectory, labels, accuracy=None, axes_mode="scaled",
             ax.set_ylim(y_limits)
         return [*scatters, marker]
 
-    animation = FuncAnimation(figure, draw, frames=range(depth + 1), interval=1000 / fps, blit=False,
+    animation = FuncAnimation(figure, draw, frames=frame_layers(depth, max_frames), interval=1000 / fps, blit=False,
                               cache_frame_data=False)
     return figure, animation
 
@@ -313,8 +327,10 @@ def _title(record: Propagation) -> str:
 
 
 def write_propagation_figures(record: Propagation, out, layers=None, axes_modes=AXES_MODES, animate=True,
-                              fps=20, dpi=60, static_dpi=150) -> list[Path]:
+                              fps=20, dpi=60, static_dpi=150, max_frames=None) -> list[Path]:
     """Draw every picture of ``record`` into the folder ``out``; returns the paths written.
+
+    Animations show every layer, or ``max_frames`` layers evenly spread (see ``frame_layers``).
 
     Files: ``grid-{mode}.png/.svg`` per axes mode, ``layer-accuracy.png/.svg``,
     ``feature-scale.png/.svg``, and with ``animate`` ``propagation-{mode}.gif`` (Pillow)
@@ -344,7 +360,8 @@ def write_propagation_figures(record: Propagation, out, layers=None, axes_modes=
 
         for mode in axes_modes:
             figure, animation = propagation_animation(record.trajectory, record.labels, record.head_accuracy,
-                                                      mode, nonfinite, title=title, fps=fps, dpi=dpi)
+                                                      mode, nonfinite, title=title, fps=fps, dpi=dpi,
+                                                      max_frames=max_frames)
             writers = [(".gif", lambda: PillowWriter(fps=fps))]
             if shutil.which("ffmpeg"):
                 writers.append((".mp4", lambda: FFMpegWriter(fps=fps)))

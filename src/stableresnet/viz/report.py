@@ -43,7 +43,9 @@ PICTURES = {
     "sweep": [("sweep.png", "mean ± std test accuracy against h", 620)],
     "drift": [("sweep.png", "mean ± std pooled test accuracy against h", 620),
               ("periods.png", "mean ± std accuracy per period after training", 720)],
+    "comparison": [("comparison.png", "mean ± std test accuracy of each variant, block and h", 1100)],
 }
+BEYOND_PREFIX = "beyond"  # experiments named beyondN go beyond the paper (their own section)
 
 
 def _escape(value) -> str:
@@ -109,9 +111,17 @@ def build_report(out: str | Path, records: list[dict], claims: pd.DataFrame, sca
                      "and fewer epochs than the paper (each figure's settings are shown with it). Run "
                      "<code>stableresnet reproduce --scale paper</code> for the paper's settings.</p>")
     parts += ["<h2 id='claims'>Paper vs. here</h2>", _claims_table(claims)]
-    for record in records:
+    paper = [r for r in records if not r["figure"].startswith(BEYOND_PREFIX)]
+    beyond = [r for r in records if r["figure"].startswith(BEYOND_PREFIX)]
+    for record in paper + beyond:
         figure = record["figure"]
+        if beyond and record is beyond[0]:
+            parts.append("<h1 id='beyond'>Beyond the paper</h1><p>The next steps the paper's conclusion names — "
+                         "adaptive step sizes, multi-level depth, other integrators of the same ODE — run with "
+                         "the same engines, seeds and splits as the paper's figures.</p>")
         parts.append(f"<h2 id='{_escape(figure)}'>{_escape(figure)}: {_escape(record['title'])}</h2>")
+        parts.append(f"<p>Made by <code>stableresnet reproduce --scale {_escape(scale)} --only {_escape(figure)}</code>"
+                     "</p>")
         for name, caption, width in PICTURES[record["kind"]]:
             if name in record.get("files", []):
                 src = f"{figure}/{name}"

@@ -44,3 +44,47 @@ def plot_sweep(table: pd.DataFrame, metric: str = "test_accuracy", ax=None):
     ax.grid(alpha=0.3)
     ax.legend()
     return figure
+
+
+def summarize_comparison(table: pd.DataFrame, order=None, metric: str = "test_accuracy") -> pd.DataFrame:
+    """Per (dataset, variant, block, h): trials, mean, std, variance (ddof=1) of ``metric``, diverged
+    count, and the blocks' mean trained h_i; variants in ``order`` (else as they first appear)."""
+    keys = ["dataset", "variant", "block", "h"]
+    grouped = table.groupby(keys, sort=False)
+    summary = grouped[metric].agg(trials="count", mean="mean", std="std", var="var")
+    summary["diverged"] = grouped["diverged"].sum().astype(int)
+    summary["block_h_mean"] = grouped["block_h_mean"].mean()
+    summary = summary.reset_index()
+    order = list(order) if order is not None else list(dict.fromkeys(summary["variant"]))
+    summary["variant"] = pd.Categorical(summary["variant"], categories=order, ordered=True)
+    summary = summary.sort_values(["dataset", "variant", "block", "h"], kind="stable")
+    summary["variant"] = summary["variant"].astype(str)
+    return summary.reset_index(drop=True)
+
+
+def plot_comparison(summary: pd.DataFrame, metric: str = "test accuracy"):
+    """One panel per dataset: mean ± std per (variant, block, h), grouped and coloured by variant."""
+    from matplotlib.figure import Figure
+
+    datasets = list(dict.fromkeys(summary["dataset"]))
+    variants = list(dict.fromkeys(summary["variant"]))
+    columns = min(len(datasets), 3)
+    rows = -(-len(datasets) // columns)
+    figure = Figure(figsize=(4.6 * columns, 3.8 * rows), layout="constrained")
+    colours = [f"C{k % 10}" for k in range(len(variants))]
+    for k, dataset in enumerate(datasets):
+        ax = figure.add_subplot(rows, columns, k + 1)
+        cells = summary[summary["dataset"] == dataset]
+        ticks, labels = [], []
+        for position, cell in enumerate(cells.itertuples()):
+            colour = colours[variants.index(cell.variant)]
+            ax.errorbar(position, cell.mean, yerr=0.0 if pd.isna(cell.std) else cell.std, fmt="o", color=colour,
+                        capsize=3, label=cell.variant if cell.variant not in ax.get_legend_handles_labels()[1] else None)
+            ticks.append(position)
+            labels.append(f"{cell.block}\nh={cell.h:g}" if cells["block"].nunique() > 1 else f"h={cell.h:g}")
+        ax.set_xticks(ticks, labels, fontsize="x-small")
+        ax.set_title(dataset)
+        ax.set_ylabel(f"{metric}: mean ± std")
+        ax.grid(alpha=0.3, axis="y")
+    figure.axes[0].legend(fontsize="x-small")
+    return figure
