@@ -65,8 +65,8 @@ def test_the_bundled_specs_cover_every_figure_at_both_scales():
          "every variant needs its own name"),
         ('[b]\ntitle = "x"\nkind = "comparison"\ndatasets = ["wine", "autism"]\nepochs = { wine = 2 }\n'
          'variants = [{name = "a"}]\n', "no value for dataset 'autism'"),
-        ('[b]\ntitle = "x"\nkind = "comparison"\ndatasets = ["wine"]\nvariants = [{name = "a", levels = 2}]\n',
-         r"variant 'a': unknown setting\(s\) \['levels'\]"),
+        ('[b]\ntitle = "x"\nkind = "comparison"\ndatasets = ["wine"]\nvariants = [{name = "a", frames = 2}]\n',
+         r"variant 'a': unknown setting\(s\) \['frames'\]"),
         ('[b]\ntitle = "x"\nkind = "propagation"\nfigure = 3\nlevels = 3\ndepth = 10\n', "cannot be built in 3 levels"),
     ],
 )

@@ -191,3 +191,14 @@ def test_records_name_integrator_and_policy_and_the_trained_block_step_sizes(pol
     else:  # trained inside (0, 2h]
         assert not np.allclose(table["block_h_mean"], table["h"])
         assert ((table["block_h_min"] > 0) & (table["block_h_mean"] <= 2 * table["h"] + 1e-6)).all()
+
+
+def test_multilevel_sweep_members_end_at_the_given_depth_and_h():
+    config = SweepConfig.from_preset("wine", **{**TINY, "depth": 4, "levels": 2, "learning_rate": 0.01})
+    assert config.to_json()["levels"] == 2
+    table = run_group(config, Group("shrinkage", ((0, 0.1), (1, 0.5))), TrialData(config))
+    assert (table["depth"] == 4).all()
+    np.testing.assert_allclose(table["block_h_mean"], table["h"], rtol=1e-6)  # the finest level's h
+    assert (table["test_accuracy"] > 0.5).all()
+    with pytest.raises(ConfigError, match="depth 4 cannot be built in 4 levels"):
+        SweepConfig.from_preset("wine", **{**TINY, "depth": 4, "levels": 4})

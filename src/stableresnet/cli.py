@@ -196,6 +196,8 @@ def sweep(
                                           "under noise σ=0.1 and FGSM/PGD ε=0.1 (slower)."),
     backend: str = typer.Option("local", help="local (this process) or ray (one Ray task per group)."),
     address: Optional[str] = typer.Option(None, help="Ray cluster address [start a local Ray]."),
+    levels: int = typer.Option(1, help="Multi-level depth: start at depth/2^(L−1) blocks and step 2^(L−1)·h, "
+                                        "double the blocks and halve h L−1 times; --epochs per level."),
 ):
     """Train every (block, h, trial) of an h-sweep as batched ensembles; resumable."""
     from .experiments.sweep import SweepConfig, SweepIncomplete, groups, parse_step_sizes, run_sweep
@@ -209,7 +211,7 @@ def sweep(
         step_sizes=parse_step_sizes(step_sizes) if step_sizes is not None else None,
         trials=trials, depth=depth, width=width, epochs=epochs, batch_size=batch_size,
         learning_rate=learning_rate, seed=seed, members_per_group=members_per_group,
-        integrator=integrator, step_size_policy=step_size_policy, robustness=robustness,
+        integrator=integrator, step_size_policy=step_size_policy, robustness=robustness, levels=levels,
     )
     out = out or Path("results") / f"sweep-{dataset}"
     device = resolve_device(device)
@@ -219,8 +221,9 @@ def sweep(
         f"{config.trials} trials), depth {config.depth}, width {config.width}, {config.epochs} epochs, "
         f"batch {config.batch_size} → {out}"
     )
-    with epoch_progress(config.epochs, "sweep") as progress:
-        task = progress.add_task("sweep", total=config.epochs, loss="-")
+    total_epochs = config.epochs * config.levels
+    with epoch_progress(total_epochs, "sweep") as progress:
+        task = progress.add_task("sweep", total=total_epochs, loss="-")
 
         def on_group(group, index, n_pending):
             progress.update(task, completed=0, description=f"group {index + 1}/{n_pending} {group.block}")

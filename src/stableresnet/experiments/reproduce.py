@@ -43,7 +43,7 @@ from .sweep import SweepConfig, run_sweep
 SPEC_PATH = Path(__file__).with_name("reproduce.toml")
 SCALES = ("quick", "paper")
 SWEEP_KEYS = {"blocks", "step_sizes", "trials", "depth", "width", "epochs", "batch_size", "learning_rate", "optimizer",
-              "activation", "seed", "members_per_group", "integrator", "step_size_policy"}
+              "activation", "seed", "members_per_group", "integrator", "step_size_policy", "levels"}
 KIND_KEYS = {
     "data": {"dataset", "seed", "n_samples", "noise"},
     "propagation": {"figure", "block", "step_size", "depth", "data", "n_samples", "noise", "epochs", "batch_size",
@@ -267,7 +267,7 @@ class ComparisonKind:
         for name, config in runs:
             directory = run_dir / f"{config.dataset}-{names.index(name)}"
             table = run_sweep(config, directory, device=device, progress=lambda group, index, n, c=config, v=name:
-                              progress(c.epochs, f"{c.dataset}: {v}, {group.block} {index + 1}/{n}"))
+                              progress(c.epochs * c.levels, f"{c.dataset}: {v}, {group.block} {index + 1}/{n}"))
             tables.append(table.assign(variant=name))
         table = pd.concat(tables, ignore_index=True)
         write_atomically(run_dir / "results.csv", lambda p: table.to_csv(p, index=False))

@@ -33,8 +33,9 @@ from ..blocks import INTEGRATORS, VECTOR_FIELDS
 from ..data import Dataset, load_dataset, paper_preset
 from ..files import write_atomically
 from ..model import ConfigError, StableResNet
+from ..multilevel import coarsen, coarsest_model, fit_multilevel
 from ..step_size import STEP_SIZE_POLICIES
-from ..train import TrainConfig, evaluate, fit
+from ..train import TrainConfig, evaluate
 
 # block_h_mean / block_h_min: the blocks' h_i after training (``TrainResult.step_sizes``): h for
 # the fixed policy, the trained h_i for learnable, the running average for adaptive.
@@ -67,6 +68,7 @@ class SweepConfig:
     integrator: str = "euler"
     step_size_policy: str = "fixed"
     robustness: bool = False
+    levels: int = 1  # multi-level depth (``stableresnet.multilevel``); epochs are per level
 
     def __post_init__(self):
         if not self.blocks:
@@ -84,6 +86,7 @@ class SweepConfig:
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ConfigError(f"{name} must be an integer ≥ 1; got {value!r}")
         TrainConfig(self.epochs, self.batch_size, self.learning_rate, self.optimizer)
+        coarsen({"depth": self.depth, "step_size": list(self.step_sizes)}, self.levels)
         for name, value, registry in (("integrator", self.integrator, INTEGRATORS),
                                       ("step_size_policy", self.step_size_policy, STEP_SIZE_POLICIES)):
             if value not in registry:
@@ -109,7 +112,7 @@ class SweepConfig:
     def to_json(self) -> dict:
         record = {**dataclasses.asdict(self), "blocks": list(self.blocks), "step_sizes": list(self.step_sizes)}
         # The paper's integrator and policy are left out, so folders written before they existed still resume.
-        defaults = (("integrator", "euler"), ("step_size_policy", "fixed"), ("robustness", False))
+        defaults = (("integrator", "euler"), ("step_size_policy", "fixed"), ("robustness", False), ("levels", 1))
         return {k: v for k, v in record.items() if (k, v) not in defaults}
 
 
@@ -201,14 +204,15 @@ def run_group(
     """Train one group's members together; one tidy row per member."""
     started = time.perf_counter()
     seeds = [trial_seed(config.seed, trial) for trial, _ in group.members]
-    model = StableResNet(
+    model = coarsest_model(StableResNet(
         data.n_features, data.n_classes, config.depth, config.width, group.block,
         step_size=[h for _, h in group.members], activation=config.activation, seed=seeds,
         integrator=config.integrator, step_size_policy=config.step_size_policy,
-    ).to(device)
+    ), config.levels).to(device)
     train_config = TrainConfig(config.epochs, config.batch_size, config.learning_rate, config.optimizer)
     train_rows, test_rows = data.rows(group, "train"), data.rows(group, "test")
-    result = fit(model, data.X, data.y, train_config, train_index=train_rows, on_epoch=on_epoch)
+    model, result = fit_multilevel(model, data.X, data.y, train_config, config.levels, train_index=train_rows,
+                                   on_epoch=on_epoch)
     train_metrics = evaluate(model, data.X, data.y, train_rows)
     test_metrics = evaluate(model, data.X, data.y, test_rows)
     robustness = _robustness(model, data, group, config.seed) if config.robustness else {}
