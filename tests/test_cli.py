@@ -52,10 +52,13 @@ def test_train_on_bundled_wine_with_the_paper_preset():
 
 def test_train_multilevel_saves_the_finest_network(tmp_path):
     model_path = tmp_path / "m.safetensors"
-    result, out = run("train", "--dataset", "wine", "--depth", 8, "--levels", 2, "--epochs", 10, "--save", model_path)
+    result, out = run("train", "--dataset", "wine", "--depth", 8, "--levels", 2, "--epochs", 10,
+                      "--step-size-policy", "learnable", "--save", model_path)
     assert result.exit_code == 0, out
+    words = " ".join(out.split())
+    assert "learnable h, 2 levels" in words and "block step sizes h_i after training: mean" in words
     model, _, extra = load_model(model_path)
-    assert model.depth == 8 and extra["params"]["levels"] == 2
+    assert model.depth == 8 and extra["params"]["levels"] == 2 and model.step_size_policy == "learnable"
     assert float(out.split("│ test")[1].split("│")[2]) >= 0.9
 
 

@@ -139,7 +139,10 @@ def train(
     train_metrics = evaluate(model, X_train, y_train)
     test_metrics = evaluate(model, torch.tensor(loaded.X_test, dtype=torch.float32), torch.tensor(loaded.y_test))
 
-    table = Table(title=f"{loaded.name}: {block} block, h = {step_size:g}, depth {depth}, width {model.width}")
+    extras = [value for value, default in ((integrator, "euler"), (f"{step_size_policy} h", "fixed h")) if value != default]
+    extras += [f"{levels} levels"] if levels > 1 else []
+    table = Table(title=f"{loaded.name}: {block} block, h = {step_size:g}, depth {depth}, width {model.width}"
+                        + "".join(f", {item}" for item in extras))
     for column in ("split", "rows", "accuracy", "loss"):
         table.add_column(column, justify="right" if column != "split" else "left")
     for split, metrics, n_rows in (("train", train_metrics, len(loaded.y_train)), ("test", test_metrics, len(loaded.y_test))):
@@ -147,6 +150,10 @@ def train(
     console.print(table)
     if result.diverged[0]:
         console.print(f"[yellow]diverged[/] at epoch {result.diverged_epoch[0]}: evaluated with its last finite weights")
+    if step_size_policy != "fixed":
+        block_h = result.step_sizes[0]
+        console.print(f"block step sizes h_i after training: mean {block_h.mean():.4g}, "
+                      f"min {block_h.min():.4g}, max {block_h.max():.4g}")
     if save is not None:
         params = {
             "depth": depth, "width": width, "block": block, "step_size": step_size, "activation": activation,
