@@ -130,3 +130,18 @@ def test_saved_model_keeps_its_step_sizes(moons, policy, tmp_path):
     torch.testing.assert_close(loaded.block_step_sizes(), model.block_step_sizes())
     with torch.no_grad():
         torch.testing.assert_close(loaded(moons[0]), model.eval()(moons[0]))
+
+
+def test_adaptive_probes_leave_batch_norm_running_statistics_alone():
+    """With h small enough that the bound never binds, adaptive h = fixed h, so one training pass
+    must leave exactly the fixed model's running statistics (one momentum update per stage)."""
+    X = torch.randn(32, 4, generator=torch.Generator().manual_seed(0))
+    models = [StableResNet(4, 2, depth=3, block="batchnorm", step_size=0.01, seed=0, step_size_policy=policy)
+              for policy in ("fixed", "adaptive")]
+    for model in models:
+        model.train()(X)
+    fixed, adaptive = (dict(model.field.named_buffers()) for model in models)
+    assert not torch.equal(fixed["norm1_running_mean"], torch.zeros_like(fixed["norm1_running_mean"]))
+    for name in fixed:
+        torch.testing.assert_close(adaptive[name], fixed[name], rtol=0, atol=0)
+    np.testing.assert_allclose(models[1].block_step_sizes().numpy(), 0.01, rtol=1e-6)

@@ -24,6 +24,7 @@ from __future__ import annotations
 import math
 from abc import ABC, abstractmethod
 from collections.abc import Callable
+from contextlib import contextmanager
 from typing import ClassVar
 
 import torch
@@ -69,6 +70,7 @@ class AbstractVectorField(nn.Module, ABC):
     def __init__(self, n_members: int, depth: int, width: int, activation: str):
         super().__init__()
         self.activation = ACTIVATIONS[activation]
+        self._frozen = False  # see frozen_statistics
         self.K1 = nn.Parameter(torch.zeros(n_members, depth, width, width))
         self.b1 = nn.Parameter(torch.zeros(n_members, depth, 1, width))
 
@@ -92,6 +94,15 @@ class AbstractVectorField(nn.Module, ABC):
             weight = getattr(self, name)
             total = total + (weight[:, 1:] - weight[:, :-1]).pow(2).sum(dim=(1, 2, 3))
         return total
+
+    @contextmanager
+    def frozen_statistics(self):
+        """Evaluations inside leave any running statistics as they are (the adaptive policy's probes)."""
+        frozen, self._frozen = self._frozen, True
+        try:
+            yield
+        finally:
+            self._frozen = frozen
 
     @abstractmethod
     def forward(self, y: torch.Tensor, layer: dict[str, torch.Tensor], index: int) -> torch.Tensor:
@@ -147,7 +158,8 @@ class BatchNorm(AbstractVectorField):
     ``torch.nn.functional.batch_norm`` (PyTorch defaults: momentum 0.1, eps 1e-5).
     Running statistics are stored (depth, M, d) so each layer's slice is contiguous
     and updated in place. Integrators with several stages evaluate F several times per
-    block, and in training mode each evaluation updates the running statistics.
+    block, and in training mode each evaluation updates the running statistics; the
+    adaptive step-size policy's probes do not (``frozen_statistics``).
 
     b1 and b2 are kept at zero and not trained: the normalisation right after each
     cancels any constant shift (BN's own shift takes that role), so their gradient is
@@ -176,10 +188,12 @@ class BatchNorm(AbstractVectorField):
     def _norm(self, z: torch.Tensor, layer: dict, index: int, norm: str) -> torch.Tensor:
         n_members, batch, width = z.shape
         channels = z.transpose(0, 1).reshape(batch, n_members * width)
+        # Running statistics are left out (not updated) under ``frozen_statistics`` in training mode.
+        update = not (self.training and self._frozen)
         normed = F.batch_norm(
             channels,
-            getattr(self, f"{norm}_running_mean")[index].view(-1),
-            getattr(self, f"{norm}_running_var")[index].view(-1),
+            getattr(self, f"{norm}_running_mean")[index].view(-1) if update else None,
+            getattr(self, f"{norm}_running_var")[index].view(-1) if update else None,
             layer[f"{norm}_weight"].reshape(-1),
             layer[f"{norm}_bias"].reshape(-1),
             training=self.training,

@@ -205,7 +205,11 @@ class StableResNet(nn.Module):
             def field(z, layer=layer, index=index):
                 return self.field(z, layer, index)
 
-            y = self.step_rule.step(field, y, self.step_policy(field, y, index, self.step_size))
+            def probe(z, layer=layer, index=index):  # F_i for the step-size policy: no statistics update
+                with self.field.frozen_statistics():
+                    return self.field(z, layer, index)
+
+            y = self.step_rule.step(field, y, self.step_policy(probe, y, index, self.step_size))
             if return_trajectory:
                 trajectory.append(y)
         logits = self.head(y)
