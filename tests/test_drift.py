@@ -218,3 +218,27 @@ def test_load_drift_data_reads_a_transactions_file(tmp_path):
     synthetic_btc(2_000, seed=0).to_parquet(path)
     data = load_drift_data(DriftConfig(str(path), "2015-01", period="week"))
     assert data.name == "tx" and data.period_labels[0].startswith("week of 2012-01")
+
+
+def test_a_killed_drift_run_resumes_with_the_finished_blocks_and_ends_with_the_same_tables(elec2, tmp_path):
+    config = DriftConfig("elec2", "30", blocks=("plain", "shrinkage"), step_sizes=(0.1, 1.0), trials=1, depth=2,
+                         width=4, epochs=1, batch_size=4096)
+    started = []
+
+    def stop_at_second_block(block, index, n_blocks):
+        started.append(block)
+        if block == "shrinkage":
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run_drift(config, progress=stop_at_second_block, data=elec2, directory=tmp_path / "run")
+    started.clear()
+    resumed = run_drift(config, progress=lambda block, i, n: started.append(block), data=elec2,
+                        directory=tmp_path / "run")
+    assert started == ["shrinkage"]  # plain was not trained again
+    whole = run_drift(config, data=elec2, directory=tmp_path / "whole")
+    for name in ("periods", "sweep"):
+        pd.testing.assert_frame_equal(getattr(resumed, name).drop(columns="seconds", errors="ignore"),
+                                      getattr(whole, name).drop(columns="seconds", errors="ignore"))
+    with pytest.raises(ConfigError, match="holds a drift run with another config .*epochs: 1 there, 2 here"):
+        run_drift(DriftConfig(**{**config.__dict__, "epochs": 2}), data=elec2, directory=tmp_path / "run")

@@ -610,7 +610,7 @@ def drift(
     out: Optional[Path] = typer.Option(None, help="Results folder [results/drift-NAME]."),
     device: str = typer.Option("cpu", help="cpu, cuda or auto."),
 ):
-    """Train on a time window, then test on every later period (paper Figs. 14-15)."""
+    """Train on a time window, then test on every later period (paper Figs. 14-15); resumable."""
     from .experiments.drift import DriftConfig, run_drift, save_drift
     from .experiments.sweep import parse_step_sizes
     from .viz.drift import plot_drift, summarize_drift
@@ -637,7 +637,7 @@ def drift(
 
             return on_epoch
 
-        result = run_drift(config, device=device, progress=on_block)
+        result = run_drift(config, device=device, progress=on_block, directory=out)
     written = save_drift(out, config, result)
     unit = {"month": "month", "week": "week"}[period] if result.data.has_timestamps else f"{period} (row block)"
     figures = {"drift": plot_drift(result.periods, shown_h, period_unit=unit), "sweep": plot_sweep(result.sweep)}

@@ -250,24 +250,73 @@ class DriftResult:
     data: TemporalDataset = dataclasses.field(repr=False)
 
 
+class BlockStore:
+    """``DIR/blocks/``: the drift config and each finished block's two tables, so a killed run resumes.
+
+    A folder holding another config is refused. Tables are always read back from their CSV
+    files, so a resumed run returns exactly what an uninterrupted one does.
+    """
+
+    def __init__(self, directory: str | Path, config: DriftConfig):
+        self.directory = Path(directory) / "blocks"
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise ConfigError(f"cannot write results to {str(directory)!r}: {error.strerror}") from None
+        config_path = self.directory / "config.json"
+        wanted = config.to_json()
+        if config_path.exists():
+            stored = json.loads(config_path.read_text())
+            differences = [f"{k}: {stored.get(k)!r} there, {v!r} here" for k, v in wanted.items() if stored.get(k) != v]
+            if differences:
+                raise ConfigError(f"{str(directory)!r} holds a drift run with another config "
+                                  f"({'; '.join(differences)}); use another --out folder or the same settings")
+        else:
+            write_atomically(config_path, lambda p: p.write_text(json.dumps(wanted, indent=2) + "\n"))
+
+    def paths(self, block: str) -> tuple[Path, Path]:
+        return self.directory / f"{block}-periods.csv", self.directory / f"{block}-sweep.csv"
+
+    def is_done(self, block: str) -> bool:
+        return all(path.exists() for path in self.paths(block))
+
+    def save(self, block: str, periods: pd.DataFrame, sweep: pd.DataFrame) -> None:
+        periods_path, sweep_path = self.paths(block)
+        write_atomically(periods_path, lambda p: periods.to_csv(p, index=False))
+        write_atomically(sweep_path, lambda p: sweep.to_csv(p, index=False))  # written last: marks the block done
+
+    def load(self, block: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+        periods_path, sweep_path = self.paths(block)
+        return pd.read_csv(periods_path), pd.read_csv(sweep_path)
+
+
 def run_drift(
     config: DriftConfig, device: str = "cpu",
     progress: Callable[[str, int, int], Callable | None] | None = None,
     data: TemporalDataset | None = None,
+    directory: str | Path | None = None,
 ) -> DriftResult:
     """Load the data, cut it at ``train_until``, train each block's members together, evaluate per period.
 
     ``progress(block, index, n_blocks)`` may return an ``on_epoch`` callback for that block. ``data``
-    skips loading (it must be what ``load_drift_data(config)`` gives).
+    skips loading (it must be what ``load_drift_data(config)`` gives). With ``directory`` each
+    finished block is saved there (``BlockStore``) and a rerun trains only the missing blocks.
     """
     data = load_drift_data(config) if data is None else data
     split = temporal_split(data, config.train_until)
+    store = BlockStore(directory, config) if directory is not None else None
     periods, sweeps = [], []
-    for index, block in enumerate(config.blocks):
-        on_epoch = progress(block, index, len(config.blocks)) if progress else None
+    pending = [block for block in config.blocks if store is None or not store.is_done(block)]
+    for index, block in enumerate(pending):
+        on_epoch = progress(block, index, len(pending)) if progress else None
         block_periods, block_sweep, _ = run_block(config, block, data, split, device, on_epoch)
-        periods.append(block_periods)
-        sweeps.append(block_sweep)
+        if store is not None:
+            store.save(block, block_periods, block_sweep)
+        else:
+            periods.append(block_periods)
+            sweeps.append(block_sweep)
+    if store is not None:
+        periods, sweeps = zip(*(store.load(block) for block in config.blocks))
     return DriftResult(pd.concat(periods, ignore_index=True), pd.concat(sweeps, ignore_index=True), split, data)
 
 

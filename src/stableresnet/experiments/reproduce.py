@@ -297,7 +297,8 @@ class DriftKind:
 
         config = DriftKind.config(experiment.settings)
         if not (run_dir / "periods.csv").exists():
-            result = run_drift(config, device=device, progress=lambda block, i, n: progress(config.epochs, block))
+            result = run_drift(config, device=device, progress=lambda block, i, n: progress(config.epochs, block),
+                               directory=run_dir)
             save_drift(run_dir, config, result)
         periods, sweep = pd.read_csv(run_dir / "periods.csv"), pd.read_csv(run_dir / "sweep.csv")
         if experiment.settings.get("plot", "periods") == "sweep":
