@@ -13,26 +13,8 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 playwright = pytest.importorskip("playwright.sync_api", reason="the browser test needs playwright (pip install playwright)")
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="needs Debian's chromium (apt-get install chromium); CI installs it")
 
-# One experiment of every kind, tiny.
-SPEC = """
-[fig1]
-title = "data"
-kind = "data"
-dataset = "circles"
-n_samples = 60
-
-[fig2]
-title = "plain h = 1"
-kind = "propagation"
-figure = 2
-quick = { depth = 4, epochs = 2, n_samples = 60 }
-
-[fig9]
-title = "wine"
-kind = "sweep"
-dataset = "wine"
-quick = { trials = 2, step_sizes = [0.1, 1.0], depth = 2, epochs = 2 }
-
+# With the tiny data, propagation and sweep figures (conftest): one experiment of every kind.
+EXTRA = """
 [fig15]
 title = "elec2 over time"
 kind = "drift"
@@ -57,11 +39,9 @@ FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "-
          "--disable-component-update", "--disable-sync"]
 
 
-def test_report_loads_every_image_without_console_errors(tmp_path):
-    spec = tmp_path / "spec.toml"
-    spec.write_text(SPEC)
+def test_report_loads_every_image_without_console_errors(tiny_spec, tmp_path):
     out = tmp_path / "report"
-    records = run_reproduce(load_specs("quick", spec), out, "quick")
+    records = run_reproduce(load_specs("quick", tiny_spec(EXTRA)), out, "quick")
     report = build_report(out, records, evaluate_claims(records, out), "quick", "cpu")
 
     problems = []
@@ -79,7 +59,7 @@ def test_report_loads_every_image_without_console_errors(tmp_path):
 
     sources = [src for src, _ in images]
     assert {"fig1/data.png", "fig2/grid-scaled.png", "fig2/propagation-scaled.gif", "fig9/sweep.png",
-            "fig15/periods.png"} <= set(sources)
+            "fig15/periods.png", "beyond1/comparison.png"} <= set(sources)
     assert [src for src, loaded in images if not loaded] == []
     assert problems == []
     assert screenshot.stat().st_size > 10_000

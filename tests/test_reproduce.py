@@ -12,34 +12,6 @@ from stableresnet.experiments.reproduce import load_specs, run_reproduce, select
 from stableresnet.model import ConfigError
 from stableresnet.viz.report import build_report
 
-TINY_SPEC = """
-[fig1]
-title = "data"
-kind = "data"
-dataset = "circles"
-n_samples = 60
-
-[fig2]
-title = "plain h = 1 <script>alert(1)</script>"
-kind = "propagation"
-figure = 2
-quick = { depth = 4, epochs = 2, n_samples = 60 }
-
-[fig9]
-title = "wine"
-kind = "sweep"
-dataset = "wine"
-quick = { trials = 2, step_sizes = [0.1, 1.0], depth = 2, epochs = 2, blocks = ["plain", "batchnorm"] }
-"""
-
-
-@pytest.fixture
-def spec(tmp_path):
-    path = tmp_path / "spec.toml"
-    path.write_text(TINY_SPEC)
-    return path
-
-
 def test_the_bundled_specs_cover_every_figure_at_both_scales():
     for scale in ("quick", "paper"):
         figures = [e.figure for e in load_specs(scale)]
@@ -84,8 +56,8 @@ def test_unknown_figure_in_only_and_unknown_scale():
         load_specs("huge")
 
 
-def test_an_interrupted_reproduce_resumes_and_reuses_finished_figures(spec, tmp_path, monkeypatch):
-    experiments = load_specs("quick", spec)
+def test_an_interrupted_reproduce_resumes_and_reuses_finished_figures(tiny_spec, tmp_path, monkeypatch):
+    experiments = load_specs("quick", tiny_spec())
     out = tmp_path / "out"
     real_sweep = reproduce.KINDS["sweep"]
 
