@@ -8,7 +8,7 @@ import pytest
 
 from stableresnet.data import DATASETS, DataError, Dataset, dataset_names, describe_datasets, load_dataset
 
-OFFICIAL_SPLIT = {"adult"}
+OFFICIAL_SPLIT = {"adult", "elec2"}  # fixed test sets: the official one, a cut in time
 SPLIT_BY_SEED = [name for name, loader in DATASETS.items() if "test_size" in inspect.signature(loader).parameters]
 
 
@@ -42,8 +42,9 @@ def test_different_seeds_differ(name):
     assert not np.array_equal(cached(name, 1).X_train, cached(name).X_train)
 
 
-def test_official_split_ignores_seed():
-    np.testing.assert_array_equal(cached("adult", 1).X_test, cached("adult").X_test)
+@pytest.mark.parametrize("name", sorted(OFFICIAL_SPLIT))
+def test_official_split_ignores_seed(name):
+    np.testing.assert_array_equal(cached(name, 1).X_test, cached(name).X_test)
 
 
 @pytest.mark.parametrize("name", SPLIT_BY_SEED)
@@ -71,7 +72,7 @@ def test_describe_datasets_has_one_row_per_dataset():
         assert (row["features"], row["classes"]) == (data.n_features, data.n_classes)
         assert row["source"]
     assert {row["name"]: row["features"] for row in rows if row["name"] in OFFICIAL_SPLIT | set(SPLIT_BY_SEED)} == {
-        "wine": 13, "abalone": 8, "absenteeism": 19, "autism": 20, "adult": 14}
+        "wine": 13, "abalone": 8, "absenteeism": 19, "autism": 20, "adult": 14, "elec2": 7}
 
 
 @pytest.mark.parametrize("call, message", [

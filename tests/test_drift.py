@@ -242,3 +242,24 @@ def test_a_killed_drift_run_resumes_with_the_finished_blocks_and_ends_with_the_s
                                       getattr(whole, name).drop(columns="seconds", errors="ignore"))
     with pytest.raises(ConfigError, match="holds a drift run with another config .*epochs: 1 there, 2 here"):
         run_drift(DriftConfig(**{**config.__dict__, "epochs": 2}), data=elec2, directory=tmp_path / "run")
+
+
+def test_elec2_as_a_dataset_trains_on_the_first_756_days_and_tests_on_the_rest(elec2):
+    from stableresnet.data import load_dataset
+
+    data = load_dataset("elec2")
+    assert (len(data.y_train), len(data.y_test)) == (756 * 48, 188 * 48)
+    np.testing.assert_array_equal(data.X_test, elec2.X[756 * 48:].astype(np.float64))
+    np.testing.assert_array_equal(np.concatenate([data.y_train, data.y_test]), elec2.y)
+    with pytest.raises(DataError, match="does not take test_size"):
+        load_dataset("elec2", test_size=0.3)
+
+
+def test_cli_trains_and_diagnoses_elec2_without_a_paper_preset(tmp_path):
+    runner = CliRunner()
+    result = runner.invoke(app, ["train", "--dataset", "elec2", "--depth", "3", "--epochs", "1", "--batch-size", "512"])
+    assert result.exit_code == 0, result.output
+    assert "elec2: plain block" in " ".join(result.output.split())
+    result = runner.invoke(app, ["diagnose", "--dataset", "elec2", "--depth", "2", "--epochs", "1", "--batch-size", "1024",
+                                 "--samples", "16", "--sigma", "0", "--epsilon", "0", "--out", str(tmp_path / "d")])
+    assert result.exit_code == 0, result.output

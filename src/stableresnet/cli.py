@@ -60,6 +60,14 @@ def resolve_device(device: str) -> str:
     return device
 
 
+def _preset_or_none(dataset: str):
+    """The paper's preset of a bundled dataset, or None for one the paper did not use (elec2)."""
+    try:
+        return paper_preset(dataset)
+    except DataError:
+        return None
+
+
 def epoch_progress(total: int, description: str) -> Progress:
     return Progress(
         TextColumn("{task.description}"),
@@ -108,7 +116,7 @@ def train(
         preset = None
     else:
         loaded = load_dataset(dataset, seed=seed, test_size=test_size, one_hot=one_hot)
-        preset = paper_preset(dataset)
+        preset = _preset_or_none(dataset)
     def default(value, preset_value, fallback):
         if value is not None:
             return value
@@ -425,13 +433,15 @@ def diagnose(
     else:
         seed = 0 if seed is None else seed
         loaded = load_dataset(dataset, seed=seed)
-        preset = paper_preset(dataset)
-        config = TrainConfig(epochs=epochs or preset.epochs, batch_size=batch_size or preset.batch_size,
-                             learning_rate=learning_rate)
+        preset = _preset_or_none(dataset)
+        depth = depth or (preset.depth if preset else 20)
+        width = width or (preset.width if preset else None)
+        config = TrainConfig(epochs=epochs or (preset.epochs if preset else 50),
+                             batch_size=batch_size or (preset.batch_size if preset else 32), learning_rate=learning_rate)
         X_train = torch.tensor(loaded.X_train, dtype=torch.float32)
         y_train = torch.tensor(loaded.y_train)
         for name in block:
-            model = StableResNet(loaded.n_features, loaded.n_classes, depth or preset.depth, width or preset.width,
+            model = StableResNet(loaded.n_features, loaded.n_classes, depth, width,
                                  name, step_size, activation, seed=seed, integrator=integrator,
                                  step_size_policy=step_size_policy).to(device)
             with epoch_progress(config.epochs, "train") as progress:
@@ -540,10 +550,7 @@ def propagate(
     axes_modes = AXES_MODES if axes == "both" else (axes,)
     if axes not in (*AXES_MODES, "both"):
         raise ConfigError(f"unknown axes mode {axes!r}; expected scaled, fixed or both")
-    try:
-        preset = paper_preset(data)
-    except DataError:
-        preset = None
+    preset = _preset_or_none(data)
     config = PropagationConfig(
         block=block if block is not None else base.block,
         step_size=step_size if step_size is not None else base.step_size,

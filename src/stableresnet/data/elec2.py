@@ -114,3 +114,29 @@ def load_elec2(*, period_days: int = 28, root=None) -> TemporalDataset:
         feature_names=FEATURES,
         class_names=CLASSES,
     )
+
+
+TRAIN_FRACTION = 0.8
+
+
+def elec2(seed=0, root=None):
+    """Elec2 (NSW electricity 1996-1998, OpenML 151): price UP/DOWN, the first 80% of days train.
+
+    The `load_dataset` view of `load_elec2`: one cut in time at the first whole day after 80 %
+    of the rows (756 of 944 days train, the last 188 test), never shuffled, so no test row is
+    earlier than a training row; ``seed`` is unused (like adult's official split). For an
+    evaluation period by period, use ``stableresnet drift --data elec2``.
+
+    Returns
+    -------
+    Dataset
+        7 features, classes ``("UP", "DOWN")``.
+    """
+    from .dataset import Dataset
+
+    stream = load_elec2(root=root)
+    n_days = len(stream.y) // HALF_HOURS_PER_DAY
+    n_train = int(np.ceil(TRAIN_FRACTION * n_days)) * HALF_HOURS_PER_DAY
+    X, y = stream.X.astype(np.float64), stream.y.copy()  # own, writable arrays
+    return Dataset(name="elec2", X_train=X[:n_train], y_train=y[:n_train], X_test=X[n_train:], y_test=y[n_train:],
+                   feature_names=stream.feature_names, class_names=stream.class_names)

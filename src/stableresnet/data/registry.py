@@ -10,7 +10,7 @@ import inspect
 
 import numpy as np
 
-from . import synthetic, uci
+from . import elec2, synthetic, uci
 from .dataset import DataError
 
 DATASETS = {
@@ -19,6 +19,7 @@ DATASETS = {
     "absenteeism": uci.absenteeism,
     "autism": uci.autism,
     "adult": uci.adult,
+    "elec2": elec2.elec2,
     "circles": synthetic.circles,
     "moons": synthetic.moons,
     "spirals": synthetic.spirals,
