@@ -187,12 +187,14 @@ def test_cli_writes_the_expected_files_and_options_override_the_preset(tmp_path)
 def test_cli_propagates_a_multilevel_rk4_network(tmp_path):
     out = tmp_path / "out"
     result = runner.invoke(app, ["propagate", "--depth", "8", "--levels", "2", "--integrator", "rk4", "-h", "0.2",
-                                 "--epochs", "1", "--n-samples", "30", "--axes", "scaled", "--no-animate",
+                                 "--epochs", "1", "--n-samples", "30", "--axes", "scaled", "--frames", "3",
                                  "--out", str(out)])
     assert result.exit_code == 0, result.output
     assert "rk4, 2 levels" in " ".join(result.output.split())
     record = load_record(out / "propagation.npz")
     assert record.depth == 8 and (record.config["integrator"], record.config["levels"]) == ("rk4", 2)
+    with Image.open(out / "propagation-scaled.gif") as gif:
+        assert gif.n_frames == 3  # layers 0, 4 and 8
 
 
 @pytest.mark.parametrize(
@@ -201,6 +203,7 @@ def test_cli_propagates_a_multilevel_rk4_network(tmp_path):
         (["--figure", "9"], "unknown figure 9"),
         (["--depth", "6", "--levels", "3"], "depth 6 cannot be built in 3 levels"),
         (["--integrator", "leapfrog"], "needs a two-stream block"),
+        (["--frames", "1"], "at least 2 frames"),
         (["--depth", "5", "--layers", "0,7"], "layer 7 is beyond the depth 5"),
         (["--depth", "5", "--layers=-1,2"], "layer -1 is negative"),
         (["--depth", "5", "--layers", "0,x"], "comma-separated integers"),

@@ -531,6 +531,7 @@ def propagate(
     noise: float = typer.Option(0.1, help="Noise of the synthetic data."),
     seed: int = typer.Option(0, help="Seed of data, initialisation and mini-batch order."),
     animate: bool = typer.Option(True, help="Write the per-layer GIF (and MP4 when ffmpeg is installed)."),
+    frames: Optional[int] = typer.Option(None, help="Animation frames: this many layers evenly spread [every layer]."),
     out: Path = typer.Option(Path("propagation"), help="Folder for figures, animations and layers.csv."),
     device: str = typer.Option("cpu", help="cpu, cuda or auto."),
     integrator: str = typer.Option("euler", help="Step rule: euler, heun, midpoint, rk4 or leapfrog (hamiltonian block)."),
@@ -543,7 +544,7 @@ def propagate(
         FigurePreset, PropagationConfig, check_layers, default_layers, figure_preset, parse_layers,
         run_propagation, write_records,
     )
-    from .viz.propagation import AXES_MODES, write_propagation_figures
+    from .viz.propagation import AXES_MODES, frame_layers, write_propagation_figures
 
     # Everything is checked before training, and nothing is written before it succeeds.
     base = figure_preset(figure) if figure is not None else FigurePreset("plain", 1.0, 100)
@@ -565,6 +566,7 @@ def propagate(
                                 integrator=integrator, step_size_policy=step_size_policy), levels)  # validates
     TrainConfig(config.epochs, config.batch_size, config.learning_rate)  # validates
     grid_layers = check_layers(parse_layers(layers), config.depth) if layers is not None else default_layers(config.depth)
+    frame_layers(config.depth, frames)  # validates
     device = resolve_device(device)
 
     label = f"{config.block} h={config.step_size:g} depth {config.depth}"
@@ -580,7 +582,7 @@ def propagate(
     out.mkdir(parents=True, exist_ok=True)
     written = write_records(record, out)
     with console.status("drawing figures and animations"):
-        written += write_propagation_figures(record, out, grid_layers, axes_modes, animate=animate)
+        written += write_propagation_figures(record, out, grid_layers, axes_modes, animate=animate, max_frames=frames)
 
     table = Table(title=f"{data}: {label}" + (f" (paper figure {figure})" if figure is not None else ""))
     for column in ("layer", "head accuracy", "probe accuracy", "max |y|"):
