@@ -40,7 +40,7 @@ from ..data.transactions import SYNTHETIC_NAME, TemporalDataset, load_transactio
 from ..model import ConfigError, StableResNet
 from ..train import TrainConfig, evaluate, fit
 from ..files import write_atomically
-from .sweep import trial_seed
+from .sweep import keep_config, trial_seed
 
 # The paper's Bitcoin network (section "Bitcoin cryptocurrency transaction network"): "128 hidden
 # blocks, width 32, 100 epochs and a 100 K batch size", 5 trials (Figures 14-15).
@@ -263,16 +263,7 @@ class BlockStore:
             self.directory.mkdir(parents=True, exist_ok=True)
         except OSError as error:
             raise ConfigError(f"cannot write results to {str(directory)!r}: {error.strerror}") from None
-        config_path = self.directory / "config.json"
-        wanted = config.to_json()
-        if config_path.exists():
-            stored = json.loads(config_path.read_text())
-            differences = [f"{k}: {stored.get(k)!r} there, {v!r} here" for k, v in wanted.items() if stored.get(k) != v]
-            if differences:
-                raise ConfigError(f"{str(directory)!r} holds a drift run with another config "
-                                  f"({'; '.join(differences)}); use another --out folder or the same settings")
-        else:
-            write_atomically(config_path, lambda p: p.write_text(json.dumps(wanted, indent=2) + "\n"))
+        keep_config(self.directory / "config.json", config.to_json(), Path(directory), "a drift run")
 
     def paths(self, block: str) -> tuple[Path, Path]:
         return self.directory / f"{block}-periods.csv", self.directory / f"{block}-sweep.csv"

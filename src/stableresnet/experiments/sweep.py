@@ -250,6 +250,22 @@ def _robustness(model: StableResNet, data: TrialData, group: Group, seed: int) -
     return columns
 
 
+def keep_config(path: Path, wanted: dict, folder: Path, what: str) -> None:
+    """Write a resumable run's config to ``path``, or check that the one there is the same.
+
+    A different stored config is a `ConfigError` naming each differing key, so a rerun never
+    mixes results of two settings in one folder.
+    """
+    if not path.exists():
+        write_atomically(path, lambda p: p.write_text(json.dumps(wanted, indent=2) + "\n"))
+        return
+    stored = json.loads(path.read_text())
+    differences = [f"{k}: {stored.get(k)!r} there, {v!r} here" for k, v in wanted.items() if stored.get(k) != v]
+    if differences:
+        raise ConfigError(f"{str(folder)!r} holds {what} with another config ({'; '.join(differences)}); "
+                          "use another --out folder or the same settings")
+
+
 class SweepStore:
     """A results folder: config.json, one CSV per finished group, and the assembled results.csv."""
 
@@ -264,18 +280,7 @@ class SweepStore:
             probe.unlink()
         except OSError as error:
             raise ConfigError(f"cannot write results to {str(self.directory)!r}: {error.strerror}") from None
-        config_path = self.directory / "config.json"
-        wanted = config.to_json()
-        if config_path.exists():
-            stored = json.loads(config_path.read_text())
-            differences = [f"{k}: {stored.get(k)!r} there, {v!r} here" for k, v in wanted.items() if stored.get(k) != v]
-            if differences:
-                raise ConfigError(
-                    f"{str(self.directory)!r} holds a sweep with another config ({'; '.join(differences)}); "
-                    "use another --out folder or the same settings"
-                )
-        else:
-            write_atomically(config_path, lambda p: p.write_text(json.dumps(wanted, indent=2) + "\n"))
+        keep_config(self.directory / "config.json", config.to_json(), self.directory, "a sweep")
 
     def group_path(self, group: Group) -> Path:
         return self.group_dir / f"{group.name}.csv"
