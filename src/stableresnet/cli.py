@@ -562,9 +562,6 @@ def propagate(
         learning_rate=learning_rate, activation=activation, seed=seed,
         integrator=integrator, step_size_policy=step_size_policy, levels=levels,
     )
-    coarsest_model(StableResNet(2, 2, config.depth, None, config.block, config.step_size, config.activation,
-                                integrator=integrator, step_size_policy=step_size_policy), levels)  # validates
-    TrainConfig(config.epochs, config.batch_size, config.learning_rate)  # validates
     grid_layers = check_layers(parse_layers(layers), config.depth) if layers is not None else default_layers(config.depth)
     frame_layers(config.depth, frames)  # validates
     device = resolve_device(device)

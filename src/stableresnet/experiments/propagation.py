@@ -32,7 +32,7 @@ import torch
 from ..data import DataError, dataset_names, load_dataset
 from ..files import write_atomically
 from ..model import ConfigError, StableResNet
-from ..multilevel import coarsest_model, fit_multilevel
+from ..multilevel import coarsen, coarsest_model, fit_multilevel
 from ..train import TrainConfig, evaluate
 
 
@@ -120,6 +120,13 @@ class PropagationConfig:
     integrator: str = "euler"
     step_size_policy: str = "fixed"
     levels: int = 1  # multi-level depth: ``depth`` and ``step_size`` are the finest level's
+
+    def __post_init__(self):
+        """Check the network and training settings now, so nothing runs or is written with bad ones."""
+        network = StableResNet(2, 2, self.depth, None, self.block, self.step_size, self.activation,
+                               integrator=self.integrator, step_size_policy=self.step_size_policy)
+        coarsen(network.config(), self.levels)
+        TrainConfig(self.epochs, self.batch_size, self.learning_rate, self.optimizer)
 
 
 @dataclass(eq=False)

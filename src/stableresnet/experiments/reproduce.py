@@ -158,18 +158,10 @@ class PropagationKind:
     def config(settings):
         from .propagation import PropagationConfig, figure_preset
 
-        from ..model import StableResNet
-        from ..multilevel import coarsest_model
-        from ..viz.propagation import frame_layers
-
         settings = {k: v for k, v in settings.items() if k != "frames"}
         preset = figure_preset(settings.pop("figure")) if "figure" in settings else None
         base = dataclasses.asdict(preset) if preset else {}
-        config = PropagationConfig(**{**base, **settings})
-        coarsest_model(StableResNet(2, 2, config.depth, None, config.block, config.step_size, config.activation,
-                                    integrator=config.integrator, step_size_policy=config.step_size_policy),
-                       config.levels)  # validates
-        return config
+        return PropagationConfig(**{**base, **settings})
 
     @staticmethod
     def run(experiment, run_dir, figure_dir, device, progress):
