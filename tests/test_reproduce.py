@@ -40,6 +40,7 @@ def test_the_bundled_specs_cover_every_figure_at_both_scales():
         ('[b]\ntitle = "x"\nkind = "comparison"\ndatasets = ["wine"]\nvariants = [{name = "a", frames = 2}]\n',
          r"variant 'a': unknown setting\(s\) \['frames'\]"),
         ('[b]\ntitle = "x"\nkind = "propagation"\nfigure = 3\nlevels = 3\ndepth = 10\n', "cannot be built in 3 levels"),
+        ('[b]\ntitle = "x"\nkind = "propagation"\nfigure = 3\nframes = 1\n', "at least 2 frames"),
     ],
 )
 def test_bad_specs_are_refused_with_the_figure_and_problem(tmp_path, text, message):

@@ -158,10 +158,15 @@ class PropagationKind:
     def config(settings):
         from .propagation import PropagationConfig, figure_preset
 
+        from ..viz.propagation import frame_layers
+
+        frames = settings.get("frames")
         settings = {k: v for k, v in settings.items() if k != "frames"}
         preset = figure_preset(settings.pop("figure")) if "figure" in settings else None
         base = dataclasses.asdict(preset) if preset else {}
-        return PropagationConfig(**{**base, **settings})
+        config = PropagationConfig(**{**base, **settings})
+        frame_layers(config.depth, frames)  # a bad frame count fails here, not after training
+        return config
 
     @staticmethod
     def run(experiment, run_dir, figure_dir, device, progress):
