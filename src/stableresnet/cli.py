@@ -33,6 +33,11 @@ app = typer.Typer(
 console = Console()
 errors = Console(stderr=True)
 USER_ERRORS = (ConfigError, DataError, ModelFileError)
+# Help of the options that several commands share.
+INTEGRATOR_HELP = "Step rule: euler, heun, midpoint, rk4 or leapfrog (hamiltonian block)."
+POLICY_HELP = "Block step sizes: fixed (the paper), learnable or adaptive."
+LEVELS_HELP = ("Multi-level depth: start at depth/2^(L−1) blocks and step 2^(L−1)·h, double the blocks and halve h "
+               "L−1 times; --epochs per level.")
 
 
 def user_errors(command):
@@ -68,6 +73,14 @@ def _preset_or_none(dataset: str):
         return None
 
 
+def _beyond_label(integrator: str, step_size_policy: str, levels: int) -> str:
+    """", rk4, adaptive h, 2 levels": the settings that differ from the paper's, for titles."""
+    extras = [integrator] if integrator != "euler" else []
+    extras += [f"{step_size_policy} h"] if step_size_policy != "fixed" else []
+    extras += [f"{levels} levels"] if levels > 1 else []
+    return "".join(f", {item}" for item in extras)
+
+
 def epoch_progress(total: int, description: str) -> Progress:
     return Progress(
         TextColumn("{task.description}"),
@@ -100,11 +113,10 @@ def train(
     one_hot: bool = typer.Option(False, help="One-hot encode categorical columns."),
     save: Optional[Path] = typer.Option(None, help="Write the trained model here (safetensors)."),
     device: str = typer.Option("cpu", help="cpu, cuda or auto."),
-    integrator: str = typer.Option("euler", help="Step rule: euler, heun, midpoint, rk4 or leapfrog (hamiltonian block)."),
-    step_size_policy: str = typer.Option("fixed", help="Block step sizes: fixed (the paper), learnable or adaptive."),
+    integrator: str = typer.Option("euler", help=INTEGRATOR_HELP),
+    step_size_policy: str = typer.Option("fixed", help=POLICY_HELP),
     smoothness: float = typer.Option(0.0, help="λ of the inter-layer penalty λ Σ‖K_{i+1} − K_i‖² [0: off]."),
-    levels: int = typer.Option(1, help="Multi-level depth: start at depth/2^(L−1) blocks and step 2^(L−1)·h, "
-                                        "double the blocks and halve h L−1 times; --epochs per level."),
+    levels: int = typer.Option(1, help=LEVELS_HELP),
 ):
     """Train one network and print its train and test accuracy."""
     if (data is None) == (dataset is None):
@@ -147,10 +159,8 @@ def train(
     train_metrics = evaluate(model, X_train, y_train)
     test_metrics = evaluate(model, torch.tensor(loaded.X_test, dtype=torch.float32), torch.tensor(loaded.y_test))
 
-    extras = [value for value, default in ((integrator, "euler"), (f"{step_size_policy} h", "fixed h")) if value != default]
-    extras += [f"{levels} levels"] if levels > 1 else []
     table = Table(title=f"{loaded.name}: {block} block, h = {step_size:g}, depth {depth}, width {model.width}"
-                        + "".join(f", {item}" for item in extras))
+                        + _beyond_label(integrator, step_size_policy, levels))
     for column in ("split", "rows", "accuracy", "loss"):
         table.add_column(column, justify="right" if column != "split" else "left")
     for split, metrics, n_rows in (("train", train_metrics, len(loaded.y_train)), ("test", test_metrics, len(loaded.y_test))):
@@ -205,14 +215,13 @@ def sweep(
     members_per_group: int = typer.Option(100, help="Members trained together in one batched model."),
     out: Optional[Path] = typer.Option(None, help="Results folder [results/sweep-DATASET]."),
     device: str = typer.Option("cpu", help="cpu, cuda or auto."),
-    integrator: str = typer.Option("euler", help="Step rule: euler, heun, midpoint, rk4 or leapfrog (hamiltonian block)."),
-    step_size_policy: str = typer.Option("fixed", help="Block step sizes: fixed (the paper), learnable or adaptive."),
+    integrator: str = typer.Option("euler", help=INTEGRATOR_HELP),
+    step_size_policy: str = typer.Option("fixed", help=POLICY_HELP),
     robustness: bool = typer.Option(False, help="Add per member: stability constant c, largest block amplification (|1+hλ| for Euler), accuracy "
                                           "under noise σ=0.1 and FGSM/PGD ε=0.1 (slower)."),
     backend: str = typer.Option("local", help="local (this process) or ray (one Ray task per group)."),
     address: Optional[str] = typer.Option(None, help="Ray cluster address [start a local Ray]."),
-    levels: int = typer.Option(1, help="Multi-level depth: start at depth/2^(L−1) blocks and step 2^(L−1)·h, "
-                                        "double the blocks and halve h L−1 times; --epochs per level."),
+    levels: int = typer.Option(1, help=LEVELS_HELP),
 ):
     """Train every (block, h, trial) of an h-sweep as batched ensembles; resumable."""
     from .experiments.sweep import SweepConfig, SweepIncomplete, groups, parse_step_sizes, run_sweep
@@ -396,8 +405,8 @@ def diagnose(
     batch_size: Optional[int] = typer.Option(None, help="Mini-batch size [paper preset, else 32]."),
     learning_rate: float = typer.Option(1e-3, "--lr", help="Learning rate."),
     activation: str = typer.Option("relu", help="relu or tanh."),
-    integrator: str = typer.Option("euler", help="Step rule: euler, heun, midpoint, rk4 or leapfrog (hamiltonian block)."),
-    step_size_policy: str = typer.Option("fixed", help="Block step sizes: fixed (the paper), learnable or adaptive."),
+    integrator: str = typer.Option("euler", help=INTEGRATOR_HELP),
+    step_size_policy: str = typer.Option("fixed", help=POLICY_HELP),
     seed: Optional[int] = typer.Option(None, help="Seed of split and initialisation [a --model's own, else 0]."),
     samples: int = typer.Option(256, help="Test rows (a seeded subset) for spectra and perturbation growth."),
     sigma: list[float] = typer.Option([0.0, 0.1, 0.2, 0.5, 1.0], help="Gaussian noise levels (standardised units)."),
@@ -534,10 +543,9 @@ def propagate(
     frames: Optional[int] = typer.Option(None, help="Animation frames: this many layers evenly spread [every layer]."),
     out: Path = typer.Option(Path("propagation"), help="Folder for figures, animations and layers.csv."),
     device: str = typer.Option("cpu", help="cpu, cuda or auto."),
-    integrator: str = typer.Option("euler", help="Step rule: euler, heun, midpoint, rk4 or leapfrog (hamiltonian block)."),
-    step_size_policy: str = typer.Option("fixed", help="Block step sizes: fixed (the paper), learnable or adaptive."),
-    levels: int = typer.Option(1, help="Multi-level depth: start at depth/2^(L−1) blocks and step 2^(L−1)·h, "
-                                        "double the blocks and halve h L−1 times; --epochs per level."),
+    integrator: str = typer.Option("euler", help=INTEGRATOR_HELP),
+    step_size_policy: str = typer.Option("fixed", help=POLICY_HELP),
+    levels: int = typer.Option(1, help=LEVELS_HELP),
 ):
     """Train a width-2 network on 2-D data and draw its features layer by layer (paper Figs. 2-7)."""
     from .experiments.propagation import (
@@ -567,8 +575,7 @@ def propagate(
     device = resolve_device(device)
 
     label = f"{config.block} h={config.step_size:g} depth {config.depth}"
-    label += "".join(f", {value}" for value, default in ((integrator, "euler"), (step_size_policy, "fixed"))
-                     if value != default) + (f", {levels} levels" if levels > 1 else "")
+    label += _beyond_label(integrator, step_size_policy, levels)
     total_epochs = config.epochs * levels
     with epoch_progress(total_epochs, "propagate") as progress:
         task = progress.add_task(label, total=total_epochs, loss="-")
