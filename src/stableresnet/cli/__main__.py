@@ -1,0 +1,5 @@
+"""``python -m stableresnet.cli``: the same as the ``stableresnet`` command."""
+
+from . import main
+
+main()

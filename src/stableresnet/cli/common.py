@@ -1,0 +1,86 @@
+"""What every command shares: the typer app, the consoles, the user-error wrapper and shared option help.
+
+User mistakes (a bad value, a broken file) are printed as one clear line on stderr
+with exit status 2, never as a traceback.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import torch
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+from ..data import DataError, paper_preset
+from ..model import ConfigError
+from ..serialization import ModelFileError
+
+app = typer.Typer(
+    help="Residual networks as ODE solvers: explicit step size, shrinkage and batch-norm blocks.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+console = Console()
+errors = Console(stderr=True)
+USER_ERRORS = (ConfigError, DataError, ModelFileError)
+# Help of the options that several commands share.
+INTEGRATOR_HELP = "Step rule: euler, heun, midpoint, rk4 or leapfrog (hamiltonian block)."
+POLICY_HELP = "Block step sizes: fixed (the paper), learnable or adaptive."
+LEVELS_HELP = ("Multi-level depth: start at depth/2^(L−1) blocks and step 2^(L−1)·h, double the blocks and halve h "
+               "L−1 times; --epochs per level.")
+
+
+def user_errors(command):
+    """Turn the package's user-facing errors into one red line and exit status 2."""
+
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        try:
+            return command(*args, **kwargs)
+        except USER_ERRORS as error:
+            errors.print(f"[bold red]error:[/] {error}", highlight=False)
+            raise typer.Exit(2) from None
+
+    return wrapper
+
+
+def resolve_device(device: str) -> str:
+    """'auto' picks CUDA when available; 'cuda' without a GPU is a user error."""
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device not in ("cpu", "cuda"):
+        raise ConfigError(f"unknown device {device!r}; expected cpu, cuda or auto")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("--device cuda was asked for but PyTorch sees no CUDA GPU here")
+    return device
+
+
+def preset_or_none(dataset: str):
+    """The paper's preset of a bundled dataset, or None for one the paper did not use (elec2)."""
+    try:
+        return paper_preset(dataset)
+    except DataError:
+        return None
+
+
+def beyond_label(integrator: str, step_size_policy: str, levels: int) -> str:
+    """", rk4, adaptive h, 2 levels": the settings that differ from the paper's, for titles."""
+    extras = [integrator] if integrator != "euler" else []
+    extras += [f"{step_size_policy} h"] if step_size_policy != "fixed" else []
+    extras += [f"{levels} levels"] if levels > 1 else []
+    return "".join(f", {item}" for item in extras)
+
+
+def epoch_progress(total: int, description: str) -> Progress:
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("epoch {task.completed}/{task.total}"),
+        TextColumn("loss {task.fields[loss]}"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    )

@@ -1,0 +1,91 @@
+"""The ``drift`` command: accuracy over time on time-evolving data (paper Figures 14-15)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+import typer
+from rich.table import Table
+
+from ..files import write_atomically
+from .common import app, console, epoch_progress, resolve_device, user_errors
+from .sweep import print_summary
+
+
+@app.command()
+@user_errors
+def drift(
+    data: str = typer.Option(..., help="Transactions CSV/Parquet file, synthetic-btc or elec2."),
+    train_until: str = typer.Option(..., help="Train on rows before this date (2014-01, UTC) or period index (12)."),
+    blocks: str = typer.Option("plain,shrinkage,batchnorm", help="Comma-separated blocks."),
+    step_sizes: str = typer.Option("0.1,1", help="h grid: start:stop:step or a list."),
+    trials: int = typer.Option(5, help="Trials (seeds) per (block, h) [paper: 5]."),
+    depth: int = typer.Option(128, help="Residual blocks [paper: 128]."),
+    width: int = typer.Option(32, help="Block width [paper: 32]."),
+    epochs: int = typer.Option(100, help="Epochs [paper: 100]."),
+    batch_size: int = typer.Option(100_000, help="Mini-batch size [paper: 100000]."),
+    learning_rate: float = typer.Option(1e-3, "--lr", help="Adam learning rate."),
+    rows: int = typer.Option(1_000_000, help="Rows of synthetic-btc (drawn with --seed)."),
+    period: str = typer.Option("month", help="month or week (elec2: 28 or 7 days)."),
+    time_feature: bool = typer.Option(False, help="Use the time stamp as a feature (months since start)."),
+    plot_h: str = typer.Option("0.1,1", help="h values drawn in the over-time figure (all if none match)."),
+    seed: int = typer.Option(0, help="Seed of the trials (and of synthetic-btc)."),
+    out: Optional[Path] = typer.Option(None, help="Results folder [results/drift-NAME]."),
+    device: str = typer.Option("cpu", help="cpu, cuda or auto."),
+):
+    """Train on a time window, then test on every later period (paper Figs. 14-15); resumable."""
+    from ..experiments.drift import DriftConfig, run_drift, save_drift
+    from ..experiments.sweep import parse_step_sizes
+    from ..viz.drift import plot_drift, summarize_drift
+    from ..viz.sweep import plot_sweep, summarize
+
+    config = DriftConfig(
+        data=data, train_until=train_until, blocks=tuple(b.strip() for b in blocks.split(",") if b.strip()),
+        step_sizes=parse_step_sizes(step_sizes), trials=trials, depth=depth, width=width, epochs=epochs,
+        batch_size=batch_size, learning_rate=learning_rate, seed=seed, rows=rows, period=period,
+        time_feature=time_feature,
+    )
+    shown_h = [h for h in parse_step_sizes(plot_h) if h in config.step_sizes] or None
+    device = resolve_device(device)
+    out = out or Path("results") / f"drift-{Path(data).stem}"
+    with epoch_progress(epochs, "drift") as progress:
+        task = progress.add_task("loading data", total=epochs, loss="-")
+
+        def on_block(block, index, n_blocks):
+            progress.update(task, completed=0, description=f"block {index + 1}/{n_blocks} {block}")
+
+            def on_epoch(epoch, loss):
+                progress.update(task, completed=epoch + 1,
+                                loss=f"{np.nanmean(loss):.4f}" if np.isfinite(loss).any() else "nan")
+
+            return on_epoch
+
+        result = run_drift(config, device=device, progress=on_block, directory=out)
+    written = save_drift(out, config, result)
+    unit = {"month": "month", "week": "week"}[period] if result.data.has_timestamps else f"{period} (row block)"
+    figures = {"drift": plot_drift(result.periods, shown_h, period_unit=unit), "sweep": plot_sweep(result.sweep)}
+    for name, figure in figures.items():
+        for suffix in ("png", "svg"):
+            path = out / f"{name}.{suffix}"
+            write_atomically(path, lambda p: figure.savefig(p, format=suffix, dpi=150))
+            written.append(path)
+
+    split = result.split
+    console.print(f"{result.data.name}: trained on {split.n_train} rows (to {result.data.period_labels[split.last_train_period]}), "
+                  f"tested on {split.n_test} rows in {len(split.test_periods)} later periods")
+    print_summary(summarize(result.sweep))
+    over_time = summarize_drift(result.periods)
+    table = Table(title="accuracy by periods after training: mean ± std over trials")
+    table.add_column("block, h")
+    after = sorted(over_time["periods_after"].unique())
+    shown_after = after if len(after) <= 6 else [after[i] for i in np.linspace(0, len(after) - 1, 6).round().astype(int)]
+    for k in shown_after:
+        table.add_column(f"+{k}", justify="right")
+    for (block, h), rows_ in over_time.groupby(["block", "h"], sort=False):
+        cells = rows_.set_index("periods_after")
+        table.add_row(f"{block} h={h:g}", *(f"{cells.loc[k, 'mean']:.3f}±{np.nan_to_num(cells.loc[k, 'std']):.2f}"
+                                           for k in shown_after))
+    console.print(table)
+    console.print(f"wrote {', '.join(p.name for p in written)} to {out}")

@@ -1,0 +1,95 @@
+"""The ``propagate`` command: layer-by-layer pictures of 2-D data (paper Figures 2-7)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.table import Table
+
+from ..model import ConfigError
+from .common import (
+    INTEGRATOR_HELP, LEVELS_HELP, POLICY_HELP, app, beyond_label, console, epoch_progress, preset_or_none,
+    resolve_device, user_errors,
+)
+
+
+@app.command()
+@user_errors
+def propagate(
+    data: str = typer.Option("circles", help="A 2-D data set: circles, moons, spirals or xor."),
+    figure: Optional[int] = typer.Option(None, help="Paper figure 2-7; sets block, step size and depth (options given override it)."),
+    block: Optional[str] = typer.Option(None, help="plain, shrinkage, batchnorm, antisymmetric or hamiltonian [figure preset, else plain]."),
+    step_size: Optional[float] = typer.Option(None, "--step-size", "-h", help="Step size h > 0 [figure preset, else 1]."),
+    depth: Optional[int] = typer.Option(None, help="Residual blocks [figure preset, else the paper's 100]."),
+    layers: Optional[str] = typer.Option(None, help="Grid layers, e.g. 0,5,10 [0, 5, then every ceil(depth/10)-th]."),
+    axes: str = typer.Option("both", help="Axes of grids and animations: scaled, fixed or both."),
+    epochs: Optional[int] = typer.Option(None, help="Epochs [paper preset: 100]."),
+    batch_size: Optional[int] = typer.Option(None, help="Mini-batch size [paper preset: 32]."),
+    learning_rate: float = typer.Option(1e-3, "--lr", help="Learning rate (Adam)."),
+    activation: str = typer.Option("relu", help="relu or tanh."),
+    n_samples: int = typer.Option(500, help="Training points (and as many test points)."),
+    noise: float = typer.Option(0.1, help="Noise of the synthetic data."),
+    seed: int = typer.Option(0, help="Seed of data, initialisation and mini-batch order."),
+    animate: bool = typer.Option(True, help="Write the per-layer GIF (and MP4 when ffmpeg is installed)."),
+    frames: Optional[int] = typer.Option(None, help="Animation frames: this many layers evenly spread [every layer]."),
+    out: Path = typer.Option(Path("propagation"), help="Folder for figures, animations and layers.csv."),
+    device: str = typer.Option("cpu", help="cpu, cuda or auto."),
+    integrator: str = typer.Option("euler", help=INTEGRATOR_HELP),
+    step_size_policy: str = typer.Option("fixed", help=POLICY_HELP),
+    levels: int = typer.Option(1, help=LEVELS_HELP),
+):
+    """Train a width-2 network on 2-D data and draw its features layer by layer (paper Figs. 2-7)."""
+    from ..experiments.propagation import (
+        FigurePreset, PropagationConfig, check_layers, default_layers, figure_preset, parse_layers,
+        run_propagation, write_records,
+    )
+    from ..viz.propagation import AXES_MODES, frame_layers, write_propagation_figures
+
+    # Everything is checked before training, and nothing is written before it succeeds.
+    base = figure_preset(figure) if figure is not None else FigurePreset("plain", 1.0, 100)
+    axes_modes = AXES_MODES if axes == "both" else (axes,)
+    if axes not in (*AXES_MODES, "both"):
+        raise ConfigError(f"unknown axes mode {axes!r}; expected scaled, fixed or both")
+    preset = preset_or_none(data)
+    config = PropagationConfig(
+        block=block if block is not None else base.block,
+        step_size=step_size if step_size is not None else base.step_size,
+        depth=depth if depth is not None else base.depth,
+        data=data, n_samples=n_samples, noise=noise,
+        epochs=epochs if epochs is not None else (preset.epochs if preset else 100),
+        batch_size=batch_size if batch_size is not None else (preset.batch_size if preset else 32),
+        learning_rate=learning_rate, activation=activation, seed=seed,
+        integrator=integrator, step_size_policy=step_size_policy, levels=levels,
+    )
+    grid_layers = check_layers(parse_layers(layers), config.depth) if layers is not None else default_layers(config.depth)
+    frame_layers(config.depth, frames)  # validates
+    device = resolve_device(device)
+
+    label = f"{config.block} h={config.step_size:g} depth {config.depth}"
+    label += beyond_label(integrator, step_size_policy, levels)
+    total_epochs = config.epochs * levels
+    with epoch_progress(total_epochs, "propagate") as progress:
+        task = progress.add_task(label, total=total_epochs, loss="-")
+        record = run_propagation(
+            config, device=device,
+            on_epoch=lambda epoch, loss: progress.update(task, completed=epoch + 1, loss=f"{loss[0]:.4f}"),
+        )
+    out.mkdir(parents=True, exist_ok=True)
+    written = write_records(record, out)
+    with console.status("drawing figures and animations"):
+        written += write_propagation_figures(record, out, grid_layers, axes_modes, animate=animate, max_frames=frames)
+
+    table = Table(title=f"{data}: {label}" + (f" (paper figure {figure})" if figure is not None else ""))
+    for column in ("layer", "head accuracy", "probe accuracy", "max |y|"):
+        table.add_column(column, justify="right")
+    for layer in grid_layers:
+        table.add_row(str(layer), f"{record.head_accuracy[layer]:.3f}", f"{record.probe_accuracy[layer]:.3f}",
+                      f"{record.max_abs_feature[layer]:.3g}")
+    console.print(table)
+    if record.diverged:
+        console.print("[yellow]training diverged[/]: drawn with the last finite weights")
+    if record.first_nonfinite_layer >= 0:
+        console.print(f"[yellow]features are non-finite from layer {record.first_nonfinite_layer}[/]")
+    console.print(f"test accuracy {record.test_accuracy:.4f}; wrote {len(written)} files to {out}")

@@ -1,0 +1,58 @@
+"""The ``reproduce`` command: the whole paper from one command."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from .common import app, console, resolve_device, user_errors
+
+
+@app.command()
+@user_errors
+def reproduce(
+    scale: str = typer.Option("quick", help="quick (minutes on a laptop) or paper (the paper's settings)."),
+    only: Optional[str] = typer.Option(None, help="Comma-separated figures, e.g. fig2,fig9 [all]."),
+    out: Path = typer.Option(Path("results/reproduce"), help="Output folder; an existing one is resumed."),
+    device: str = typer.Option("cpu", help="cpu, cuda or auto."),
+):
+    """Reproduce the paper's figures 1-15 and the beyond-the-paper experiments; HTML report DIR/index.html; resumable."""
+    from ..experiments.claims import evaluate_claims
+    from ..experiments.reproduce import load_specs, run_reproduce, select
+    from ..viz.report import build_report
+
+    experiments = select(load_specs(scale), only)
+    out = out / scale if out == Path("results/reproduce") else out
+    device = resolve_device(device)
+    with Progress(
+        TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+        TimeElapsedColumn(), console=console, transient=True,
+    ) as progress:
+        overall = progress.add_task("figures", total=len(experiments))
+        inner = progress.add_task("", total=1)
+
+        def on_start(experiment, index, total):
+            progress.update(overall, completed=index, description=f"{experiment.figure}: {experiment.title[:60]}")
+
+            def on_run(epochs, label=None):
+                progress.reset(inner, total=epochs, description=f"  {label or experiment.kind} epochs")
+                return lambda epoch, loss: progress.update(inner, completed=epoch + 1)
+
+            return on_run
+
+        records = run_reproduce(experiments, out, scale, device, on_start)
+        progress.update(overall, completed=len(experiments))
+    claims = evaluate_claims(records, out)
+    report = build_report(out, records, claims, scale, device)
+    table = Table(title="paper vs. here")
+    for column in ("figure", "measured", "verdict"):
+        table.add_column(column)
+    for claim in claims.itertuples():
+        verdict = "not run" if claim.holds is None else ("[green]holds[/]" if claim.holds else "[red]does not hold[/]")
+        table.add_row(claim.figure, claim.measured, verdict)
+    console.print(table)
+    console.print(f"{len(records)} figures in {sum(r['seconds'] for r in records):.0f} s of compute; report: {report}")

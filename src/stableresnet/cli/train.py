@@ -1,0 +1,125 @@
+"""The ``train`` and ``datasets`` commands: train one network, list the bundled datasets."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import torch
+import typer
+from rich.table import Table
+
+from ..data import describe_datasets, load_dataset, load_table
+from ..model import ConfigError, StableResNet
+from ..multilevel import coarsest_model, fit_multilevel
+from ..serialization import save_model
+from ..train import TrainConfig, evaluate
+from .common import (
+    INTEGRATOR_HELP, LEVELS_HELP, POLICY_HELP, app, beyond_label, console, epoch_progress, preset_or_none,
+    resolve_device, user_errors,
+)
+
+
+@app.command()
+@user_errors
+def train(
+    data: Optional[Path] = typer.Option(None, help="CSV or Parquet file with your data."),
+    target: Optional[str] = typer.Option(None, help="Target column of --data."),
+    dataset: Optional[str] = typer.Option(None, help="A bundled dataset (see `stableresnet datasets`)."),
+    block: str = typer.Option("plain", help="Vector field: plain, shrinkage, batchnorm, antisymmetric or hamiltonian."),
+    step_size: float = typer.Option(0.1, "--step-size", "-h", help="Step size h > 0 (h = 1: vanilla ResNet)."),
+    depth: Optional[int] = typer.Option(None, help="Residual blocks [paper preset, else 20]."),
+    width: Optional[int] = typer.Option(None, help="Block width [paper preset, else number of features]."),
+    epochs: Optional[int] = typer.Option(None, help="Epochs [paper preset, else 50]."),
+    batch_size: Optional[int] = typer.Option(None, help="Mini-batch size [paper preset, else 32]."),
+    learning_rate: float = typer.Option(1e-3, "--lr", help="Learning rate."),
+    optimizer: str = typer.Option("adam", help="adam or sgd."),
+    activation: str = typer.Option("relu", help="relu or tanh."),
+    seed: int = typer.Option(0, help="Seed of split, initialisation and mini-batch order."),
+    test_size: float = typer.Option(0.2, help="Test fraction where the data has no official split."),
+    one_hot: bool = typer.Option(False, help="One-hot encode categorical columns."),
+    save: Optional[Path] = typer.Option(None, help="Write the trained model here (safetensors)."),
+    device: str = typer.Option("cpu", help="cpu, cuda or auto."),
+    integrator: str = typer.Option("euler", help=INTEGRATOR_HELP),
+    step_size_policy: str = typer.Option("fixed", help=POLICY_HELP),
+    smoothness: float = typer.Option(0.0, help="λ of the inter-layer penalty λ Σ‖K_{i+1} − K_i‖² [0: off]."),
+    levels: int = typer.Option(1, help=LEVELS_HELP),
+):
+    """Train one network and print its train and test accuracy."""
+    if (data is None) == (dataset is None):
+        raise ConfigError("give exactly one of --data FILE (with --target COLUMN) or --dataset NAME")
+    if data is not None:
+        if target is None:
+            raise ConfigError("--data needs --target COLUMN naming the column to predict")
+        loaded = load_table(data, target, seed=seed, test_size=test_size, one_hot=one_hot)
+        preset = None
+    else:
+        loaded = load_dataset(dataset, seed=seed, test_size=test_size, one_hot=one_hot)
+        preset = preset_or_none(dataset)
+    def default(value, preset_value, fallback):
+        if value is not None:
+            return value
+        return preset_value if preset is not None else fallback
+
+    depth = default(depth, preset and preset.depth, 20)
+    width = default(width, preset and preset.width, None)
+    config = TrainConfig(
+        epochs=default(epochs, preset and preset.epochs, 50),
+        batch_size=default(batch_size, preset and preset.batch_size, 32),
+        learning_rate=learning_rate,
+        optimizer=optimizer,
+        smoothness=smoothness,
+    )
+    model = coarsest_model(StableResNet(
+        loaded.n_features, loaded.n_classes, depth, width, block, step_size, activation, seed=seed,
+        integrator=integrator, step_size_policy=step_size_policy
+    ), levels).to(resolve_device(device))
+    X_train = torch.tensor(loaded.X_train, dtype=torch.float32)
+    y_train = torch.tensor(loaded.y_train)
+    total_epochs = config.epochs * levels
+    with epoch_progress(total_epochs, "train") as progress:
+        task = progress.add_task(f"{block} h={step_size:g} depth {depth}", total=total_epochs, loss="-")
+        model, result = fit_multilevel(
+            model, X_train, y_train, config, levels,
+            on_epoch=lambda epoch, loss: progress.update(task, completed=epoch + 1, loss=f"{loss[0]:.4f}"),
+        )
+    train_metrics = evaluate(model, X_train, y_train)
+    test_metrics = evaluate(model, torch.tensor(loaded.X_test, dtype=torch.float32), torch.tensor(loaded.y_test))
+
+    table = Table(title=f"{loaded.name}: {block} block, h = {step_size:g}, depth {depth}, width {model.width}"
+                        + beyond_label(integrator, step_size_policy, levels))
+    for column in ("split", "rows", "accuracy", "loss"):
+        table.add_column(column, justify="right" if column != "split" else "left")
+    for split, metrics, n_rows in (("train", train_metrics, len(loaded.y_train)), ("test", test_metrics, len(loaded.y_test))):
+        table.add_row(split, str(n_rows), f"{metrics['accuracy'][0]:.4f}", f"{metrics['loss'][0]:.4f}")
+    console.print(table)
+    if result.diverged[0]:
+        console.print(f"[yellow]diverged[/] at epoch {result.diverged_epoch[0]}: evaluated with its last finite weights")
+    if step_size_policy != "fixed":
+        block_h = result.step_sizes[0]
+        console.print(f"block step sizes h_i after training: mean {block_h.mean():.4g}, "
+                      f"min {block_h.min():.4g}, max {block_h.max():.4g}")
+    if save is not None:
+        params = {
+            "depth": depth, "width": width, "block": block, "step_size": step_size, "activation": activation,
+            "optimizer": optimizer, "learning_rate": learning_rate, "epochs": config.epochs,
+            "batch_size": config.batch_size, "random_state": seed,
+            "integrator": integrator, "step_size_policy": step_size_policy, "smoothness": smoothness,
+            "levels": levels,
+        }
+        save_model(save, model, classes=list(loaded.class_names),
+                   extra={"params": params, "feature_names": list(loaded.feature_names)})
+        console.print(f"saved model to {save}")
+
+
+@app.command()
+@user_errors
+def datasets():
+    """List the bundled datasets with their rows, features and classes."""
+    table = Table(title="bundled datasets")
+    for column in ("name", "rows", "features", "classes", "class counts"):
+        table.add_column(column, justify="left" if column in ("name", "class counts") else "right")
+    for row in describe_datasets():
+        counts = ", ".join(f"{label}: {count}" for label, count in row["class_counts"].items())
+        table.add_row(row["name"], str(row["rows"]), str(row["features"]), str(row["classes"]), counts)
+    console.print(table)
