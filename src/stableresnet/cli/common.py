@@ -22,6 +22,8 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
+    # Help text is shown as written: rich markup would swallow the "[default notes]" in brackets.
+    rich_markup_mode="markdown",
 )
 console = Console()
 errors = Console(stderr=True)
