@@ -7,12 +7,15 @@ with exit status 2, never as a traceback.
 from __future__ import annotations
 
 import functools
+import time
 
 import torch
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
+from .. import __version__
 from ..data import DataError, paper_preset
 from ..model import ConfigError
 from ..serialization import ModelFileError
@@ -35,6 +38,45 @@ LEVELS_HELP = ("Multi-level depth: start at depth/2^(L−1) blocks and step 2^(L
                "L−1 times; --epochs per level.")
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        console.print(f"stableresnet {__version__}", highlight=False)
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(False, "--version", is_eager=True, callback=_print_version,
+                                 help="Print the version and exit."),
+):
+    """Residual networks as ODE solvers: explicit step size, shrinkage and batch-norm blocks."""
+
+
+class StepLog:
+    """One plain line per finished step, with the elapsed time, where stdout is not a terminal.
+
+    Progress bars draw nothing into a log file, so a long command piped to one would stay
+    silent for minutes; this writes ``[   12.3 s] done: <step>`` lines instead. Steps are
+    announced as they start (``begin``); a step is done when the next begins or at ``end``.
+    On a terminal the progress bars show the same and this prints nothing.
+    """
+
+    def __init__(self):
+        self.started = time.monotonic()
+        self.enabled = not console.is_terminal
+        self.current: str | None = None
+
+    def begin(self, step: str) -> None:
+        self.end()
+        self.current = step
+
+    def end(self) -> None:
+        if self.enabled and self.current is not None:
+            console.print(f"[{time.monotonic() - self.started:7.1f} s] done: {self.current}", markup=False,
+                          highlight=False, soft_wrap=True)
+        self.current = None
+
+
 def user_errors(command):
     """Turn the package's user-facing errors into one red line and exit status 2."""
 
@@ -43,7 +85,8 @@ def user_errors(command):
         try:
             return command(*args, **kwargs)
         except USER_ERRORS as error:
-            errors.print(f"[bold red]error:[/] {error}", highlight=False)
+            # One line whatever the width (soft_wrap), and the message shown as written (escape).
+            errors.print(f"[bold red]error:[/] {escape(str(error))}", highlight=False, soft_wrap=True)
             raise typer.Exit(2) from None
 
     return wrapper

@@ -9,8 +9,8 @@ import numpy as np
 import typer
 from rich.table import Table
 
-from ..files import write_atomically
-from .common import app, console, epoch_progress, resolve_device, user_errors
+from ..files import check_output_folder, write_atomically
+from .common import StepLog, app, console, epoch_progress, resolve_device, user_errors
 from .sweep import print_summary
 
 
@@ -48,13 +48,16 @@ def drift(
         time_feature=time_feature,
     )
     shown_h = [h for h in parse_step_sizes(plot_h) if h in config.step_sizes] or None
+    out = check_output_folder(out or Path("results") / f"drift-{Path(data).stem}", "--out")
     device = resolve_device(device)
-    out = out or Path("results") / f"drift-{Path(data).stem}"
     with epoch_progress(epochs, "drift") as progress:
         task = progress.add_task("loading data", total=epochs, loss="-")
 
+        steps = StepLog()
+
         def on_block(block, index, n_blocks):
             progress.update(task, completed=0, description=f"block {index + 1}/{n_blocks} {block}")
+            steps.begin(f"block {index + 1}/{n_blocks} {block}")
 
             def on_epoch(epoch, loss):
                 progress.update(task, completed=epoch + 1,
@@ -63,6 +66,7 @@ def drift(
             return on_epoch
 
         result = run_drift(config, device=device, progress=on_block, directory=out)
+        steps.end()
     written = save_drift(out, config, result)
     unit = {"month": "month", "week": "week"}[period] if result.data.has_timestamps else f"{period} (row block)"
     figures = {"drift": plot_drift(result.periods, shown_h, period_unit=unit), "sweep": plot_sweep(result.sweep)}

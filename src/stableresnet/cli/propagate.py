@@ -8,6 +8,7 @@ from typing import Optional
 import typer
 from rich.table import Table
 
+from ..files import check_output_folder
 from ..model import ConfigError
 from .common import (
     INTEGRATOR_HELP, LEVELS_HELP, POLICY_HELP, app, beyond_label, console, epoch_progress, preset_or_none,
@@ -65,6 +66,7 @@ def propagate(
     )
     grid_layers = check_layers(parse_layers(layers), config.depth) if layers is not None else default_layers(config.depth)
     frame_layers(config.depth, frames)  # validates
+    check_output_folder(out, "--out")
     device = resolve_device(device)
 
     label = f"{config.block} h={config.step_size:g} depth {config.depth}"

@@ -9,7 +9,8 @@ import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from .common import app, console, resolve_device, user_errors
+from ..files import check_output_folder
+from .common import StepLog, app, console, resolve_device, user_errors
 
 
 @app.command()
@@ -27,6 +28,7 @@ def reproduce(
 
     experiments = select(load_specs(scale), only)
     out = out / scale if out == Path("results/reproduce") else out
+    check_output_folder(out, "--out")
     device = resolve_device(device)
     with Progress(
         TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
@@ -35,8 +37,11 @@ def reproduce(
         overall = progress.add_task("figures", total=len(experiments))
         inner = progress.add_task("", total=1)
 
+        steps = StepLog()
+
         def on_start(experiment, index, total):
             progress.update(overall, completed=index, description=f"{experiment.figure}: {experiment.title[:60]}")
+            steps.begin(f"{experiment.figure} ({index + 1}/{total}): {experiment.title}")
 
             def on_run(epochs, label=None):
                 progress.reset(inner, total=epochs, description=f"  {label or experiment.kind} epochs")
@@ -45,6 +50,7 @@ def reproduce(
             return on_run
 
         records = run_reproduce(experiments, out, scale, device, on_start)
+        steps.end()
         progress.update(overall, completed=len(experiments))
     claims = evaluate_claims(records, out)
     report = build_report(out, records, claims, scale, device)
