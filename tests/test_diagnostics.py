@@ -3,6 +3,7 @@
 import json
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from matplotlib.figure import Figure
@@ -12,7 +13,7 @@ from typer.testing import CliRunner
 from stableresnet import StableResNet, TrainConfig, evaluate, fit, save_model
 from stableresnet.blocks import INTEGRATORS, VECTOR_FIELDS
 from stableresnet.cli import app
-from stableresnet.data import load_dataset
+from stableresnet.data import load_dataset, load_table
 from stableresnet.diagnostics import (
     analysis_copy,
     fgsm,
@@ -388,6 +389,68 @@ def test_diagnose_user_mistakes_give_exit_2(tmp_path, args, message):
     model_path = save_model(tmp_path / "m.safetensors", StableResNet(13, 3, depth=1, seed=0))
     args = [str(model_path) if a == "MODEL" else a for a in args]
     result, text = run("diagnose", *args, "--depth", 1, "--epochs", 1, "--out", tmp_path / "never")
+    assert result.exit_code == 2, text
+    assert message in " ".join(text.split())
+    assert "Traceback" not in text
+    assert not (tmp_path / "never").exists()
+
+
+def write_toy_csv(path, n_rows=120, seed=0):
+    """Two numeric columns, a text column and a yes/no target; rows drawn from ``seed``."""
+    rng = np.random.default_rng(seed)
+    x1, x2 = rng.normal(size=n_rows), rng.normal(size=n_rows)
+    colour = rng.choice(["red", "green", "blue"], size=n_rows)
+    label = np.where(x1 + 0.5 * x2 + (colour == "red") > 0.3, "yes", "no")
+    pd.DataFrame({"x1": x1, "x2": x2, "colour": colour, "label": label}).to_csv(path, index=False)
+    return path
+
+
+def test_diagnose_on_a_user_csv_writes_records_named_after_the_file(tmp_path):
+    csv = write_toy_csv(tmp_path / "toy.csv")
+    out = tmp_path / "diag"
+    result, text = run("diagnose", "--data", csv, "--target", "label", "--one-hot", "--block", "shrinkage",
+                       "--step-size", 0.5, *TINY, "--out", out)
+    assert result.exit_code == 0, text
+    record = json.loads((out / "summary.json").read_text())
+    assert record["dataset"] == "toy" and record["data_file"] == str(csv) and record["one_hot"] is True
+    assert record["models"][0]["in_features"] == 5  # x1, x2 and a 0/1 column per colour
+    assert record["samples"] == 8 and (out / "eigenvalues_shrinkage_h0.5.png").exists()
+    assert record["summary"][0]["max_real"] <= 1e-6  # shrinkage: -K^T K has no eigenvalue with Re λ > 0
+
+
+def test_diagnose_a_saved_model_on_the_files_split_of_its_own_seed(tmp_path):
+    csv = write_toy_csv(tmp_path / "toy.csv")
+    split = load_table(csv, "label", seed=3, one_hot=True)
+    model = StableResNet(5, 2, depth=2, block="plain", step_size=0.3, seed=0)
+    fit(model, torch.tensor(split.X_train, dtype=torch.float32), torch.tensor(split.y_train), TrainConfig(epochs=3))
+    path = save_model(tmp_path / "m.safetensors", model, extra={"params": {"random_state": 3}})
+    result, text = run("diagnose", "--data", csv, "--target", "label", "--one-hot", "--model", path,
+                       "--sigma", 0, "--epsilon", 0, "--samples", 8, "--out", tmp_path / "d")
+    assert result.exit_code == 0, text
+    record = json.loads((tmp_path / "d" / "summary.json").read_text())
+    X_test = torch.tensor(split.X_test, dtype=torch.float32)
+    expected = evaluate(model, X_test, torch.tensor(split.y_test))["accuracy"][0]
+    assert record["seed"] == 3
+    assert record["summary"][0]["clean_accuracy"] == pytest.approx(expected)
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        ([], "give exactly one of --data FILE (with --target COLUMN) or --dataset NAME"),
+        (["--data", "TOY", "--target", "label", "--dataset", "wine"], "give exactly one of --data FILE"),
+        (["--data", "TOY"], "--data needs --target COLUMN"),
+        (["--data", "missing.csv", "--target", "label"], "missing.csv: file not found"),
+        (["--data", "TOY", "--target", "nope"], "no target column 'nope'"),
+        # The saved model takes 5 inputs: the file's one-hot encoding, not its 3 ordinal columns.
+        (["--data", "TOY", "--target", "label", "--model", "MODEL"], "expects 5 features and 2 classes; "),
+    ],
+)
+def test_diagnose_user_data_mistakes_give_exit_2(tmp_path, args, message):
+    files = {"TOY": str(write_toy_csv(tmp_path / "toy.csv")),
+             "MODEL": str(save_model(tmp_path / "m.safetensors", StableResNet(5, 2, depth=1, seed=0)))}
+    result, text = run("diagnose", *[files.get(a, a) for a in args], "--depth", 1, "--epochs", 1,
+                       "--out", tmp_path / "never")
     assert result.exit_code == 2, text
     assert message in " ".join(text.split())
     assert "Traceback" not in text

@@ -1,5 +1,7 @@
 """The sweep engine: ensemble = single model, resume after a kill, plots from the table, bad input."""
 
+import hashlib
+import json
 import os
 import signal
 import subprocess
@@ -12,12 +14,13 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from stableresnet import StableResNet, TrainConfig, evaluate, fit
+from stableresnet import StableResNet, StableResNetClassifier, TrainConfig, evaluate, fit
 from stableresnet.train import predict_logits
 from stableresnet.cli import app
-from stableresnet.data import load_dataset
+from stableresnet.data import DataError, load_dataset, load_table
+from stableresnet.data.uci import WINE_FEATURES, read_verified
 from stableresnet.experiments.sweep import (
-    Group, SweepConfig, TrialData, parse_step_sizes, run_group, run_sweep, trial_seed,
+    Group, SweepConfig, SweepStore, TrialData, groups, parse_step_sizes, run_group, run_sweep, trial_seed,
 )
 from stableresnet.model import ConfigError
 from stableresnet.viz.sweep import plot_sweep, summarize
@@ -202,3 +205,207 @@ def test_multilevel_sweep_members_end_at_the_given_depth_and_h():
     assert (table["test_accuracy"] > 0.5).all()
     with pytest.raises(ConfigError, match="depth 4 cannot be built in 4 levels"):
         SweepConfig.from_preset("wine", **{**TINY, "depth": 4, "levels": 4})
+
+
+# ------------------------------------------------------------------------------------------------
+# Sweeps on a user file (--data FILE --target COLUMN)
+
+USER_TINY = {"trials": 2, "depth": 2, "epochs": 2, "step_sizes": (0.1, 1.0), "blocks": ("plain", "shrinkage")}
+
+
+def write_toy_csv(path, n_rows=120, seed=0):
+    """Two numeric columns, a text column and a yes/no target; rows drawn from ``seed``."""
+    rng = np.random.default_rng(seed)
+    x1, x2 = rng.normal(size=n_rows), rng.normal(size=n_rows)
+    colour = rng.choice(["red", "green", "blue"], size=n_rows)
+    label = np.where(x1 + 0.5 * x2 + (colour == "red") > 0.3, "yes", "no")
+    pd.DataFrame({"x1": x1, "x2": x2, "colour": colour, "label": label}).to_csv(path, index=False)
+    return path
+
+
+def write_wine_csv(path):
+    """The bundled wine file as a user would hold it: a header row, the class column named 'cultivar'."""
+    raw, _ = read_verified(None, "wine/wine.data")
+    path.write_text(",".join(["cultivar", *WINE_FEATURES]) + "\n" + raw.decode())
+    return path
+
+
+def test_a_sweep_on_a_user_csv_equals_the_bundled_sweep_of_the_same_table(tmp_path):
+    csv = write_wine_csv(tmp_path / "cellar.csv")
+    settings = {**USER_TINY, "width": 13, "batch_size": 10, "learning_rate": 1e-3, "optimizer": "adam",
+                "activation": "relu"}
+    user = run_sweep(SweepConfig.from_table(csv, "cultivar", **settings), tmp_path / "user")
+    bundled = run_sweep(SweepConfig.from_preset("wine", **settings), tmp_path / "bundled")
+    assert len(user) == 8 and (user["dataset"] == "cellar").all()
+    pd.testing.assert_frame_equal(user.drop(columns=["dataset", "seconds"]),
+                                  bundled.drop(columns=["dataset", "seconds"]))
+
+
+def test_a_user_sweep_member_equals_one_network_trained_alone_on_the_trials_split(tmp_path):
+    csv = write_toy_csv(tmp_path / "toy.csv")
+    config = SweepConfig.from_table(csv, "label", one_hot=True, **USER_TINY)
+    table = run_sweep(config, tmp_path / "out").set_index(["block", "trial", "h"])
+    seed = trial_seed(config.seed, 1)
+    split = load_table(csv, "label", seed=seed, one_hot=True)  # the public loader, as `train --data` uses it
+    assert split.n_features == 5  # x1, x2 and one 0/1 column per colour
+    alone = StableResNet(split.n_features, split.n_classes, depth=2, width=config.width, block="shrinkage",
+                         step_size=1.0, activation=config.activation, seed=seed)
+    fit(alone, torch.tensor(split.X_train, dtype=torch.float32), torch.tensor(split.y_train),
+        TrainConfig(epochs=2, batch_size=config.batch_size, learning_rate=config.learning_rate,
+                    optimizer=config.optimizer))
+    for name, X, y in (("train", split.X_train, split.y_train), ("test", split.X_test, split.y_test)):
+        metrics = evaluate(alone, torch.tensor(X, dtype=torch.float32), torch.tensor(y))
+        row = table.loc[("shrinkage", 1, 1.0)]
+        assert row[f"{name}_accuracy"] == pytest.approx(metrics["accuracy"][0])
+        assert row[f"{name}_loss"] == pytest.approx(metrics["loss"][0], rel=1e-4)
+    assert row["width"] == alone.width and row["seed"] == seed
+
+
+def test_without_a_preset_the_defaults_are_the_estimators_read_when_the_sweep_is_made(tmp_path, monkeypatch):
+    csv = write_toy_csv(tmp_path / "toy.csv")
+    params = StableResNetClassifier().get_params()
+    config = SweepConfig.from_table(csv, "label")
+    for name in ("depth", "width", "epochs", "batch_size", "learning_rate", "optimizer", "activation"):
+        assert getattr(config, name) == params[name], name
+    assert config.step_sizes == parse_step_sizes("0.1:1.0:0.1") and config.trials == 10
+    assert SweepConfig.for_dataset("elec2").depth == params["depth"]  # a bundled set without a paper preset
+    assert SweepConfig.for_dataset("wine") == SweepConfig.from_preset("wine")
+    # Change the estimator's default depth: the next config follows it, so no number was copied.
+    defaults = list(StableResNetClassifier.__init__.__defaults__)
+    defaults[0] = params["depth"] + 7  # depth is the first keyword of __init__
+    monkeypatch.setattr(StableResNetClassifier.__init__, "__defaults__", tuple(defaults))
+    assert SweepConfig.from_table(csv, "label").depth == params["depth"] + 7
+
+
+def test_a_user_sweep_resumes_after_a_lost_group_file_and_refuses_a_changed_file(tmp_path):
+    csv = write_toy_csv(tmp_path / "toy.csv")
+    out = tmp_path / "out"
+    config = SweepConfig.from_table(csv, "label", members_per_group=2, **USER_TINY)
+    whole = run_sweep(config, out)
+    stored = json.loads((out / "config.json").read_text())
+    assert stored["data_file"] == str(csv.resolve()) and stored["target"] == "label"
+    assert stored["data_sha256"] == hashlib.sha256(csv.read_bytes()).hexdigest()
+    lost, *kept = [store_path for store_path in sorted((out / "groups").glob("*.csv"))]
+    assert len(kept) == len(groups(config)) - 1 == 3
+    lost.unlink()
+    stamps = {p: p.stat().st_mtime_ns for p in kept}
+    resumed = run_sweep(SweepConfig.from_table(csv, "label", members_per_group=2, **USER_TINY), out)
+    pd.testing.assert_frame_equal(resumed.drop(columns="seconds"), whole.drop(columns="seconds"))
+    assert lost.exists() and all(p.stat().st_mtime_ns == stamp for p, stamp in stamps.items())
+
+    write_toy_csv(csv, seed=1)  # same columns, other rows
+    with pytest.raises(ConfigError, match=r"toy.csv has changed since the sweep in .* began \(SHA-256"):
+        run_sweep(SweepConfig.from_table(csv, "label", members_per_group=2, **USER_TINY), out)
+    with pytest.raises(DataError, match="has changed since the sweep was set up"):
+        TrialData(config)  # a config made before the change: its workers refuse the file too
+    result = CliRunner().invoke(app, ["sweep", "--data", str(csv), "--target", "label", "--trials", "2", "--depth", "2",
+                                      "--epochs", "2", "--step-sizes", "0.1,1", "--blocks", "plain,shrinkage",
+                                      "--members-per-group", "2", "--out", str(out)])
+    assert result.exit_code == 2 and "has changed since the sweep" in " ".join(result.output.split())
+    assert all(p.stat().st_mtime_ns == stamp for p, stamp in stamps.items())
+
+
+# config.json of a bundled-set sweep as written before sweeps took user files: such folders must still resume.
+BUNDLED_CONFIG_JSON = """{
+  "dataset": "wine",
+  "blocks": [
+    "plain",
+    "shrinkage",
+    "batchnorm"
+  ],
+  "step_sizes": [
+    0.1,
+    1.0
+  ],
+  "trials": 2,
+  "depth": 3,
+  "width": 13,
+  "epochs": 3,
+  "batch_size": 10,
+  "learning_rate": 0.001,
+  "optimizer": "adam",
+  "activation": "relu",
+  "seed": 0,
+  "members_per_group": 100
+}
+"""
+
+
+def test_a_bundled_sweeps_config_json_is_unchanged_so_old_folders_resume(tmp_path):
+    SweepStore(tmp_path / "new", SweepConfig.from_preset("wine", **TINY))
+    assert (tmp_path / "new" / "config.json").read_text() == BUNDLED_CONFIG_JSON
+    (tmp_path / "old").mkdir()
+    (tmp_path / "old" / "config.json").write_text(BUNDLED_CONFIG_JSON)
+    SweepStore(tmp_path / "old", SweepConfig.from_preset("wine", **TINY))  # accepted, not "another config"
+
+
+def test_sweep_and_plot_sweep_commands_on_a_user_csv(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    write_toy_csv(tmp_path / "toy.csv")
+    runner = CliRunner()
+    result = runner.invoke(app, ["sweep", "--data", "toy.csv", "--target", "label", "--one-hot", "--test-size", "0.25",
+                                 "--trials", "2", "--depth", "2", "--epochs", "2", "--step-sizes", "0.1,1",
+                                 "--blocks", "plain,batchnorm"])
+    assert result.exit_code == 0, result.output
+    out = tmp_path / "results" / "sweep-toy"
+    table = pd.read_csv(out / "results.csv")
+    assert len(table) == 8 and (table["dataset"] == "toy").all() and (table["width"] == 5).all()
+    config = json.loads((out / "config.json").read_text())
+    assert config["one_hot"] is True and config["test_size"] == 0.25
+    split = load_table("toy.csv", "label", seed=trial_seed(0, 0), test_size=0.25, one_hot=True)
+    assert len(split.y_test) == 30  # 0.25 of 120 rows
+
+    result = runner.invoke(app, ["plot-sweep", str(out)])
+    assert result.exit_code == 0, result.output
+    assert (out / "sweep.png").stat().st_size > 0 and (out / "sweep.svg").exists()
+    summary = pd.read_csv(out / "summary.csv").set_index(["block", "h"])
+    by_hand = table.groupby(["block", "h"])["test_accuracy"]
+    assert (summary["dataset"] == "toy").all()
+    np.testing.assert_allclose(summary["mean"], by_hand.mean().loc[summary.index])
+    np.testing.assert_allclose(summary["std"], by_hand.std(ddof=1).loc[summary.index])
+    assert plot_sweep(table).axes[0].get_title().startswith("Different h on toy:")
+
+
+def write_bad_csv(path, text):
+    path.write_text(text)
+    return str(path)
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        ([], "give exactly one of --data FILE (with --target COLUMN) or --dataset NAME"),
+        (["--data", "TOY", "--target", "label", "--dataset", "wine"], "give exactly one of --data FILE"),
+        (["--data", "TOY"], "--data needs --target COLUMN"),
+        (["--data", "missing.csv", "--target", "label"], "missing.csv: file not found"),
+        (["--data", "TOY", "--target", "nope"], "no target column 'nope'"),
+        (["--data", "GAP", "--target", "label"], "column 'x1' has 1 missing values"),
+        (["--data", "MIXED", "--target", "label"], "column 'x1' mixes numbers and text"),
+        (["--data", "TOY", "--target", "label", "--test-size", "1.5"], "test_size must be a fraction in (0, 1)"),
+        (["--data", "TOY", "--target", "label", "--trials", "0"], "trials must be an integer ≥ 1"),
+    ],
+)
+def test_bad_user_data_for_a_sweep_is_refused_before_anything_is_written(tmp_path, args, message):
+    files = {
+        "TOY": str(write_toy_csv(tmp_path / "toy.csv")),
+        "GAP": write_bad_csv(tmp_path / "gap.csv", "x1,label\n1,a\n,b\n3,a\n4,b\n"),
+        "MIXED": write_bad_csv(tmp_path / "mixed.csv", "x1,label\n1,a\ntwo,b\n3,a\n4,b\n"),
+    }
+    out = tmp_path / "out"
+    args = [files.get(a, a) for a in args]
+    result = CliRunner().invoke(app, ["sweep", *args, "--depth", "2", "--epochs", "1", "--out", str(out)])
+    assert result.exit_code == 2, result.output
+    assert message in " ".join(result.output.split())
+    assert "Traceback" not in result.output
+    assert not out.exists()
+
+
+def test_a_user_sweep_on_ray_workers_gives_the_local_table(tmp_path, monkeypatch):
+    pytest.importorskip("ray", reason="Ray is an optional extra: pip install 'stableresnet[ray]'")
+    write_toy_csv(tmp_path / "toy.csv")
+    monkeypatch.chdir(tmp_path)  # a relative path: the config carries it absolute to the workers
+    config = SweepConfig.from_table("toy.csv", "label", members_per_group=4, **USER_TINY)
+    local = run_sweep(config, tmp_path / "local")
+    on_ray = run_sweep(config, tmp_path / "ray", backend="ray")
+    pd.testing.assert_frame_equal(on_ray.drop(columns="seconds"), local.drop(columns="seconds"),
+                                  check_exact=False, rtol=1e-5)

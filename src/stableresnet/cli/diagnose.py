@@ -10,7 +10,7 @@ import torch
 import typer
 from rich.table import Table
 
-from ..data import load_dataset
+from ..data import load_dataset, load_table
 from ..files import write_atomically
 from ..model import ConfigError, StableResNet
 from ..train import TrainConfig, fit
@@ -54,7 +54,11 @@ def _diagnose_figures(spectra, eigenvalues, growth, robustness) -> dict:
 @app.command()
 @user_errors
 def diagnose(
-    dataset: str = typer.Option(..., help="A bundled dataset (see `stableresnet datasets`)."),
+    data: Optional[Path] = typer.Option(None, help="CSV or Parquet file with your data."),
+    target: Optional[str] = typer.Option(None, help="Target column of --data."),
+    dataset: Optional[str] = typer.Option(None, help="A bundled dataset (see `stableresnet datasets`)."),
+    test_size: float = typer.Option(0.2, help="Test fraction where the data has no official split."),
+    one_hot: bool = typer.Option(False, help="One-hot encode categorical columns."),
     model_file: Optional[Path] = typer.Option(None, "--model", help="Diagnose this saved model instead of training."),
     block: list[str] = typer.Option(["plain"], help="Vector field to train; repeat for several."),
     step_size: list[float] = typer.Option([0.1], "--step-size", "-h", help="Step size h; repeat for several."),
@@ -85,6 +89,16 @@ def diagnose(
 
     if isinstance(samples, bool) or samples < 1:
         raise ConfigError(f"--samples must be an integer ≥ 1; got {samples!r}")
+    if (data is None) == (dataset is None):
+        raise ConfigError("give exactly one of --data FILE (with --target COLUMN) or --dataset NAME")
+    if data is not None and target is None:
+        raise ConfigError("--data needs --target COLUMN naming the column to predict")
+
+    def load(seed):
+        if data is not None:
+            return load_table(data, target, seed=seed, test_size=test_size, one_hot=one_hot)
+        return load_dataset(dataset, seed=seed, test_size=test_size, one_hot=one_hot)
+
     if len(set(step_size)) != len(step_size) or len(set(block)) != len(block):
         raise ConfigError(f"--block and --step-size values must be distinct; got {block} and {step_size}")
     device = resolve_device(device)
@@ -92,16 +106,18 @@ def diagnose(
     if model_file is not None:
         model, _, extra = load_model(model_file)
         seed = extra.get("params", {}).get("random_state", 0) if seed is None else seed
-        loaded = load_dataset(dataset, seed=seed)
+        loaded = load(seed)
         if model.in_features != loaded.n_features or model.n_classes != loaded.n_classes:
+            codes = "one-hot" if one_hot else "ordinal"
+            source = f"dataset {dataset!r}" if data is None else f"{str(data)!r} ({codes} codes)"
             raise ConfigError(
                 f"{str(model_file)!r} expects {model.in_features} features and {model.n_classes} classes; "
-                f"dataset {dataset!r} has {loaded.n_features} and {loaded.n_classes}")
+                f"{source} has {loaded.n_features} and {loaded.n_classes}")
         models.append((model.block, model.to(device)))
     else:
         seed = 0 if seed is None else seed
-        loaded = load_dataset(dataset, seed=seed)
-        preset = preset_or_none(dataset)
+        loaded = load(seed)
+        preset = preset_or_none(dataset) if dataset is not None else None
         depth = depth or (preset.depth if preset else 20)
         width = width or (preset.width if preset else None)
         config = TrainConfig(epochs=epochs or (preset.epochs if preset else 50),
@@ -160,7 +176,8 @@ def diagnose(
     for name, table in tables.items():
         write_atomically(out / f"{name}.csv", lambda tmp: table.to_csv(tmp, index=False))
     record = {
-        "dataset": dataset, "model_file": str(model_file) if model_file else None, "seed": seed,
+        "dataset": loaded.name, "data_file": str(data) if data else None, "target": target,
+        "test_size": test_size, "one_hot": one_hot, "model_file": str(model_file) if model_file else None, "seed": seed,
         "models": [model.config() for _, model in models], "samples": len(X_sub), "sigma": sigma,
         "epsilon": epsilon, "growth_epsilon": growth_epsilon, "pgd_steps": pgd_steps, "summary": summary,
     }
@@ -169,7 +186,7 @@ def diagnose(
         write_atomically(out / f"{name}.png", lambda tmp: figure.savefig(tmp, format="png", dpi=120))
 
     integrators = ", ".join(sorted({model.integrator for _, model in models}))
-    table = Table(title=f"{dataset}: stability diagnostics, {integrators} ({len(X_sub)} test rows)",
+    table = Table(title=f"{loaded.name}: stability diagnostics, {integrators} ({len(X_sub)} test rows)",
                   caption="Φ: a block's map y ↦ step(F, y, h_i); for euler |eig ∂Φ/∂y| = |1 + hλ| (Prop. 1)")
     for column in ("block", "h", "max |eig ∂Φ/∂y|", "max Re λ", "|eig| ≤ 1", "c (eq. 4)", "clean acc."):
         table.add_column(column, justify="left" if column == "block" else "right")

@@ -9,29 +9,45 @@ import numpy as np
 import typer
 from rich.table import Table
 
+from ..experiments.sweep import SweepConfig, estimator_defaults
 from ..files import write_atomically
 from ..model import ConfigError
 from .common import (
     INTEGRATOR_HELP, LEVELS_HELP, POLICY_HELP, app, console, epoch_progress, errors, resolve_device, user_errors,
 )
 
+# For the help text only; a sweep reads the estimator's defaults again when it runs.
+ESTIMATOR = estimator_defaults()
+
 
 @app.command()
 @user_errors
 def sweep(
-    dataset: str = typer.Option(..., help="Bundled dataset (see `stableresnet datasets`)."),
+    data: Optional[Path] = typer.Option(None, help="CSV or Parquet file with your data."),
+    target: Optional[str] = typer.Option(None, help="Target column of --data."),
+    dataset: Optional[str] = typer.Option(None, help="A bundled dataset (see `stableresnet datasets`)."),
     blocks: str = typer.Option("plain,shrinkage,batchnorm", help="Comma-separated blocks."),
-    step_sizes: Optional[str] = typer.Option(None, help="h grid: start:stop:step or a list [preset: 0.1:1.0:0.1]."),
-    trials: Optional[int] = typer.Option(None, help="Trials per (block, h) [preset: 10]."),
-    preset: str = typer.Option("paper", help="Hyper-parameter preset; only 'paper' exists."),
-    depth: Optional[int] = typer.Option(None, help="Override the preset's depth."),
-    width: Optional[int] = typer.Option(None, help="Override the preset's width."),
-    epochs: Optional[int] = typer.Option(None, help="Override the preset's epochs."),
-    batch_size: Optional[int] = typer.Option(None, help="Override the preset's batch size."),
-    learning_rate: float = typer.Option(1e-3, "--lr", help="Adam learning rate."),
-    seed: int = typer.Option(0, help="Sweep seed; trial t's seed derives from it."),
+    step_sizes: Optional[str] = typer.Option(
+        None, help="h grid: start:stop:step or a list [paper preset, else the paper's grid 0.1:1.0:0.1]."),
+    trials: Optional[int] = typer.Option(None, help="Trials per (block, h) [paper preset, else the paper's 10]."),
+    preset: str = typer.Option("paper", help="Hyper-parameter preset of the bundled datasets; only 'paper' exists."),
+    depth: Optional[int] = typer.Option(
+        None, help=f"Residual blocks [paper preset, else the estimator's {ESTIMATOR['depth']}]."),
+    width: Optional[int] = typer.Option(None, help="Block width [paper preset, else the estimator's: "
+                                                   f"{ESTIMATOR['width'] or 'the number of features'}]."),
+    epochs: Optional[int] = typer.Option(
+        None, help=f"Epochs [paper preset, else the estimator's {ESTIMATOR['epochs']}]."),
+    batch_size: Optional[int] = typer.Option(
+        None, help=f"Mini-batch size [paper preset, else the estimator's {ESTIMATOR['batch_size']}]."),
+    learning_rate: Optional[float] = typer.Option(
+        None, "--lr", help=f"Learning rate [paper preset: {SweepConfig.learning_rate:g}, else the estimator's "
+                           f"{ESTIMATOR['learning_rate']:g}]."),
+    seed: int = typer.Option(
+        0, help="Sweep seed; trial t's seed (its split, initialisation, batch order) derives from it."),
+    test_size: float = typer.Option(0.2, help="Test fraction where the data has no official split."),
+    one_hot: bool = typer.Option(False, help="One-hot encode categorical columns."),
     members_per_group: int = typer.Option(100, help="Members trained together in one batched model."),
-    out: Optional[Path] = typer.Option(None, help="Results folder [results/sweep-DATASET]."),
+    out: Optional[Path] = typer.Option(None, help="Results folder [results/sweep-DATASET, or sweep-STEM of --data]."),
     device: str = typer.Option("cpu", help="cpu, cuda or auto."),
     integrator: str = typer.Option("euler", help=INTEGRATOR_HELP),
     step_size_policy: str = typer.Option("fixed", help=POLICY_HELP),
@@ -41,26 +57,39 @@ def sweep(
     address: Optional[str] = typer.Option(None, help="Ray cluster address [start a local Ray]."),
     levels: int = typer.Option(1, help=LEVELS_HELP),
 ):
-    """Train every (block, h, trial) of an h-sweep as batched ensembles; resumable."""
-    from ..experiments.sweep import SweepConfig, SweepIncomplete, groups, parse_step_sizes, run_sweep
+    """Train every (block, h, trial) of an h-sweep as batched ensembles; resumable.
+
+    On --data (or a bundled set the paper did not use) the network and training defaults are
+    StableResNetClassifier's, the h grid and trials the paper's.
+    """
+    from ..experiments.sweep import SweepIncomplete, groups, parse_step_sizes, run_sweep
     from ..viz.sweep import summarize
 
     if preset != "paper":
         raise ConfigError(f"unknown preset {preset!r}; expected 'paper'")
-    config = SweepConfig.from_preset(
-        dataset,
-        blocks=tuple(b.strip() for b in blocks.split(",") if b.strip()),
-        step_sizes=parse_step_sizes(step_sizes) if step_sizes is not None else None,
-        trials=trials, depth=depth, width=width, epochs=epochs, batch_size=batch_size,
-        learning_rate=learning_rate, seed=seed, members_per_group=members_per_group,
-        integrator=integrator, step_size_policy=step_size_policy, robustness=robustness, levels=levels,
-    )
-    out = out or Path("results") / f"sweep-{dataset}"
+    if (data is None) == (dataset is None):
+        raise ConfigError("give exactly one of --data FILE (with --target COLUMN) or --dataset NAME")
+    if data is not None and target is None:
+        raise ConfigError("--data needs --target COLUMN naming the column to predict")
+    settings = {
+        "blocks": tuple(b.strip() for b in blocks.split(",") if b.strip()),
+        "step_sizes": parse_step_sizes(step_sizes) if step_sizes is not None else None,
+        "trials": trials, "depth": depth, "width": width, "epochs": epochs, "batch_size": batch_size,
+        "learning_rate": learning_rate, "seed": seed, "members_per_group": members_per_group,
+        "integrator": integrator, "step_size_policy": step_size_policy, "robustness": robustness, "levels": levels,
+        "test_size": test_size, "one_hot": one_hot,
+    }
+    if data is not None:
+        config = SweepConfig.from_table(data, target, **settings)
+    else:
+        config = SweepConfig.for_dataset(dataset, **settings)
+    out = out or Path("results") / f"sweep-{config.dataset}"
     device = resolve_device(device)
     n_members = len(config.blocks) * len(config.step_sizes) * config.trials
+    width_text = "width = number of features" if config.width is None else f"width {config.width}"
     console.print(
-        f"{dataset}: {n_members} members ({len(config.blocks)} blocks × {len(config.step_sizes)} h × "
-        f"{config.trials} trials), depth {config.depth}, width {config.width}, {config.epochs} epochs, "
+        f"{config.dataset}: {n_members} members ({len(config.blocks)} blocks × {len(config.step_sizes)} h × "
+        f"{config.trials} trials), depth {config.depth}, {width_text}, {config.epochs} epochs, "
         f"batch {config.batch_size} → {out}"
     )
     total_epochs = config.epochs * config.levels

@@ -5,6 +5,10 @@ local Ray is started for the sweep and shut down after it; with one, the sweep j
 that cluster. Each task asks for a GPU when the sweep runs on ``cuda``. A task is not
 retried: a worker that dies loses only its own group, the others are saved as they
 finish, and running the same command again resumes the missing groups.
+
+The config travels to the workers as is: a sweep on a user file has its absolute path and
+SHA-256 there, and every worker reads the file at that path (this machine's workers, or a
+cluster with a shared file system) and checks it against the SHA-256 before training.
 """
 
 from __future__ import annotations

@@ -6,6 +6,10 @@ member axis, in groups of at most ``members_per_group`` members. Trial t uses th
 same seed for every block and h (a paired design: same split, same mini-batch
 order, same initial K1 and head), derived from the one sweep seed.
 
+The data is a bundled dataset or a user CSV/Parquet file (``SweepConfig.from_table``);
+trial t splits it with its own seed, the same split for every block and h. A file's
+SHA-256 is part of the config, so a sweep never resumes on a file that has changed.
+
 Results are tidy records, one row per member. Each finished group is written
 atomically to ``DIR/groups/<group>.csv``; ``DIR/results.csv`` is assembled from the
 group files in canonical order. A killed sweep, started again with the same
@@ -17,6 +21,7 @@ a different config in an existing DIR is refused.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import os
 import time
@@ -30,7 +35,8 @@ import torch
 
 from .. import __version__
 from ..blocks import INTEGRATORS, VECTOR_FIELDS
-from ..data import Dataset, load_dataset, paper_preset
+from ..data import DATASETS, DataError, Dataset, load_dataset, load_table, paper_preset
+from ..estimator import StableResNetClassifier
 from ..files import write_atomically
 from ..model import ConfigError, StableResNet
 from ..multilevel import coarsen, coarsest_model, fit_multilevel
@@ -47,17 +53,43 @@ COLUMNS = [
 # Added per member by ``robustness=True`` (see stableresnet.diagnostics.member_robustness).
 ROBUSTNESS_COLUMNS = ["stability_constant", "max_amplification", "noise_accuracy", "fgsm_accuracy", "pgd_accuracy"]
 
+BLOCKS = ("plain", "shrinkage", "batchnorm")  # the paper's three blocks
+# Without a paper preset: the paper's own grid and trial count (every preset has these: "from
+# h = 0.1 to h = 1 ... 10 trials"), and the network and training settings of StableResNetClassifier.
+PAPER_STEP_SIZES = tuple(round(0.1 * k, 10) for k in range(1, 11))
+PAPER_TRIALS = 10
+ESTIMATOR_SETTINGS = ("depth", "width", "epochs", "batch_size", "learning_rate", "optimizer", "activation")
+
+
+def estimator_defaults() -> dict:
+    """StableResNetClassifier's current defaults of ``ESTIMATOR_SETTINGS``, read from it, never copied."""
+    params = StableResNetClassifier().get_params()
+    return {name: params[name] for name in ESTIMATOR_SETTINGS}
+
+
+def file_sha256(path: str | Path) -> str:
+    """Hex SHA-256 of a file's bytes."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
 
 @dataclass(frozen=True)
 class SweepConfig:
-    """Everything that determines a sweep's numbers; saved beside its results."""
+    """Everything that determines a sweep's numbers; saved beside its results.
+
+    ``dataset`` names a bundled set, or, with ``data_file`` (an absolute path), is that file's stem;
+    ``target``, ``data_sha256`` come with ``data_file``. ``width`` None keeps the number of features.
+    """
 
     dataset: str
     blocks: tuple[str, ...]
     step_sizes: tuple[float, ...]
     trials: int
     depth: int
-    width: int
+    width: int | None
     epochs: int
     batch_size: int
     learning_rate: float = 1e-3
@@ -69,8 +101,17 @@ class SweepConfig:
     step_size_policy: str = "fixed"
     robustness: bool = False
     levels: int = 1  # multi-level depth (``stableresnet.multilevel``); epochs are per level
+    data_file: str | None = None
+    target: str | None = None
+    data_sha256: str | None = None
+    test_size: float = 0.2
+    one_hot: bool = False
 
     def __post_init__(self):
+        if self.data_file is not None and not (self.target and self.data_sha256):
+            raise ConfigError("a sweep on a data file needs its target column and SHA-256 (see SweepConfig.from_table)")
+        if self.data_file is None and (self.target is not None or self.data_sha256 is not None):
+            raise ConfigError(f"target {self.target!r} and data_sha256 belong to a data_file, and none is given")
         if not self.blocks:
             raise ConfigError("the sweep needs at least one block")
         for block in self.blocks:
@@ -83,6 +124,8 @@ class SweepConfig:
                 raise ConfigError(f"step size h must be a finite number > 0; got {h!r}")
         for name in ("trials", "depth", "width", "members_per_group"):
             value = getattr(self, name)
+            if name == "width" and value is None:
+                continue
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ConfigError(f"{name} must be an integer ≥ 1; got {value!r}")
         TrainConfig(self.epochs, self.batch_size, self.learning_rate, self.optimizer)
@@ -96,11 +139,47 @@ class SweepConfig:
     def from_preset(cls, dataset: str, **overrides) -> SweepConfig:
         """The paper's settings for ``dataset`` (see ``stableresnet.data.PAPER_PRESETS``), then overrides."""
         preset = paper_preset(dataset)
-        settings = {
-            "dataset": dataset, "blocks": ("plain", "shrinkage", "batchnorm"), "step_sizes": preset.step_sizes,
+        return cls._with_overrides({
+            "dataset": dataset, "blocks": BLOCKS, "step_sizes": preset.step_sizes,
             "trials": preset.trials, "depth": preset.depth, "width": preset.width, "epochs": preset.epochs,
             "batch_size": preset.batch_size,
-        }
+        }, overrides)
+
+    @classmethod
+    def from_estimator_defaults(cls, dataset: str, **overrides) -> SweepConfig:
+        """For data without a paper preset: ``estimator_defaults()``, the paper's h grid 0.1:1.0:0.1 and
+        10 trials, then overrides."""
+        return cls._with_overrides({
+            "dataset": dataset, "blocks": BLOCKS, "step_sizes": PAPER_STEP_SIZES, "trials": PAPER_TRIALS,
+            **estimator_defaults(),
+        }, overrides)
+
+    @classmethod
+    def for_dataset(cls, dataset: str, **overrides) -> SweepConfig:
+        """A bundled dataset: its paper preset where it has one (``from_preset``), else the estimator's defaults."""
+        if dataset not in DATASETS:
+            raise DataError(f"no paper preset for {dataset!r} and no bundled dataset of that name; bundled: "
+                            f"{list(DATASETS)}; for a file of your own use --data FILE --target COLUMN")
+        try:
+            paper_preset(dataset)
+        except DataError:
+            return cls.from_estimator_defaults(dataset, **overrides)
+        return cls.from_preset(dataset, **overrides)
+
+    @classmethod
+    def from_table(cls, path: str | Path, target: str, **overrides) -> SweepConfig:
+        """A user CSV or Parquet file (read by ``stableresnet.data.load_table``), with the estimator's defaults.
+
+        The sweep is named after the file's stem and records its absolute path and SHA-256.
+        """
+        path = Path(path).resolve()
+        if not path.is_file():
+            raise DataError(f"{path}: file not found")
+        return cls.from_estimator_defaults(path.stem, data_file=str(path), target=target,
+                                           data_sha256=file_sha256(path), **overrides)
+
+    @classmethod
+    def _with_overrides(cls, settings: dict, overrides: dict) -> SweepConfig:
         unknown = set(overrides) - {f.name for f in dataclasses.fields(cls)}
         if unknown:
             raise ConfigError(f"unknown sweep setting(s) {sorted(unknown)}")
@@ -111,8 +190,10 @@ class SweepConfig:
 
     def to_json(self) -> dict:
         record = {**dataclasses.asdict(self), "blocks": list(self.blocks), "step_sizes": list(self.step_sizes)}
-        # The paper's integrator and policy are left out, so folders written before they existed still resume.
-        defaults = (("integrator", "euler"), ("step_size_policy", "fixed"), ("robustness", False), ("levels", 1))
+        # Settings at the values they had before they existed are left out, so older folders still resume.
+        defaults = (("integrator", "euler"), ("step_size_policy", "fixed"), ("robustness", False), ("levels", 1),
+                    ("data_file", None), ("target", None), ("data_sha256", None), ("test_size", 0.2),
+                    ("one_hot", False))
         return {k: v for k, v in record.items() if (k, v) not in defaults}
 
 
@@ -135,6 +216,14 @@ def parse_step_sizes(text: str) -> tuple[float, ...]:
 def trial_seed(sweep_seed: int, trial: int) -> int:
     """The seed of trial t: shared by every block and h of that trial (paired design)."""
     return int(np.random.SeedSequence(sweep_seed, spawn_key=(trial,)).generate_state(1)[0])
+
+
+def load_trial(config: SweepConfig, trial: int) -> Dataset:
+    """Trial t's split of the sweep's data: the bundled set, or the user file, split with the trial's seed."""
+    seed = trial_seed(config.seed, trial)
+    if config.data_file is None:
+        return load_dataset(config.dataset, seed=seed, test_size=config.test_size, one_hot=config.one_hot)
+    return load_table(config.data_file, config.target, seed=seed, test_size=config.test_size, one_hot=config.one_hot)
 
 
 @dataclass(frozen=True)
@@ -163,15 +252,21 @@ def groups(config: SweepConfig) -> list[Group]:
 class TrialData:
     """The trials' splits laid side by side in one array, so members gather rows by index.
 
-    Trials whose split is identical (an official split, as Adult's) share one copy.
+    Trials whose split is identical (an official split, as Adult's) share one copy. A data file
+    whose SHA-256 is not the config's is refused: the results must be those of the recorded file.
     """
 
-    def __init__(self, config: SweepConfig, one_hot: bool = False):
+    def __init__(self, config: SweepConfig):
+        if config.data_file is not None and Path(config.data_file).is_file():
+            found = file_sha256(config.data_file)
+            if found != config.data_sha256:
+                raise DataError(f"{config.data_file} has changed since the sweep was set up (SHA-256 "
+                                f"{config.data_sha256[:12]}… then, {found[:12]}… now); start the sweep again")
         blocks_X, blocks_y, self.train_rows, self.test_rows = [], [], {}, {}
         seen: list[tuple[Dataset, int]] = []
         offset = 0
         for trial in range(config.trials):
-            data = load_dataset(config.dataset, seed=trial_seed(config.seed, trial), one_hot=one_hot)
+            data = load_trial(config, trial)
             match = next((start for other, start in seen if _same_split(other, data)), None)
             if match is None:
                 match = offset
@@ -220,7 +315,7 @@ def run_group(
     return pd.DataFrame({
         "dataset": config.dataset, "block": group.block,
         "h": [h for _, h in group.members], "integrator": config.integrator,
-        "step_size_policy": config.step_size_policy, "depth": config.depth, "width": config.width,
+        "step_size_policy": config.step_size_policy, "depth": config.depth, "width": model.width,
         "epochs": config.epochs, "batch_size": config.batch_size, "lr": config.learning_rate,
         "trial": [trial for trial, _ in group.members], "seed": seeds,
         "train_accuracy": train_metrics["accuracy"], "train_loss": train_metrics["loss"],
@@ -273,6 +368,14 @@ class SweepStore:
         self.directory = Path(directory)
         self.config = config
         self.group_dir = self.directory / "groups"
+        stored = self.directory / "config.json"
+        if config.data_sha256 is not None and stored.is_file():
+            then = json.loads(stored.read_text()).get("data_sha256")
+            if then is not None and then != config.data_sha256:
+                raise ConfigError(
+                    f"{config.data_file} has changed since the sweep in {str(self.directory)!r} began (SHA-256 "
+                    f"{then[:12]}… then, {config.data_sha256[:12]}… now); "
+                    "restore the file or use another --out folder")
         try:
             self.group_dir.mkdir(parents=True, exist_ok=True)
             probe = self.directory / f".write-probe-{os.getpid()}"
@@ -323,11 +426,11 @@ def run_sweep(
         from .ray_backend import require_ray
 
         require_ray()
+    data = TrialData(config)  # reads, and so checks, every trial's split before anything is written
     store = SweepStore(directory, config)
     all_groups = groups(config)
     pending = [g for g in all_groups if not store.is_done(g)]
     if pending and backend == "local":
-        data = TrialData(config)
         for index, group in enumerate(pending):
             on_epoch = progress(group, index, len(pending)) if progress else None
             store.save_group(group, run_group(config, group, data, device, on_epoch))
