@@ -17,9 +17,10 @@ from sklearn.utils import check_random_state
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from .data import InputSchema
 from .model import StableResNet
 from .multilevel import coarsest_model, fit_multilevel
-from .serialization import load_model, save_model
+from .serialization import load_model, save_model, stored_schema
 from .train import TrainConfig, predict_logits
 
 
@@ -164,20 +165,28 @@ class StableResNetClassifier(ClassifierMixin, BaseEstimator):
         check_is_fitted(self)
         return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
 
-    def save(self, path: str | Path) -> Path:
-        """Write the fitted network, its labels and hyper-parameters to a safetensors file."""
+    def save(self, path: str | Path, schema: InputSchema | None = None) -> Path:
+        """Write the fitted network, its labels and hyper-parameters to a safetensors file.
+
+        ``schema`` (e.g. ``dataset.schema``) records the raw input columns and their encoding in the
+        file's checksummed header, so ``stableresnet predict`` can read a table by column name.
+        """
         check_is_fitted(self)
         # A RandomState object has no JSON form; the weights already hold its effect.
         params = {k: v for k, v in self.get_params().items() if isinstance(v, (bool, int, float, str, type(None)))}
-        return save_model(path, self.model_, classes=self.classes_.tolist(), extra={"params": params})
+        return save_model(path, self.model_, classes=self.classes_.tolist(), extra={"params": params}, schema=schema)
 
     @classmethod
     def load(cls, path: str | Path) -> StableResNetClassifier:
-        """Rebuild a fitted classifier from a file written by :meth:`save`."""
+        """Rebuild a fitted classifier from a file written by :meth:`save`.
+
+        ``schema_`` is the stored `InputSchema`, or None for a file saved without one.
+        """
         model, classes, extra = load_model(path)
         classifier = cls(**extra.get("params", {}))
         classifier.model_ = model.double()
         classifier.classes_ = np.array(classes)
         classifier._label_encoder = LabelEncoder().fit(classifier.classes_)
         classifier.n_features_in_ = model.in_features
+        classifier.schema_ = stored_schema(path, extra, model)
         return classifier

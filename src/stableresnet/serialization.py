@@ -4,6 +4,12 @@ One file holds everything. Its metadata carries a format tag, the model's
 constructor arguments, the class labels and a SHA-256 digest of every tensor's
 bytes, so a foreign, truncated or tampered file is refused with a clear message.
 safetensors never executes code (no pickle is involved anywhere).
+
+The input schema (`stableresnet.data.InputSchema`: raw column names and order, categorical
+vocabularies and encoding, gap fills, target name) is kept as ``extra["schema"]``, inside the
+checksummed header, so an altered schema is refused like altered weights. The standardisation
+needs no extra entry: it is the model's ``input_mean`` and ``input_scale`` buffers. Files saved
+before schemas existed have no such entry and load as before.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
+from .data import DataError, InputSchema
 from .files import write_atomically
 from .model import ConfigError, StableResNet
 
@@ -40,13 +47,22 @@ def _digest(tensors: dict[str, torch.Tensor], header: dict[str, str]) -> str:
     return sha.hexdigest()
 
 
-def save_model(path: str | Path, model: StableResNet, classes: list | None = None, extra: dict | None = None) -> Path:
+def save_model(
+    path: str | Path, model: StableResNet, classes: list | None = None, extra: dict | None = None,
+    schema: InputSchema | None = None,
+) -> Path:
     """Write ``model`` (weights, buffers, config), its class labels and ``extra`` JSON to ``path``.
 
+    A ``schema`` is stored as ``extra["schema"]``; it must describe ``model.in_features`` features.
     The file is written to a temporary name and renamed, so an interrupted save never
     leaves a half-written model behind.
     """
     path = Path(path)
+    if schema is not None:
+        if schema.n_features != model.in_features:
+            raise DataError(f"the input schema describes {schema.n_features} features "
+                            f"{list(schema.feature_names)[:10]}, but the model takes {model.in_features}")
+        extra = {**(extra or {}), "schema": schema.to_json()}
     tensors = {name: t.detach().contiguous().cpu() for name, t in model.state_dict().items()}
     metadata = {
         "format": FORMAT,
@@ -97,3 +113,17 @@ def load_model(path: str | Path) -> tuple[StableResNet, list | None, dict]:
     except (KeyError, TypeError, json.JSONDecodeError, RuntimeError, ConfigError) as error:
         raise ModelFileError(f"{str(path)!r} has an inconsistent model header ({error})") from None
     return model.eval(), classes, extra
+
+
+def stored_schema(path: str | Path, extra: dict, model: StableResNet) -> InputSchema | None:
+    """The input schema in ``extra`` (from `load_model`), or None for a file saved without one."""
+    if "schema" not in extra:
+        return None
+    try:
+        schema = InputSchema.from_json(extra["schema"])
+    except DataError as error:
+        raise ModelFileError(f"{str(path)!r} has an unreadable input schema ({error})") from None
+    if schema.n_features != model.in_features:
+        raise ModelFileError(f"{str(path)!r}: its input schema describes {schema.n_features} features, "
+                             f"its model takes {model.in_features}")
+    return schema

@@ -10,6 +10,7 @@ import typer
 from rich.table import Table
 
 from ..data import describe_datasets, load_dataset, load_table
+from ..files import check_output_file
 from ..model import ConfigError, StableResNet
 from ..multilevel import coarsest_model, fit_multilevel
 from ..serialization import save_model
@@ -46,6 +47,8 @@ def train(
     levels: int = typer.Option(1, help=LEVELS_HELP),
 ):
     """Train one network and print its train and test accuracy."""
+    if save is not None:
+        check_output_file(save, "--save")
     if (data is None) == (dataset is None):
         raise ConfigError("give exactly one of --data FILE (with --target COLUMN) or --dataset NAME")
     if data is not None:
@@ -108,7 +111,7 @@ def train(
             "levels": levels,
         }
         save_model(save, model, classes=list(loaded.class_names),
-                   extra={"params": params, "feature_names": list(loaded.feature_names)})
+                   extra={"params": params, "feature_names": list(loaded.feature_names)}, schema=loaded.schema)
         console.print(f"saved model to {save}")
 
 

@@ -2,7 +2,8 @@
 
 Every loader returns a `Dataset` split into train and test, encoded (categorical attributes as
 ordinal codes, or one-hot) but not standardised. See the module docstrings of ``dataset`` (split,
-encoding, missing values), ``uci`` (each file's quirks), ``synthetic`` and ``table`` (user files).
+encoding, missing values), ``schema`` (a model's input columns, used to encode new rows), ``uci``
+(each file's quirks), ``synthetic`` and ``table`` (user files).
 """
 
 from .dataset import DataError, Dataset
@@ -10,6 +11,7 @@ from .elec2 import load_elec2
 from .plot import plot_synthetic
 from .presets import PAPER_PRESETS, Preset, paper_preset
 from .registry import DATASETS, dataset_names, describe_datasets, load_dataset
+from .schema import InputColumn, InputSchema
 from .table import load_table
 from .transactions import TemporalDataset, load_transactions, synthetic_btc, synthetic_btc_dataset
 
@@ -17,6 +19,8 @@ __all__ = [
     "DATASETS",
     "DataError",
     "Dataset",
+    "InputColumn",
+    "InputSchema",
     "PAPER_PRESETS",
     "Preset",
     "TemporalDataset",

@@ -7,6 +7,9 @@ missing-value rule and the encoding are the same everywhere:
   unless the loader hands over an official test set (adult).
 - **Numeric gaps.** A numeric NaN that a loader deliberately leaves in place (only autism's ``age``)
   is filled with the median of the *training* rows, so no test row informs the fill value.
+- **Schema.** The columns, their kinds, vocabularies and gap fills are learnt into an `InputSchema`
+  first, and both splits are encoded by it (`InputSchema.encode`), so a model saved with
+  ``Dataset.schema`` encodes new rows exactly as its training rows were.
 - **Categorical columns** (any non-numeric pandas dtype) become ordinal codes ``0..k-1`` in sorted
   order of the category names, so the width equals the number of attributes; ``one_hot=True`` gives
   one 0/1 column per category instead, named ``"column=value"``. The vocabulary is learnt from the
@@ -21,9 +24,9 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import train_test_split
 
+from .schema import DataError, InputColumn, InputSchema
 
-class DataError(ValueError):
-    """A data problem the user can fix: the message names the file or value and what was expected."""
+__all__ = ["DataError", "Dataset", "build_dataset"]  # DataError lives in .schema, the lowest layer
 
 
 @dataclass(frozen=True, eq=False)
@@ -41,6 +44,9 @@ class Dataset:
     feature_names : tuple of str, length n_features
     class_names : tuple of str
         ``class_names[k]`` is the label of class index ``k``.
+    schema : InputSchema
+        The raw columns and their encoding (`build_dataset` learns it); a loader that builds the
+        features itself gets an all-numeric schema named by `feature_names`.
     """
 
     name: str
@@ -50,8 +56,14 @@ class Dataset:
     y_test: np.ndarray
     feature_names: tuple[str, ...]
     class_names: tuple[str, ...]
+    schema: InputSchema | None = None
 
     def __post_init__(self):
+        if self.schema is None:  # frozen: the default is filled in once, here
+            object.__setattr__(self, "schema", InputSchema.numeric(self.feature_names))
+        if self.schema.feature_names != tuple(self.feature_names):
+            raise DataError(f"{self.name}: the schema's features {list(self.schema.feature_names)} differ from "
+                            f"feature_names {list(self.feature_names)}")
         for X, y, part in ((self.X_train, self.y_train, "train"), (self.X_test, self.y_test, "test")):
             if X.dtype != np.float64 or X.ndim != 2 or X.shape[1] != len(self.feature_names):
                 raise DataError(f"{self.name}: X_{part} must be float64 of shape (n, {len(self.feature_names)}), "
@@ -71,7 +83,7 @@ class Dataset:
 
 
 def build_dataset(name, features, labels, class_names, *, seed, test_size, one_hot,
-                  test_features=None, test_labels=None):
+                  test_features=None, test_labels=None, target=None):
     """Split (unless an official test set is given), fill numeric gaps and encode.
 
     Parameters
@@ -90,6 +102,8 @@ def build_dataset(name, features, labels, class_names, *, seed, test_size, one_h
         One-hot instead of ordinal codes for categorical columns.
     test_features, test_labels : optional
         An official test set, used as is.
+    target : str, optional
+        Name of the label column in the source table, kept in the schema.
 
     Returns
     -------
@@ -110,34 +124,39 @@ def build_dataset(name, features, labels, class_names, *, seed, test_size, one_h
         train, test = features, test_features
         y_train, y_test = labels, np.asarray(test_labels, dtype=np.int64)
 
-    train_columns, test_columns, feature_names = [], [], []
-    for column in train.columns:
-        if pd.api.types.is_numeric_dtype(train[column]):
-            fill = train[column].median()
-            train_columns.append(train[column].fillna(fill).to_numpy(np.float64))
-            test_columns.append(test[column].fillna(fill).to_numpy(np.float64))
-            feature_names.append(column)
-            continue
-        if train[column].isna().any() or test[column].isna().any():
-            raise DataError(f"{name}: categorical column {column!r} has missing values")
-        categories = sorted(set(train[column].astype(str)) | set(test[column].astype(str)))
-        if one_hot:
-            for category in categories:
-                train_columns.append((train[column].astype(str) == category).to_numpy(np.float64))
-                test_columns.append((test[column].astype(str) == category).to_numpy(np.float64))
-                feature_names.append(f"{column}={category}")
-        else:
-            code = {category: float(k) for k, category in enumerate(categories)}
-            train_columns.append(train[column].astype(str).map(code).to_numpy(np.float64))
-            test_columns.append(test[column].astype(str).map(code).to_numpy(np.float64))
-            feature_names.append(column)
-
+    try:
+        schema = _learn_schema(train, test, one_hot=one_hot, target=target)
+        X_train, X_test = schema.encode(train), schema.encode(test)
+    except DataError as err:
+        raise DataError(f"{name}: {err}") from err
     return Dataset(
         name=name,
-        X_train=np.column_stack(train_columns),
+        X_train=X_train,
         y_train=y_train,
-        X_test=np.column_stack(test_columns),
+        X_test=X_test,
         y_test=y_test,
-        feature_names=tuple(feature_names),
+        feature_names=schema.feature_names,
         class_names=tuple(class_names),
+        schema=schema,
     )
+
+
+def _learn_schema(train, test, *, one_hot, target=None):
+    """The `InputSchema` of `build_dataset`: kinds from the training dtypes, vocabularies from all rows.
+
+    A numeric column gets a gap fill (the median of the training rows) only if it has a gap.
+    """
+    columns = []
+    for column in train.columns:
+        if pd.api.types.is_numeric_dtype(train[column]):
+            has_gaps = train[column].isna().any() or test[column].isna().any()
+            fill = float(train[column].median()) if has_gaps else None
+            if has_gaps and np.isnan(fill):
+                raise DataError(f"numeric column {column!r} has no values in the training rows to fill its gaps")
+            columns.append(InputColumn(str(column), "numeric", fill=fill))
+            continue
+        if train[column].isna().any() or test[column].isna().any():
+            raise DataError(f"categorical column {column!r} has missing values")
+        categories = sorted(set(train[column].astype(str)) | set(test[column].astype(str)))
+        columns.append(InputColumn(str(column), "categorical", tuple(categories)))
+    return InputSchema(tuple(columns), one_hot=one_hot, target=target)

@@ -107,6 +107,6 @@ def load_table(path, target, *, seed=0, test_size=0.2, one_hot=False):
         raise DataError(f"{path}: target column {target!r} has a single class {classes[0]!r}; need at least two")
     try:
         return build_dataset(path.stem, table, indices, tuple(str(c) for c in classes),
-                             seed=seed, test_size=test_size, one_hot=one_hot)
+                             seed=seed, test_size=test_size, one_hot=one_hot, target=target)
     except DataError as err:
         raise DataError(f"{path}: {err}") from err
