@@ -6,6 +6,7 @@ from .model import ConfigError, StableResNet
 from .serialization import ModelFileError, load_model, save_model
 from .step_size import STEP_SIZE_POLICIES
 from .train import TrainConfig, TrainResult, evaluate, fit
+from .tuning import StableResNetClassifierCV
 
 __version__ = "0.1.0"
 
@@ -17,6 +18,7 @@ __all__ = [
     "ModelFileError",
     "StableResNet",
     "StableResNetClassifier",
+    "StableResNetClassifierCV",
     "TrainConfig",
     "TrainResult",
     "evaluate",

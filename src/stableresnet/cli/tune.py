@@ -1,0 +1,115 @@
+"""The ``tune`` command: choose block and step size h by cross-validation, refit, report and save.
+
+A thin layer over :class:`stableresnet.tuning.StableResNetClassifierCV`, fitted on the train split.
+"""
+
+from __future__ import annotations
+
+import inspect
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+import typer
+from rich.table import Table
+
+from ..data import load_dataset, load_table
+from ..files import check_output_file, check_output_folder, write_atomically
+from ..model import ConfigError
+from ..tuning import StableResNetClassifierCV, cv_results_frame
+from .common import app, console, preset_or_none, resolve_device, user_errors
+
+_DEFAULTS = {name: p.default for name, p in inspect.signature(StableResNetClassifierCV).parameters.items()}
+
+
+@app.command()
+@user_errors
+def tune(
+    data: Optional[Path] = typer.Option(None, help="CSV or Parquet file with your data."),
+    target: Optional[str] = typer.Option(None, help="Target column of --data."),
+    dataset: Optional[str] = typer.Option(None, help="A bundled dataset (see `stableresnet datasets`)."),
+    blocks: str = typer.Option(",".join(_DEFAULTS["blocks"]), help="Comma-separated blocks to compare."),
+    step_sizes: Optional[str] = typer.Option(
+        None, help="h grid: start:stop:step or a list [paper preset, else 0.1:1.0:0.1]."),
+    cv: int = typer.Option(_DEFAULTS["cv"], help="Cross-validation folds (stratified, shuffled with --seed)."),
+    rule: str = typer.Option(_DEFAULTS["rule"], help="best: highest mean CV accuracy; one-se: the smallest h "
+                             "within one standard error of it."),
+    test_size: float = typer.Option(0.2, help="Test fraction held out from tuning, where the data has no official split."),
+    one_hot: bool = typer.Option(False, help="One-hot encode categorical columns."),
+    depth: Optional[int] = typer.Option(None, help=f"Residual blocks [paper preset, else {_DEFAULTS['depth']}]."),
+    width: Optional[int] = typer.Option(None, help="Block width [paper preset, else number of features]."),
+    epochs: Optional[int] = typer.Option(None, help=f"Epochs [paper preset, else {_DEFAULTS['epochs']}]."),
+    batch_size: Optional[int] = typer.Option(
+        None, help=f"Mini-batch size [paper preset, else {_DEFAULTS['batch_size']}]."),
+    learning_rate: float = typer.Option(_DEFAULTS["learning_rate"], "--lr", help="Learning rate."),
+    seed: int = typer.Option(0, help="Seed of the test split, the folds, initialisation and mini-batch order."),
+    save: Optional[Path] = typer.Option(None, help="Write the refit chosen model here (safetensors)."),
+    out: Optional[Path] = typer.Option(None, help="Folder for cv_results.csv and tune.png [results/tune-NAME]."),
+    device: str = typer.Option("cpu", help="cpu, cuda or auto."),
+):
+    """Cross-validate every (block, h), refit the chosen one on the train split, test it, save it."""
+    from ..experiments.sweep import parse_step_sizes
+    from ..viz.tune import plot_tune
+
+    if (data is None) == (dataset is None):
+        raise ConfigError("give exactly one of --data FILE (with --target COLUMN) or --dataset NAME")
+    if data is not None and target is None:
+        raise ConfigError("--data needs --target COLUMN naming the column to predict")
+    if save is not None:
+        check_output_file(save, "--save")
+    out = check_output_folder(out or Path("results") / f"tune-{dataset or data.stem}", "--out")
+
+    preset = preset_or_none(dataset) if dataset is not None else None
+    settings = {"depth": depth, "width": width, "epochs": epochs, "batch_size": batch_size,
+                "step_sizes": parse_step_sizes(step_sizes) if step_sizes is not None else None}
+    if preset is not None:
+        settings = {name: getattr(preset, name) if value is None else value for name, value in settings.items()}
+    search = StableResNetClassifierCV(
+        blocks=tuple(b.strip() for b in blocks.split(",") if b.strip()), cv=cv, rule=rule,
+        learning_rate=learning_rate, random_state=seed, device=resolve_device(device),
+        **{name: value for name, value in settings.items() if value is not None},
+    )
+
+    if data is not None:
+        loaded = load_table(data, target, seed=seed, test_size=test_size, one_hot=one_hot)
+    else:
+        loaded = load_dataset(dataset, seed=seed, test_size=test_size, one_hot=one_hot)
+    labels = np.array(loaded.class_names)
+    n_members = len(search.blocks) * len(search.step_sizes) * cv
+    with console.status(f"training {n_members} members ({len(search.blocks)} blocks × {len(search.step_sizes)} h × "
+                        f"{cv} folds) on {len(loaded.y_train)} rows of {loaded.name}"):
+        search.fit(loaded.X_train, labels[loaded.y_train])
+    table = cv_results_frame(search)
+    print_cv_table(table, search.rule)
+    test_accuracy = search.score(loaded.X_test, labels[loaded.y_test])
+    console.print(f"chosen: {search.best_block_} block, h = {search.best_step_size_:g} "
+                  f"(CV accuracy {search.best_score_:.4f}), refit on {len(loaded.y_train)} rows")
+    console.print(f"test accuracy {test_accuracy:.4f} on {len(loaded.y_test)} held-out rows")
+
+    out.mkdir(parents=True, exist_ok=True)
+    write_atomically(out / "cv_results.csv", lambda p: table.to_csv(p, index=False))
+    figure = plot_tune(table)
+    write_atomically(out / "tune.png", lambda p: figure.savefig(p, dpi=150))
+    console.print(f"wrote {out / 'cv_results.csv'} and {out / 'tune.png'}")
+    if save is not None:
+        search.save(save, schema=loaded.schema)
+        console.print(f"saved model to {save}")
+
+
+def print_cv_table(table, rule: str) -> None:
+    """Mean ± std CV accuracy, one row per h and one column per block; the chosen cell marked ◀."""
+    grid = Table(title=f"CV accuracy, mean ± std ({rule})")
+    blocks = list(dict.fromkeys(table["block"]))
+    grid.add_column("h", justify="right")
+    for block in blocks:
+        grid.add_column(block, justify="right")
+    for h, rows in table.groupby("step_size"):
+        by_block = rows.set_index("block")
+        cells = []
+        for block in blocks:
+            row = by_block.loc[block]
+            cells.append(f"{row['mean_test_score']:.3f} ± {row['std_test_score']:.3f}"
+                         + (f" ({int(row['diverged_folds'])} div.)" if row["diverged_folds"] else "")
+                         + (" ◀" if row["chosen"] else ""))
+        grid.add_row(f"{h:g}", *cells)
+    console.print(grid)
