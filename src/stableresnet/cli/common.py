@@ -16,7 +16,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from .. import __version__
-from ..data import DataError, paper_preset
+from ..data import DataError, load_dataset, load_table, paper_preset
 from ..model import ConfigError
 from ..serialization import ModelFileError
 
@@ -90,6 +90,24 @@ def user_errors(command):
             raise typer.Exit(2) from None
 
     return wrapper
+
+
+def check_data_source(data, target, dataset) -> None:
+    """``--data FILE --target COLUMN`` or ``--dataset NAME``: exactly one source, and a file needs its target."""
+    if (data is None) == (dataset is None):
+        raise ConfigError("give exactly one of --data FILE (with --target COLUMN) or --dataset NAME")
+    if data is not None and target is None:
+        raise ConfigError("--data needs --target COLUMN naming the column to predict")
+    if dataset is not None and target is not None:
+        raise ConfigError(f"--target {target!r} applies to --data FILE; bundled dataset {dataset!r} has its own target")
+
+
+def load_data_source(data, target, dataset, *, seed: int, test_size: float, one_hot: bool):
+    """The split `Dataset` of ``--data``/``--target`` (a user table) or ``--dataset`` (a bundled set)."""
+    check_data_source(data, target, dataset)
+    if data is not None:
+        return load_table(data, target, seed=seed, test_size=test_size, one_hot=one_hot)
+    return load_dataset(dataset, seed=seed, test_size=test_size, one_hot=one_hot)
 
 
 def resolve_device(device: str) -> str:

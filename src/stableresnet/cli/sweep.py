@@ -10,10 +10,11 @@ import typer
 from rich.table import Table
 
 from ..experiments.sweep import SweepConfig, estimator_defaults
-from ..files import write_atomically
+from ..files import check_output_folder, write_atomically
 from ..model import ConfigError
 from .common import (
-    INTEGRATOR_HELP, LEVELS_HELP, POLICY_HELP, app, console, epoch_progress, errors, resolve_device, user_errors,
+    INTEGRATOR_HELP, LEVELS_HELP, POLICY_HELP, StepLog, app, check_data_source, console, epoch_progress, errors,
+    resolve_device, user_errors,
 )
 
 # For the help text only; a sweep reads the estimator's defaults again when it runs.
@@ -67,10 +68,7 @@ def sweep(
 
     if preset != "paper":
         raise ConfigError(f"unknown preset {preset!r}; expected 'paper'")
-    if (data is None) == (dataset is None):
-        raise ConfigError("give exactly one of --data FILE (with --target COLUMN) or --dataset NAME")
-    if data is not None and target is None:
-        raise ConfigError("--data needs --target COLUMN naming the column to predict")
+    check_data_source(data, target, dataset)
     settings = {
         "blocks": tuple(b.strip() for b in blocks.split(",") if b.strip()),
         "step_sizes": parse_step_sizes(step_sizes) if step_sizes is not None else None,
@@ -83,7 +81,7 @@ def sweep(
         config = SweepConfig.from_table(data, target, **settings)
     else:
         config = SweepConfig.for_dataset(dataset, **settings)
-    out = out or Path("results") / f"sweep-{config.dataset}"
+    out = check_output_folder(out or Path("results") / f"sweep-{config.dataset}", "--out")
     device = resolve_device(device)
     n_members = len(config.blocks) * len(config.step_sizes) * config.trials
     width_text = "width = number of features" if config.width is None else f"width {config.width}"
@@ -96,8 +94,13 @@ def sweep(
     with epoch_progress(total_epochs, "sweep") as progress:
         task = progress.add_task("sweep", total=total_epochs, loss="-")
 
+        steps = StepLog()
+
         def on_group(group, index, n_pending):
             progress.update(task, completed=0, description=f"group {index + 1}/{n_pending} {group.block}")
+            steps.begin(f"group {index + 1}/{n_pending} {group.block}")
+            if backend == "ray":  # Ray reports a group when it has finished, not when it starts
+                steps.end()
 
             def on_epoch(epoch, loss):
                 progress.update(task, completed=epoch + 1, loss=f"{np.nanmean(loss):.4f}" if np.isfinite(loss).any() else "nan")
@@ -106,6 +109,7 @@ def sweep(
 
         try:
             table = run_sweep(config, out, device=device, progress=on_group, backend=backend, address=address)
+            steps.end()
         except SweepIncomplete as error:
             errors.print(f"[bold red]incomplete:[/] {error}", highlight=False)
             raise typer.Exit(1) from None
