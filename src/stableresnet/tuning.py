@@ -194,8 +194,11 @@ class StableResNetClassifierCV(ClassifierMixin, BaseEstimator):
         shared = {name: getattr(self, name) for name in _DEFAULTS if name not in ("block", "step_size", "random_state")}
         return StableResNetClassifier(block=block, step_size=step_size, random_state=seed, **shared)
 
-    def fit(self, X, y):
-        """Score every (block, h) by cross-validation, choose one by ``rule``, refit it on all rows."""
+    def fit(self, X, y, on_step=None):
+        """Score every (block, h) by cross-validation, choose one by ``rule``, refit it on all rows.
+
+        ``on_step(description)``, if given, is called after each batched model and after the refit.
+        """
         blocks, step_sizes = self._check_grid()
         X_given, y_given = X, y  # the refit sees what the caller gave, feature names included
         X, y = validate_data(self, X, y, dtype=np.float64)
@@ -234,6 +237,8 @@ class StableResNetClassifierCV(ClassifierMixin, BaseEstimator):
                     [folds[fold] for fold, _ in members])
                 for (fold, h_index), value, flag in zip(members, accuracy, member_diverged):
                     scores[block_index, h_index, fold], diverged[block_index, h_index, fold] = value, flag
+                if on_step is not None:
+                    on_step(f"{block}: {len(members)} members on {n_train} training rows each")
 
         self.cv_results_ = _cv_results(blocks, step_sizes, scores.reshape(-1, len(folds)),
                                        diverged.reshape(-1, len(folds)))
@@ -246,6 +251,8 @@ class StableResNetClassifierCV(ClassifierMixin, BaseEstimator):
         self.best_score_ = float(results["mean_test_score"][self.best_index_])
         self.best_params_ = {"block": self.best_block_, "step_size": self.best_step_size_}
         self.best_estimator_ = self._classifier(self.best_block_, self.best_step_size_, seed).fit(X_given, y_given)
+        if on_step is not None:
+            on_step(f"refit {self.best_block_} h={self.best_step_size_:g} on all {len(y)} rows")
         return self
 
     def _train_members(self, block, step_sizes, seed, X_train, X, labels, folds):

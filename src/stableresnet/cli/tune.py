@@ -13,11 +13,11 @@ import numpy as np
 import typer
 from rich.table import Table
 
-from ..data import load_dataset, load_table
 from ..files import check_output_file, check_output_folder, write_atomically
-from ..model import ConfigError
 from ..tuning import StableResNetClassifierCV, cv_results_frame
-from .common import app, console, preset_or_none, resolve_device, user_errors
+from .common import (
+    StepLog, app, check_data_source, console, load_data_source, preset_or_none, resolve_device, user_errors,
+)
 
 _DEFAULTS = {name: p.default for name, p in inspect.signature(StableResNetClassifierCV).parameters.items()}
 
@@ -51,10 +51,7 @@ def tune(
     from ..experiments.sweep import parse_step_sizes
     from ..viz.tune import plot_tune
 
-    if (data is None) == (dataset is None):
-        raise ConfigError("give exactly one of --data FILE (with --target COLUMN) or --dataset NAME")
-    if data is not None and target is None:
-        raise ConfigError("--data needs --target COLUMN naming the column to predict")
+    check_data_source(data, target, dataset)
     if save is not None:
         check_output_file(save, "--save")
     out = check_output_folder(out or Path("results") / f"tune-{dataset or data.stem}", "--out")
@@ -70,15 +67,13 @@ def tune(
         **{name: value for name, value in settings.items() if value is not None},
     )
 
-    if data is not None:
-        loaded = load_table(data, target, seed=seed, test_size=test_size, one_hot=one_hot)
-    else:
-        loaded = load_dataset(dataset, seed=seed, test_size=test_size, one_hot=one_hot)
+    loaded = load_data_source(data, target, dataset, seed=seed, test_size=test_size, one_hot=one_hot)
     labels = np.array(loaded.class_names)
     n_members = len(search.blocks) * len(search.step_sizes) * cv
     with console.status(f"training {n_members} members ({len(search.blocks)} blocks × {len(search.step_sizes)} h × "
                         f"{cv} folds) on {len(loaded.y_train)} rows of {loaded.name}"):
-        search.fit(loaded.X_train, labels[loaded.y_train])
+        steps = StepLog()
+        search.fit(loaded.X_train, labels[loaded.y_train], on_step=lambda step: (steps.begin(step), steps.end()))
     table = cv_results_frame(search)
     print_cv_table(table, search.rule)
     test_accuracy = search.score(loaded.X_test, labels[loaded.y_test])
