@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: setup reproduce test
+.PHONY: setup reproduce test wheel-check
 
 setup: $(VENV)/.installed
 
@@ -20,3 +20,7 @@ reproduce: setup
 
 test: setup
 	$(PY) -m pytest
+
+# The package as users install it: wheel built, installed without -e in a fresh venv, every subcommand run once.
+wheel-check:
+	bash .ci/wheel-smoke
