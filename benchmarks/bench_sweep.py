@@ -3,24 +3,40 @@ the batched ensemble engine against a plain sequential PyTorch loop, measured si
 
     .venv/bin/python benchmarks/bench_sweep.py                    # sequential loop on 12 of the 300 networks
     .venv/bin/python benchmarks/bench_sweep.py --sequential 300   # the whole sequential loop (~minutes)
+    .venv/bin/python benchmarks/bench_sweep.py --vmap-epochs 50   # the whole vmap recipe (default: 10 epochs, scaled)
+    .venv/bin/python benchmarks/bench_sweep.py --device cuda
 
 The sequential loop is what a user writes without the engine: one ``nn.Module`` per network
 (``nn.Linear`` layers, ``nn.BatchNorm1d``), trained one after another with ``DataLoader``-style
 shuffling. With fewer than 300 networks its time is extrapolated linearly (10 networks per block
-type are spread over the h grid), and the printout says so. The achieved FLOP/s of the engine
-is set against a large matrix product's FLOP/s on the same machine.
+type are spread over the h grid), and the printout says so. The second baseline is PyTorch's own
+"model ensembling" recipe: ``torch.func.stack_module_state`` + ``vmap(functional_call)`` over each
+block type's 100 networks, one Adam over the stacked parameters; with ``--vmap-epochs`` below the
+sweep's it is scaled linearly. The achieved FLOP/s of the engine is set against a large matrix
+product's FLOP/s on the same machine. Peak memory (resident set; on CUDA also the allocator's) is
+printed. On ``--device cuda`` the engine and the vmap recipe run on the GPU, the sequential loop
+and the reference product on the CPU.
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
+import resource
 import tempfile
 import time
 
 import torch
 from torch import nn
+from torch.func import functional_call, stack_module_state
 
-from stableresnet.experiments.sweep import SweepConfig, TrialData, run_sweep, trial_seed
+from stableresnet.experiments.sweep import (
+    SweepConfig,
+    TrialData,
+    groups,
+    run_sweep,
+    trial_seed,
+)
 
 
 class SequentialResNet(nn.Module):
@@ -28,7 +44,8 @@ class SequentialResNet(nn.Module):
 
     def __init__(self, width, n_classes, depth, block, step_size):
         super().__init__()
-        self.block, self.step_size = block, step_size
+        self.block = block
+        self.register_buffer("step_size", torch.tensor(float(step_size)))  # a buffer, so vmap can stack it
         self.K1 = nn.ModuleList(nn.Linear(width, width) for _ in range(depth))
         self.K2 = nn.ModuleList(nn.Linear(width, width) for _ in range(depth))
         self.norms = nn.ModuleList(nn.BatchNorm1d(width) for _ in range(2 * depth))
@@ -71,6 +88,47 @@ def sequential_seconds(config: SweepConfig, data: TrialData, n_networks: int) ->
     return (time.perf_counter() - started) / (per_block * len(config.blocks))
 
 
+def vmap_recipe_seconds(config: SweepConfig, data: TrialData, epochs: int, device: str) -> float:
+    """PyTorch's model-ensembling recipe on every group of the sweep, ``epochs`` epochs each."""
+    started = time.perf_counter()
+    for group in groups(config):
+        torch.manual_seed(config.seed)
+        models = [SequentialResNet(data.n_features, data.n_classes, config.depth, group.block, h).to(device)
+                  for _, h in group.members]
+        params, buffers = stack_module_state(models)
+        base = copy.deepcopy(models[0]).to("meta")
+
+        def member_loss(p, b, x, target, base=base):
+            return nn.functional.cross_entropy(functional_call(base, (p, b), (x,)), target)
+
+        ensemble_loss = torch.vmap(member_loss)
+        optimizer = torch.optim.Adam(params.values(), lr=config.learning_rate)
+        rows = data.rows(group, "train").to(device)  # (M, n): each member's own split
+        X, y = data.X.to(device)[rows], data.y.to(device)[rows]
+        X = (X - X.mean(1, keepdim=True)) / X.std(1, keepdim=True).clamp_min(1e-12)
+        for _ in range(epochs):
+            order = torch.stack([torch.randperm(rows.shape[1]) for _ in group.members]).to(device)
+            for start in range(0, rows.shape[1], config.batch_size):
+                batch = order[:, start : start + config.batch_size]
+                if batch.shape[1] < 2:
+                    continue
+                x = torch.gather(X, 1, batch.unsqueeze(-1).expand(-1, -1, X.shape[-1]))
+                optimizer.zero_grad()
+                ensemble_loss(params, buffers, x, torch.gather(y, 1, batch)).sum().backward()
+                optimizer.step()
+    if device == "cuda":
+        torch.cuda.synchronize()
+    return time.perf_counter() - started
+
+
+def peak_memory() -> str:
+    """Peak resident memory of this process (and of the CUDA allocator when used)."""
+    text = f"peak resident memory {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20:.2f} GiB"
+    if torch.cuda.is_initialized():
+        text += f", peak CUDA memory {torch.cuda.max_memory_allocated() / 2**30:.2f} GiB"
+    return text
+
+
 def engine_flops(config: SweepConfig, data: TrialData) -> float:
     """Matrix-product FLOPs of training: 2 products of (batch × d) by (d × d) per block, ×3 for backward."""
     n_train = len(data.train_rows[0])
@@ -92,16 +150,23 @@ def matmul_flops_per_second(size: int = 2048, repeats: int = 10) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sequential", type=int, default=12, help="networks trained by the sequential loop")
+    parser.add_argument("--vmap-epochs", type=int, default=10, help="epochs of the vmap recipe (scaled to the sweep's)")
+    parser.add_argument("--epochs", type=int, default=None, help="override the sweep's 50 epochs (a shorter run)")
+    parser.add_argument("--device", default="cpu")
     args = parser.parse_args()
-    config = SweepConfig.from_preset("wine")
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
+    config = SweepConfig.from_preset("wine", **({"epochs": args.epochs} if args.epochs else {}))
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, device {args.device}, {config.epochs} epochs")
 
     with tempfile.TemporaryDirectory() as directory:
         started = time.perf_counter()
-        table = run_sweep(config, directory)
+        table = run_sweep(config, directory, device=args.device)
+        if args.device == "cuda":
+            torch.cuda.synchronize()
         engine = time.perf_counter() - started
     members = len(table)
     data = TrialData(config)
+    vmap_epochs = min(args.vmap_epochs, config.epochs)
+    vmap = vmap_recipe_seconds(config, data, vmap_epochs, args.device) * config.epochs / vmap_epochs
     per_network = sequential_seconds(config, data, args.sequential)
     sequential = per_network * members
     measured = min(args.sequential, members)
@@ -109,11 +174,13 @@ def main() -> None:
     peak = matmul_flops_per_second()
 
     print(f"engine:     {members} networks in {engine:.1f} s ({engine / members * 1000:.0f} ms per network)")
+    note = "measured" if vmap_epochs == config.epochs else f"scaled from {vmap_epochs} epochs"
+    print(f"vmap recipe: {vmap:.1f} s ({note}); engine speed-up {vmap / engine:.1f}x")
     note = "measured" if measured >= members else f"extrapolated from {measured} networks"
     print(f"sequential: {sequential:.1f} s ({per_network * 1000:.0f} ms per network, {note})")
     print(f"speed-up:   {sequential / engine:.1f}x")
     print(f"engine FLOP/s {flops / 1e9:.2f} G vs 2048² matmul {peak / 1e9:.1f} G: {flops / peak:.1%} of the machine")
-
+    print(peak_memory())
 
 if __name__ == "__main__":
     main()

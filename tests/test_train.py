@@ -4,8 +4,10 @@ import numpy as np
 import pytest
 import torch
 from sklearn.datasets import make_moons
+from torch.nn import functional as F
 
 from stableresnet import ConfigError, StableResNet, TrainConfig, evaluate, fit
+from stableresnet.model import member_generator
 
 
 @pytest.fixture(scope="module")
@@ -113,3 +115,48 @@ def test_bad_training_data_is_refused(moons, mutate, message):
 def test_bad_training_config_is_refused(kwargs, message):
     with pytest.raises(ConfigError, match=message):
         TrainConfig(**kwargs)
+
+
+def test_a_member_forced_to_diverge_mid_epoch_is_frozen_and_its_neighbours_are_unchanged_to_the_bit(moons):
+    """Member 1's split holds one row of float32's largest value: its batch overflows mid-epoch 0.
+
+    Its parameters must be those of an explicit reference loop (same seed, same batch order, Adam)
+    stopped just before that batch; members 0 and 2 must equal, bit for bit, a run where member 1's
+    split is clean.
+    """
+    X, y = moons
+    poison = X.shape[0]
+    X = torch.cat([X, torch.full((1, 2), torch.finfo(torch.float32).max)])
+    y = torch.cat([y, y[:1]])
+    clean = torch.arange(100).expand(3, -1)
+    poisoned = clean.clone()
+    poisoned[1, -1] = poison
+    config = TrainConfig(epochs=3, batch_size=10, learning_rate=1e-2, standardize=False)
+
+    def ensemble(rows):
+        model = StableResNet(2, 2, depth=5, width=8, step_size=0.2, seed=[5, 6, 7])
+        return model, fit(model, X, y, config, train_index=rows)
+
+    model, result = ensemble(poisoned)
+    assert result.diverged.tolist() == [False, True, False]
+    assert result.diverged_epoch.tolist() == [-1, 0, -1]
+    assert np.isnan(result.loss_history[:, 1]).all() and np.isfinite(result.loss_history[:, [0, 2]]).all()
+
+    reference = StableResNet(2, 2, depth=5, width=8, step_size=0.2, seed=6)
+    optimizer = torch.optim.Adam(reference.parameters(), lr=config.learning_rate)
+    order = poisoned[1][torch.randperm(100, generator=member_generator(6, "batches"))]
+    batches = order.split(config.batch_size)
+    poisoned_batch = next(i for i, batch in enumerate(batches) if poison in batch)
+    assert 0 < poisoned_batch < len(batches) - 1, "the poisoned row should fall mid-epoch"
+    for batch in batches[:poisoned_batch]:
+        optimizer.zero_grad()
+        F.cross_entropy(reference(X[batch]), y[batch]).backward()
+        optimizer.step()
+    for (name, trained), (_, expected) in zip(model.named_parameters(), reference.named_parameters()):
+        assert torch.isfinite(trained[1]).all(), name
+        torch.testing.assert_close(trained[1], expected[0], rtol=1e-5, atol=1e-6, msg=name)
+
+    unpoisoned, unpoisoned_result = ensemble(clean)
+    for (name, a), (_, b) in zip(model.state_dict().items(), unpoisoned.state_dict().items()):
+        assert torch.equal(a[[0, 2]], b[[0, 2]]), name
+    np.testing.assert_array_equal(result.loss_history[:, [0, 2]], unpoisoned_result.loss_history[:, [0, 2]])

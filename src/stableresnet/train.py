@@ -95,11 +95,10 @@ def _batch_starts(n_rows: int, batch_size: int) -> range:
     return range(0, usable, batch_size)
 
 
-def _member_state(model: StableResNet) -> list[tuple[torch.Tensor, int]]:
-    """Every tensor that training changes, with the position of its member axis."""
-    state = [(p, 0) for p in model.parameters() if p.requires_grad]
+def _member_buffers(model: StableResNet) -> list[tuple[torch.Tensor, int]]:
+    """Buffers that the forward pass changes in training, with the position of their member axis."""
     # Batch-norm running statistics are stored (depth, M, width); step-size policy state (M, depth).
-    state += [(b, 1) for name, b in model.field.named_buffers() if "running" in name]
+    state = [(b, 1) for name, b in model.field.named_buffers() if "running" in name]
     return state + [(b, 0) for b in model.step_policy.buffers()]
 
 
@@ -107,6 +106,46 @@ def _member_mask(alive: torch.Tensor, tensor: torch.Tensor, member_axis: int) ->
     shape = [1] * tensor.dim()
     shape[member_axis] = -1
     return alive.view(shape)
+
+
+class _FlatParameters:
+    """The trainable parameters as views into one flat buffer, their gradients into another.
+
+    The optimiser then updates one tensor (Adam and SGD act element-wise, so the numbers are
+    those of a per-tensor update), and one reduction over the gradient buffer tells whether
+    anything turned non-finite. A field's stacked (M, depth, ...) parameters are stored
+    depth-major, so each block's (M, ...) slice is contiguous and its products need no copy.
+    ``release`` gives every parameter back its own contiguous storage.
+    """
+
+    def __init__(self, model: StableResNet):
+        self.parameters = [p for p in model.parameters() if p.requires_grad]
+        stacked = {id(p) for p in model.field.parameters(recurse=False)}
+        self.depth_major = [id(p) in stacked for p in self.parameters]
+        first = self.parameters[0]
+        self.values = torch.empty(sum(p.numel() for p in self.parameters), dtype=first.dtype, device=first.device)
+        self.grads = torch.zeros_like(self.values)
+        for p, value, grad in zip(self.parameters, self.views(self.values), self.views(self.grads)):
+            value.copy_(p.detach())
+            p.data, p.grad = value, grad
+
+    def views(self, flat: torch.Tensor) -> list[torch.Tensor]:
+        """Each parameter's (M, ...) view into ``flat`` (any buffer laid out like ``values``)."""
+        result, offset = [], 0
+        for p, depth_major in zip(self.parameters, self.depth_major):
+            chunk = flat[offset : offset + p.numel()]
+            offset += p.numel()
+            shape = p.shape
+            if depth_major:
+                result.append(chunk.view(shape[1], shape[0], *shape[2:]).transpose(0, 1))
+            else:
+                result.append(chunk.view(shape))
+        return result
+
+    def release(self) -> None:
+        for p in self.parameters:
+            p.data = p.detach().clone(memory_format=torch.contiguous_format)
+            p.grad = p.grad.clone(memory_format=torch.contiguous_format)
 
 
 def fit(
@@ -142,13 +181,36 @@ def fit(
     if config.standardize:
         fit_standardization(model, X, train_index)
 
-    # foreach: one fused kernel per update rule over all parameters, also on the CPU.
-    trainable = [p for p in model.parameters() if p.requires_grad]
-    optimizer = OPTIMIZERS[config.optimizer](trainable, lr=config.learning_rate, foreach=True)
+    flat = _FlatParameters(model)
+    try:
+        alive, diverged_epoch, history = _train(model, X, y, config, train_index, on_epoch, flat)
+    finally:
+        flat.release()
+    model.eval()
+    return TrainResult(
+        diverged=~alive.cpu().numpy(),
+        diverged_epoch=diverged_epoch.cpu().numpy(),
+        loss_history=np.array(history),
+        step_sizes=model.block_step_sizes().cpu().numpy(),
+    )
+
+
+def _train(
+    model: StableResNet, X: torch.Tensor, y: torch.Tensor, config: TrainConfig, train_index: torch.Tensor,
+    on_epoch: Callable[[int, np.ndarray], None] | None, flat: _FlatParameters,
+) -> tuple[torch.Tensor, torch.Tensor, list[np.ndarray]]:
+    """The epochs of ``fit``; returns (alive, diverged_epoch, loss history)."""
+    n_members, n_train, device = model.n_members, train_index.shape[1], X.device
+    # One tensor for the optimiser (foreach: Adam's update as a few whole-buffer kernels).
+    flat.values.grad = flat.grads
+    optimizer = OPTIMIZERS[config.optimizer]([flat.values], lr=config.learning_rate, foreach=True)
     batch_generators = [member_generator(seed, "batches") for seed in model.seeds]
-    state = _member_state(model)
+    buffers = _member_buffers(model)
     alive = torch.ones(n_members, dtype=torch.bool, device=device)
     diverged_epoch = torch.full((n_members,), -1, dtype=torch.long, device=device)
+    # On the CPU a flag is read for free: the common step (everything finite, nobody dead) skips
+    # the per-member checks. Elsewhere every step takes the masked path, which never waits on the host.
+    host_checks, any_dead = device.type == "cpu", False
     history = []
     model.train()
     for epoch in range(config.epochs):
@@ -158,25 +220,23 @@ def fit(
         n_batches = 0
         for start in _batch_starts(n_train, config.batch_size):
             rows = order[:, start : start + config.batch_size]  # (M, B): indices, not data copies
-            before = [t.detach().clone() for t, _ in state]
+            saved = [b.clone() for b, _ in buffers]
             logits = model(X[rows])
             member_loss = F.cross_entropy(
                 logits.flatten(0, 1), y[rows].flatten(), reduction="none"
             ).view(n_members, -1).mean(dim=1)
             objective = member_loss + config.smoothness * model.field.smoothness() if config.smoothness else member_loss
-            optimizer.zero_grad(set_to_none=False)
+            flat.grads.zero_()
             torch.where(alive, objective, 0.0).sum().backward()
-            finite = torch.isfinite(objective)
-            for p in trainable:
-                finite &= torch.isfinite(p.grad).flatten(1).all(dim=1)
-            newly_diverged = alive & ~finite
-            diverged_epoch = torch.where(newly_diverged, epoch, diverged_epoch)
-            alive = alive & finite
+            # A sum is finite only if every term is (an overflow merely sends the step to the exact check).
+            if not host_checks or any_dead or not torch.isfinite(flat.grads.sum() + objective.sum()):
+                alive, diverged_epoch = _freeze_diverged(flat, optimizer, objective, alive, diverged_epoch, epoch)
+                any_dead = host_checks and not bool(alive.all())
             optimizer.step()
-            with torch.no_grad():
-                # Diverged members are put back to their state before this step.
-                for (tensor, axis), old in zip(state, before):
-                    tensor.copy_(torch.where(_member_mask(alive, tensor, axis), tensor, old))
+            if not host_checks or any_dead:
+                with torch.no_grad():  # dead members' statistics go back to their values before this step
+                    for (tensor, axis), old in zip(buffers, saved):
+                        tensor.copy_(torch.where(_member_mask(alive, tensor, axis), tensor, old))
             epoch_loss += torch.where(alive, member_loss.detach(), 0.0)
             n_batches += 1
         mean_loss = (epoch_loss / max(n_batches, 1)).cpu().numpy()
@@ -186,13 +246,29 @@ def fit(
             on_epoch(epoch, mean_loss)
         if not alive.any():
             break
-    model.eval()
-    return TrainResult(
-        diverged=~alive.cpu().numpy(),
-        diverged_epoch=diverged_epoch.cpu().numpy(),
-        loss_history=np.array(history),
-        step_sizes=model.block_step_sizes().cpu().numpy(),
-    )
+    return alive, diverged_epoch, history
+
+
+def _freeze_diverged(
+    flat: _FlatParameters, optimizer: torch.optim.Optimizer, objective: torch.Tensor, alive: torch.Tensor,
+    diverged_epoch: torch.Tensor, epoch: int,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mark members whose loss or gradient is non-finite; freeze every dead member exactly.
+
+    A dead member's gradient and optimiser moments are set to zero, so Adam's and SGD's
+    update leaves its parameters bit for bit where they were before the step that failed.
+    """
+    finite = torch.isfinite(objective)
+    for grad in flat.views(flat.grads):
+        finite &= torch.isfinite(grad).reshape(grad.shape[0], -1).all(dim=1)
+    diverged_epoch = torch.where(alive & ~finite, epoch, diverged_epoch)
+    alive = alive & finite
+    state = [t for t in optimizer.state[flat.values].values() if t.shape == flat.values.shape]
+    with torch.no_grad():
+        for buffer in (flat.grads, *state):
+            for view in flat.views(buffer):
+                view.masked_fill_(~_member_mask(alive, view, 0), 0.0)
+    return alive, diverged_epoch
 
 
 def predict_logits(model: StableResNet, X: torch.Tensor, batch_size: int = 8192) -> torch.Tensor:

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# GPU check (issue 15, part 4): the GPU tests, then the sweep and capacity benchmarks on CUDA, one table.
+#
+#     bash benchmarks/gpu_check.sh            # from the repository root; about 5 minutes on one GPU
+#
+# Fails at once, with a message, where PyTorch sees no CUDA GPU. Shortened settings keep it under
+# 5 minutes: the Wine sweep at 10 epochs (the vmap recipe at 2, scaled), capacity on 20 batches per
+# group (scaled to the epoch). Logs are kept in $LOG_DIR (default: a temporary folder).
+set -euo pipefail
+PYTHON=${PYTHON:-.venv/bin/python}
+LOG_DIR=${LOG_DIR:-$(mktemp -d)}
+
+if ! "$PYTHON" -c 'import sys, torch; sys.exit(0 if torch.cuda.is_available() else 1)'; then
+    echo "gpu_check: PyTorch sees no CUDA GPU here ($("$PYTHON" -c 'import torch; print(torch.__version__)')); nothing was run" >&2
+    exit 1
+fi
+"$PYTHON" -c 'import torch; print("GPU:", torch.cuda.get_device_name(0), "| torch", torch.__version__)'
+
+timeout 120 "$PYTHON" -m pytest -q tests/test_gpu.py 2>&1 | tee "$LOG_DIR/tests.txt" | tail -3
+timeout 120 "$PYTHON" benchmarks/bench_sweep.py --device cuda --epochs 10 --vmap-epochs 2 --sequential 3 \
+    2>&1 | tee "$LOG_DIR/sweep.txt"
+timeout 120 "$PYTHON" benchmarks/bench_capacity.py --device cuda --max-steps 20 --workers 1 \
+    2>&1 | tee "$LOG_DIR/capacity.txt"
+
+echo
+echo "| check | result |"
+echo "| --- | --- |"
+echo "| GPU tests | $(tail -1 "$LOG_DIR/tests.txt") |"
+grep -E "^(engine|vmap recipe|sequential|speed-up|peak)" "$LOG_DIR/sweep.txt" | sed 's/^/| sweep (10 epochs) | /; s/$/ |/'
+grep -E "^(wine|adult|circles|abalone|absenteeism|autism|full grid|peak)" "$LOG_DIR/capacity.txt" \
+    | sed 's/^/| capacity | /; s/$/ |/'

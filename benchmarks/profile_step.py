@@ -1,0 +1,123 @@
+"""Where one training step's time goes, by op family, for a 100-member Wine and Adult group.
+
+    .venv/bin/python benchmarks/profile_step.py [--datasets wine,adult] [--blocks plain,batchnorm] [--steps 10]
+
+Each group (paper settings: Wine depth 20, width 13, batch 10; Adult depth 100, width 14,
+batch 100) trains ``--steps`` mini-batches through the real ``fit`` (a training split cut to that
+many batches, one epoch) under ``torch.profiler``, after one unprofiled warm-up call. Every op's
+self time is put in one family:
+
+- products: ``mm``/``bmm``/``addmm``/``baddbmm`` forward and backward (their achieved FLOP/s is shown);
+- optimiser: everything under ``Optimizer.step``/``zero_grad``;
+- divergence bookkeeping: top-level ``clone``/``where``/``copy_``/``isfinite``/``all``/... (the
+  snapshot, the finiteness checks and the restore);
+- data gathering: top-level ``index``/``gather``/``randperm``/``stack``;
+- other tensor ops: activations, loss, batch norm, sums and products by h, autograd's own ops;
+- Python and dispatch: the profiled wall time not inside any op.
+
+The unprofiled time per step (minimum of ``--repeats`` calls) is printed beside it: the profiler
+itself slows small ops down, so families are shares, the unprofiled line is the speed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from collections import defaultdict
+
+import torch
+from torch.profiler import ProfilerActivity, profile
+
+from stableresnet.experiments.sweep import SweepConfig, TrialData, groups
+from stableresnet.model import StableResNet
+from stableresnet.train import TrainConfig, fit
+
+PRODUCTS = {"aten::mm", "aten::bmm", "aten::addmm", "aten::baddbmm", "aten::addbmm"}
+BOOKKEEPING = {
+    "aten::clone", "aten::where", "aten::copy_", "aten::isfinite", "aten::all", "aten::any", "aten::__iand__",
+    "aten::bitwise_and", "aten::bitwise_and_", "aten::logical_and", "aten::__and__", "aten::bitwise_not",
+    "aten::logical_not", "aten::ne", "aten::eq", "aten::abs", "aten::masked_fill_", "aten::detach",
+    "aten::__invert__", "aten::isnan", "aten::isinf",
+}
+DATA = {"aten::index", "aten::gather", "aten::randperm", "aten::stack", "aten::to", "aten::_to_copy"}
+FAMILIES = ("products", "optimiser", "divergence bookkeeping", "data gathering", "other tensor ops",
+            "Python and dispatch")
+
+
+def _family(event) -> str:
+    root, ancestor = event, event.cpu_parent
+    while ancestor is not None:
+        if ancestor.name.startswith("Optimizer."):
+            return "optimiser"
+        root, ancestor = ancestor, ancestor.cpu_parent
+    if event.name.startswith("Optimizer."):
+        return "optimiser"
+    if event.name in PRODUCTS:
+        return "products"
+    if root.name in BOOKKEEPING:
+        return "divergence bookkeeping"
+    if root.name in DATA:
+        return "data gathering"
+    return "other tensor ops"
+
+
+def _group(dataset: str, block: str, steps: int):
+    config = SweepConfig.from_preset(dataset)
+    data = TrialData(config)
+    group = next(g for g in groups(config) if g.block == block)
+    rows = data.rows(group, "train")[:, : steps * config.batch_size]
+
+    def run():
+        model = StableResNet(data.n_features, data.n_classes, config.depth, config.width, block,
+                             step_size=[h for _, h in group.members], seed=list(range(len(group.members))))
+        fit(model, data.X, data.y, TrainConfig(1, config.batch_size, config.learning_rate), train_index=rows)
+
+    return run, config
+
+
+def profile_group(dataset: str, block: str, steps: int, repeats: int) -> dict[str, float]:
+    """Milliseconds per step by family (profiled), plus 'unprofiled' and the products' GFLOP/s."""
+    run, _ = _group(dataset, block, steps)
+    run()  # warm-up: allocator, MKL, lazy optimiser state
+    unprofiled = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        run()
+        unprofiled.append(time.perf_counter() - started)
+    with profile(activities=[ProfilerActivity.CPU], with_flops=True) as trace:
+        started = time.perf_counter()
+        run()
+        wall = time.perf_counter() - started
+    times, flops = defaultdict(float), 0.0
+    for event in trace.events():
+        times[_family(event)] += event.self_cpu_time_total / 1e3  # µs -> ms
+        if event.name in PRODUCTS:
+            flops += event.flops or 0
+    times["Python and dispatch"] = max(0.0, wall * 1e3 - sum(times.values()))
+    result = {family: times[family] / steps for family in FAMILIES}
+    result["profiled"] = wall * 1e3 / steps
+    result["unprofiled"] = min(unprofiled) * 1e3 / steps
+    result["GFLOP/s"] = flops / (times["products"] / 1e3) / 1e9 if times["products"] else 0.0
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--datasets", default="wine,adult")
+    parser.add_argument("--blocks", default="plain,batchnorm")
+    parser.add_argument("--steps", type=int, default=10, help="mini-batches per profiled call")
+    parser.add_argument("--repeats", type=int, default=3, help="unprofiled calls; the minimum is shown")
+    args = parser.parse_args()
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; ms per training step of a 100-member group")
+    columns = [(d, b) for d in args.datasets.split(",") for b in args.blocks.split(",")]
+    results = {column: profile_group(*column, args.steps, args.repeats) for column in columns}
+    print(f"{'':24}" + "".join(f"{d + ' ' + b:>18}" for d, b in columns))
+    for family in FAMILIES:
+        print(f"{family:24}" + "".join(f"{results[c][family]:>18.2f}" for c in columns))
+    print(f"{'= profiled step':24}" + "".join(f"{results[c]['profiled']:>18.2f}" for c in columns))
+    print(f"{'unprofiled step (min)':24}" + "".join(f"{results[c]['unprofiled']:>18.2f}" for c in columns))
+    print(f"{'products GFLOP/s':24}" + "".join(f"{results[c]['GFLOP/s']:>18.1f}" for c in columns))
+
+
+if __name__ == "__main__":
+    main()
