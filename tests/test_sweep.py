@@ -349,11 +349,13 @@ def test_sweep_and_plot_sweep_commands_on_a_user_csv(tmp_path, monkeypatch):
     assert result.exit_code == 0, result.output
     out = tmp_path / "results" / "sweep-toy"
     table = pd.read_csv(out / "results.csv")
-    assert len(table) == 8 and (table["dataset"] == "toy").all() and (table["width"] == 5).all()
+    assert len(table) == 8 and (table["dataset"] == "toy").all()
+    assert (table["width"] == StableResNetClassifier().get_params()["width"]).all()  # no preset: the estimator's
     config = json.loads((out / "config.json").read_text())
     assert config["one_hot"] is True and config["test_size"] == 0.25
     split = load_table("toy.csv", "label", seed=trial_seed(0, 0), test_size=0.25, one_hot=True)
     assert len(split.y_test) == 30  # 0.25 of 120 rows
+    assert split.n_features == 5  # x1, x2 and one column per colour
 
     result = runner.invoke(app, ["plot-sweep", str(out)])
     assert result.exit_code == 0, result.output

@@ -17,8 +17,10 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from .. import __version__
 from ..data import DataError, load_dataset, load_table, paper_preset
+from ..experiments.sweep import estimator_defaults
 from ..model import ConfigError
 from ..serialization import ModelFileError
+from ..train import TrainConfig
 
 app = typer.Typer(
     help="Residual networks as ODE solvers: explicit step size, shrinkage and batch-norm blocks.",
@@ -127,6 +129,31 @@ def preset_or_none(dataset: str):
         return paper_preset(dataset)
     except DataError:
         return None
+
+
+def preset_help(what: str, name: str, paper_value: float | None = None) -> str:
+    """Help of a setting taken from the paper preset, else from StableResNetClassifier's default ``name``.
+
+    E.g. "Epochs [paper preset, else the estimator's: 50]."; the commands read the default again when they run.
+    """
+    value = estimator_defaults()[name]
+    fallback = "the number of features" if value is None else f"{value:g}"
+    preset = "paper preset" if paper_value is None else f"paper preset: {paper_value:g}"
+    return f"{what} [{preset}, else the estimator's: {fallback}]."
+
+
+def preset_or_estimator(preset, **given) -> dict:
+    """Each given setting (depth, width, epochs, batch_size, learning_rate; None where not given): the value
+    given, else the paper preset's, else StableResNetClassifier's default. The paper gives no learning rate:
+    with a preset it is TrainConfig's 1e-3, Keras' default."""
+    estimator = estimator_defaults()
+
+    def fallback(name):
+        if preset is None:
+            return estimator[name]
+        return TrainConfig.learning_rate if name == "learning_rate" else getattr(preset, name)
+
+    return {name: value if value is not None else fallback(name) for name, value in given.items()}
 
 
 def beyond_label(integrator: str, step_size_policy: str, levels: int) -> str:

@@ -15,7 +15,8 @@ from ..files import write_atomically
 from ..model import ConfigError, StableResNet
 from ..train import TrainConfig, fit
 from .common import (
-    INTEGRATOR_HELP, POLICY_HELP, app, console, epoch_progress, preset_or_none, resolve_device, user_errors,
+    INTEGRATOR_HELP, POLICY_HELP, app, console, epoch_progress, preset_help, preset_or_estimator, preset_or_none,
+    resolve_device, user_errors,
 )
 
 
@@ -62,11 +63,12 @@ def diagnose(
     model_file: Optional[Path] = typer.Option(None, "--model", help="Diagnose this saved model instead of training."),
     block: list[str] = typer.Option(["plain"], help="Vector field to train; repeat for several."),
     step_size: list[float] = typer.Option([0.1], "--step-size", "-h", help="Step size h; repeat for several."),
-    depth: Optional[int] = typer.Option(None, help="Residual blocks [paper preset, else 20]."),
-    width: Optional[int] = typer.Option(None, help="Block width [paper preset, else number of features]."),
-    epochs: Optional[int] = typer.Option(None, help="Epochs [paper preset, else 50]."),
-    batch_size: Optional[int] = typer.Option(None, help="Mini-batch size [paper preset, else 32]."),
-    learning_rate: float = typer.Option(1e-3, "--lr", help="Learning rate."),
+    depth: Optional[int] = typer.Option(None, help=preset_help("Residual blocks", "depth")),
+    width: Optional[int] = typer.Option(None, help=preset_help("Block width", "width")),
+    epochs: Optional[int] = typer.Option(None, help=preset_help("Epochs", "epochs")),
+    batch_size: Optional[int] = typer.Option(None, help=preset_help("Mini-batch size", "batch_size")),
+    learning_rate: Optional[float] = typer.Option(
+        None, "--lr", help=preset_help("Learning rate", "learning_rate", TrainConfig.learning_rate)),
     activation: str = typer.Option("relu", help="relu or tanh."),
     integrator: str = typer.Option("euler", help=INTEGRATOR_HELP),
     step_size_policy: str = typer.Option("fixed", help=POLICY_HELP),
@@ -118,10 +120,11 @@ def diagnose(
         seed = 0 if seed is None else seed
         loaded = load(seed)
         preset = preset_or_none(dataset) if dataset is not None else None
-        depth = depth or (preset.depth if preset else 20)
-        width = width or (preset.width if preset else None)
-        config = TrainConfig(epochs=epochs or (preset.epochs if preset else 50),
-                             batch_size=batch_size or (preset.batch_size if preset else 32), learning_rate=learning_rate)
+        settings = preset_or_estimator(preset, depth=depth, width=width, epochs=epochs, batch_size=batch_size,
+                                       learning_rate=learning_rate)
+        depth, width = settings["depth"], settings["width"]
+        config = TrainConfig(epochs=settings["epochs"], batch_size=settings["batch_size"],
+                             learning_rate=settings["learning_rate"])
         X_train = torch.tensor(loaded.X_train, dtype=torch.float32)
         y_train = torch.tensor(loaded.y_train)
         for name in block:

@@ -16,8 +16,8 @@ from ..multilevel import coarsest_model, fit_multilevel
 from ..serialization import save_model
 from ..train import TrainConfig, evaluate
 from .common import (
-    INTEGRATOR_HELP, LEVELS_HELP, POLICY_HELP, app, beyond_label, console, epoch_progress, preset_or_none,
-    resolve_device, user_errors,
+    INTEGRATOR_HELP, LEVELS_HELP, POLICY_HELP, app, beyond_label, console, epoch_progress, preset_help,
+    preset_or_estimator, preset_or_none, resolve_device, user_errors,
 )
 
 
@@ -29,11 +29,12 @@ def train(
     dataset: Optional[str] = typer.Option(None, help="A bundled dataset (see `stableresnet datasets`)."),
     block: str = typer.Option("plain", help="Vector field: plain, shrinkage, batchnorm, antisymmetric or hamiltonian."),
     step_size: float = typer.Option(0.1, "--step-size", "-h", help="Step size h > 0 (h = 1: vanilla ResNet)."),
-    depth: Optional[int] = typer.Option(None, help="Residual blocks [paper preset, else 20]."),
-    width: Optional[int] = typer.Option(None, help="Block width [paper preset, else number of features]."),
-    epochs: Optional[int] = typer.Option(None, help="Epochs [paper preset, else 50]."),
-    batch_size: Optional[int] = typer.Option(None, help="Mini-batch size [paper preset, else 32]."),
-    learning_rate: float = typer.Option(1e-3, "--lr", help="Learning rate."),
+    depth: Optional[int] = typer.Option(None, help=preset_help("Residual blocks", "depth")),
+    width: Optional[int] = typer.Option(None, help=preset_help("Block width", "width")),
+    epochs: Optional[int] = typer.Option(None, help=preset_help("Epochs", "epochs")),
+    batch_size: Optional[int] = typer.Option(None, help=preset_help("Mini-batch size", "batch_size")),
+    learning_rate: Optional[float] = typer.Option(
+        None, "--lr", help=preset_help("Learning rate", "learning_rate", TrainConfig.learning_rate)),
     optimizer: str = typer.Option("adam", help="adam or sgd."),
     activation: str = typer.Option("relu", help="relu or tanh."),
     seed: int = typer.Option(0, help="Seed of split, initialisation and mini-batch order."),
@@ -59,16 +60,12 @@ def train(
     else:
         loaded = load_dataset(dataset, seed=seed, test_size=test_size, one_hot=one_hot)
         preset = preset_or_none(dataset)
-    def default(value, preset_value, fallback):
-        if value is not None:
-            return value
-        return preset_value if preset is not None else fallback
-
-    depth = default(depth, preset and preset.depth, 20)
-    width = default(width, preset and preset.width, None)
+    settings = preset_or_estimator(preset, depth=depth, width=width, epochs=epochs, batch_size=batch_size,
+                                   learning_rate=learning_rate)
+    depth, width, learning_rate = settings["depth"], settings["width"], settings["learning_rate"]
     config = TrainConfig(
-        epochs=default(epochs, preset and preset.epochs, 50),
-        batch_size=default(batch_size, preset and preset.batch_size, 32),
+        epochs=settings["epochs"],
+        batch_size=settings["batch_size"],
         learning_rate=learning_rate,
         optimizer=optimizer,
         smoothness=smoothness,
