@@ -124,3 +124,19 @@ def test_diagnose_trains_with_the_chosen_integrator_and_step_size_policy(tmp_pat
     # One epoch of Adam moves every trained h_i off h, inside the learnable policy's (0, 2h].
     assert ((spectra["block_step_size"] != 0.1) & (spectra["block_step_size"] > 0)
             & (spectra["block_step_size"] <= 0.2)).all()
+
+
+def test_settings_fall_back_to_the_paper_preset_else_the_estimators_defaults(csv_file, tmp_path):
+    from stableresnet import StableResNetClassifier
+
+    estimator = StableResNetClassifier().get_params()
+    for source, expected in (
+        (("--data", csv_file, "--target", "label"), {name: estimator[name] for name in
+                                                     ("depth", "width", "batch_size", "learning_rate")}),
+        (("--dataset", "wine"), {"depth": 20, "width": 13, "batch_size": 10, "learning_rate": 1e-3}),  # paper: Wine
+    ):
+        path = tmp_path / "m.safetensors"
+        result, out = run("train", *source, "--epochs", 1, "--save", path)
+        assert result.exit_code == 0, out
+        params = load_model(path)[2]["params"]
+        assert {name: params[name] for name in expected} == expected

@@ -69,6 +69,11 @@ def test_user_errors_stay_on_one_line_and_keep_brackets(tmp_path):
     ("propagate", "--out", "{file}/sub"),
     ("drift", "--data", "elec2", "--train-until", "12", "--out", "{file}"),
     ("reproduce", "--only", "fig1", "--out", "{file}"),
+    ("diagnose", "--dataset", "wine", "--out", "{file}"),
+    ("sweep", "--dataset", "wine", "--out", "{file}/sub"),
+    ("tune", "--dataset", "wine", "--save", "{folder}"),
+    ("tune", "--dataset", "wine", "--out", "{file}"),
+    ("predict", "--model", "{file}", "--data", "{file}", "--out", "{folder}"),
 ])
 def test_an_unwritable_output_is_refused_before_any_work(tmp_path, args):
     file = tmp_path / "a-file"

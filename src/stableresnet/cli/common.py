@@ -123,8 +123,10 @@ def resolve_device(device: str) -> str:
     return device
 
 
-def preset_or_none(dataset: str):
-    """The paper's preset of a bundled dataset, or None for one the paper did not use (elec2)."""
+def preset_or_none(dataset: str | None):
+    """The paper's preset of a bundled dataset, or None for one the paper did not use (elec2) or a user file (None)."""
+    if dataset is None:
+        return None
     try:
         return paper_preset(dataset)
     except DataError:

@@ -10,13 +10,12 @@ import torch
 import typer
 from rich.table import Table
 
-from ..data import load_dataset, load_table
-from ..files import write_atomically
+from ..files import check_output_folder, write_atomically
 from ..model import ConfigError, StableResNet
 from ..train import TrainConfig, fit
 from .common import (
-    INTEGRATOR_HELP, POLICY_HELP, app, console, epoch_progress, preset_help, preset_or_estimator, preset_or_none,
-    resolve_device, user_errors,
+    INTEGRATOR_HELP, POLICY_HELP, app, check_data_source, console, epoch_progress, load_data_source, preset_help,
+    preset_or_estimator, preset_or_none, resolve_device, user_errors,
 )
 
 
@@ -91,15 +90,11 @@ def diagnose(
 
     if isinstance(samples, bool) or samples < 1:
         raise ConfigError(f"--samples must be an integer ≥ 1; got {samples!r}")
-    if (data is None) == (dataset is None):
-        raise ConfigError("give exactly one of --data FILE (with --target COLUMN) or --dataset NAME")
-    if data is not None and target is None:
-        raise ConfigError("--data needs --target COLUMN naming the column to predict")
+    check_data_source(data, target, dataset)
+    check_output_folder(out, "--out")
 
     def load(seed):
-        if data is not None:
-            return load_table(data, target, seed=seed, test_size=test_size, one_hot=one_hot)
-        return load_dataset(dataset, seed=seed, test_size=test_size, one_hot=one_hot)
+        return load_data_source(data, target, dataset, seed=seed, test_size=test_size, one_hot=one_hot)
 
     if len(set(step_size)) != len(step_size) or len(set(block)) != len(block):
         raise ConfigError(f"--block and --step-size values must be distinct; got {block} and {step_size}")
@@ -119,7 +114,7 @@ def diagnose(
     else:
         seed = 0 if seed is None else seed
         loaded = load(seed)
-        preset = preset_or_none(dataset) if dataset is not None else None
+        preset = preset_or_none(dataset)
         settings = preset_or_estimator(preset, depth=depth, width=width, epochs=epochs, batch_size=batch_size,
                                        learning_rate=learning_rate)
         depth, width = settings["depth"], settings["width"]

@@ -9,15 +9,15 @@ import torch
 import typer
 from rich.table import Table
 
-from ..data import describe_datasets, load_dataset, load_table
+from ..data import describe_datasets
 from ..files import check_output_file
-from ..model import ConfigError, StableResNet
+from ..model import StableResNet
 from ..multilevel import coarsest_model, fit_multilevel
 from ..serialization import save_model
 from ..train import TrainConfig, evaluate
 from .common import (
-    INTEGRATOR_HELP, LEVELS_HELP, POLICY_HELP, app, beyond_label, console, epoch_progress, preset_help,
-    preset_or_estimator, preset_or_none, resolve_device, user_errors,
+    INTEGRATOR_HELP, LEVELS_HELP, POLICY_HELP, app, beyond_label, console, epoch_progress, load_data_source,
+    preset_help, preset_or_estimator, preset_or_none, resolve_device, user_errors,
 )
 
 
@@ -50,16 +50,8 @@ def train(
     """Train one network and print its train and test accuracy."""
     if save is not None:
         check_output_file(save, "--save")
-    if (data is None) == (dataset is None):
-        raise ConfigError("give exactly one of --data FILE (with --target COLUMN) or --dataset NAME")
-    if data is not None:
-        if target is None:
-            raise ConfigError("--data needs --target COLUMN naming the column to predict")
-        loaded = load_table(data, target, seed=seed, test_size=test_size, one_hot=one_hot)
-        preset = None
-    else:
-        loaded = load_dataset(dataset, seed=seed, test_size=test_size, one_hot=one_hot)
-        preset = preset_or_none(dataset)
+    loaded = load_data_source(data, target, dataset, seed=seed, test_size=test_size, one_hot=one_hot)
+    preset = preset_or_none(dataset)
     settings = preset_or_estimator(preset, depth=depth, width=width, epochs=epochs, batch_size=batch_size,
                                    learning_rate=learning_rate)
     depth, width, learning_rate = settings["depth"], settings["width"], settings["learning_rate"]

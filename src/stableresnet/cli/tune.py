@@ -56,7 +56,7 @@ def tune(
         check_output_file(save, "--save")
     out = check_output_folder(out or Path("results") / f"tune-{dataset or data.stem}", "--out")
 
-    preset = preset_or_none(dataset) if dataset is not None else None
+    preset = preset_or_none(dataset)
     settings = {"depth": depth, "width": width, "epochs": epochs, "batch_size": batch_size,
                 "step_sizes": parse_step_sizes(step_sizes) if step_sizes is not None else None}
     if preset is not None:
