@@ -3,7 +3,6 @@
 import json
 
 import numpy as np
-import pandas as pd
 import pytest
 import torch
 from matplotlib.figure import Figure
@@ -26,6 +25,7 @@ from stableresnet.diagnostics import (
     step_jacobian,
 )
 from stableresnet.viz.diagnostics import plot_amplification, plot_eigenvalues, plot_growth, plot_robust_accuracy
+from toy_tables import write_toy_csv
 
 WIDTH = 4
 
@@ -393,16 +393,6 @@ def test_diagnose_user_mistakes_give_exit_2(tmp_path, args, message):
     assert message in " ".join(text.split())
     assert "Traceback" not in text
     assert not (tmp_path / "never").exists()
-
-
-def write_toy_csv(path, n_rows=120, seed=0):
-    """Two numeric columns, a text column and a yes/no target; rows drawn from ``seed``."""
-    rng = np.random.default_rng(seed)
-    x1, x2 = rng.normal(size=n_rows), rng.normal(size=n_rows)
-    colour = rng.choice(["red", "green", "blue"], size=n_rows)
-    label = np.where(x1 + 0.5 * x2 + (colour == "red") > 0.3, "yes", "no")
-    pd.DataFrame({"x1": x1, "x2": x2, "colour": colour, "label": label}).to_csv(path, index=False)
-    return path
 
 
 def test_diagnose_on_a_user_csv_writes_records_named_after_the_file(tmp_path):

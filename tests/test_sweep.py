@@ -24,6 +24,7 @@ from stableresnet.experiments.sweep import (
 )
 from stableresnet.model import ConfigError
 from stableresnet.viz.sweep import plot_sweep, summarize
+from toy_tables import write_toy_csv
 
 TINY = dict(trials=2, depth=3, epochs=3, step_sizes=(0.1, 1.0))
 
@@ -211,16 +212,6 @@ def test_multilevel_sweep_members_end_at_the_given_depth_and_h():
 # Sweeps on a user file (--data FILE --target COLUMN)
 
 USER_TINY = {"trials": 2, "depth": 2, "epochs": 2, "step_sizes": (0.1, 1.0), "blocks": ("plain", "shrinkage")}
-
-
-def write_toy_csv(path, n_rows=120, seed=0):
-    """Two numeric columns, a text column and a yes/no target; rows drawn from ``seed``."""
-    rng = np.random.default_rng(seed)
-    x1, x2 = rng.normal(size=n_rows), rng.normal(size=n_rows)
-    colour = rng.choice(["red", "green", "blue"], size=n_rows)
-    label = np.where(x1 + 0.5 * x2 + (colour == "red") > 0.3, "yes", "no")
-    pd.DataFrame({"x1": x1, "x2": x2, "colour": colour, "label": label}).to_csv(path, index=False)
-    return path
 
 
 def write_wine_csv(path):
