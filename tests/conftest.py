@@ -14,7 +14,7 @@ n_samples = 60
 title = "plain h = 1 <script>alert(1)</script>"
 kind = "propagation"
 figure = 2
-quick = { depth = 4, epochs = 2, n_samples = 60 }
+quick = { depth = 4, epochs = 2, n_samples = 60, seeds = 2 }
 
 [fig9]
 title = "wine"

@@ -1,5 +1,6 @@
 """Layer-by-layer propagation (paper Figs. 2-7): records, pictures, animations and the CLI."""
 
+import dataclasses
 import json
 import subprocess
 import sys
@@ -17,11 +18,15 @@ from stableresnet.data import load_dataset
 from stableresnet.files import write_atomically
 from stableresnet.experiments.propagation import (
     FIGURE_PRESETS,
+    Propagation,
     PropagationConfig,
+    PropagationSeeds,
     default_layers,
+    knn_ceiling,
     load_record,
     propagate,
     run_propagation,
+    run_propagation_seeds,
     write_records,
 )
 from stableresnet.model import ConfigError
@@ -29,8 +34,18 @@ from stableresnet.viz.propagation import (
     plot_feature_scale,
     plot_layer_accuracy,
     plot_propagation_grid,
+    plot_seed_bands,
     write_propagation_figures,
 )
+
+
+def mp4_frames(path):
+    """Decode an MP4 with imageio-ffmpeg's own ffmpeg: (frame count, frame size)."""
+    import imageio_ffmpeg
+
+    reader = imageio_ffmpeg.read_frames(str(path))
+    meta = next(reader)
+    return sum(1 for _ in reader), tuple(meta["size"])
 
 runner = CliRunner()
 
@@ -129,21 +144,40 @@ def test_non_finite_features_are_drawn_up_to_the_last_finite_layer(overflowing, 
     assert np.isnan(overflowing.probe_accuracy[k:]).all()
 
 
-def test_written_files_and_one_gif_frame_per_layer(overflowing, tmp_path):
-    written = write_propagation_figures(overflowing, tmp_path, layers=[0, 5, 20], axes_modes=("fixed",))
-    written += write_records(overflowing, tmp_path)
+def test_written_files_and_one_gif_and_mp4_frame_per_layer(overflowing, tmp_path):
+    records = PropagationSeeds([overflowing])
+    written = write_propagation_figures(records, tmp_path, layers=[0, 5, 20], axes_modes=("fixed",))
+    written += write_records(records, tmp_path)
     names = sorted(path.name for path in tmp_path.iterdir())
     assert names == sorted(path.name for path in written)  # no temporary file left behind
     assert {"grid-fixed.png", "grid-fixed.svg", "layer-accuracy.png", "feature-scale.svg",
-            "propagation-fixed.gif", "layers.csv", "propagation.npz", "config.json"} <= set(names)
+            "propagation-fixed.gif", "propagation-fixed.mp4", "layers.csv", "propagation.npz", "config.json"} <= set(names)
+    assert "seed-bands.png" not in names  # one seed: no band to draw
     with Image.open(tmp_path / "propagation-fixed.gif") as gif:
         assert gif.n_frames == overflowing.depth + 1
-    back = load_record(tmp_path / "propagation.npz")
+        gif_size = gif.size
+    assert mp4_frames(tmp_path / "propagation-fixed.mp4") == (overflowing.depth + 1, gif_size)
+    back = load_record(tmp_path / "propagation.npz").members[0]
     np.testing.assert_array_equal(back.trajectory, overflowing.trajectory)
+    np.testing.assert_array_equal(back.inactive_share, overflowing.inactive_share)
     assert back.first_nonfinite_layer == overflowing.first_nonfinite_layer
     rows = (tmp_path / "layers.csv").read_text().splitlines()
-    assert rows[0] == "layer,head_accuracy,probe_accuracy,max_abs_feature,mean_step_norm"
+    assert rows[0] == "member,seed,layer,head_accuracy,probe_accuracy,max_abs_feature,mean_step_norm,inactive_share"
     assert len(rows) == overflowing.depth + 2
+
+
+def test_a_record_written_before_seeds_reads_as_one_member(trained, tmp_path):
+    _, _, record = trained
+    # The old layout: one network's arrays, no member axis, no seeds, no dead-unit share.
+    np.savez_compressed(tmp_path / "propagation.npz", trajectory=record.trajectory, labels=record.labels,
+                        head_accuracy=record.head_accuracy, probe_accuracy=record.probe_accuracy,
+                        max_abs_feature=record.max_abs_feature, mean_step_norm=record.mean_step_norm,
+                        first_nonfinite_layer=-1, test_accuracy=record.test_accuracy, diverged=False)
+    (tmp_path / "config.json").write_text(json.dumps({"config": {"seed": 7, "depth": 4}}))
+    back = load_record(tmp_path / "propagation.npz")
+    assert back.seeds == [7] and back.median.depth == 4
+    np.testing.assert_array_equal(back.median.head_accuracy, record.head_accuracy)
+    assert np.isnan(back.median.inactive_share).all()
 
 
 def test_an_interrupted_write_leaves_nothing(tmp_path):
@@ -176,12 +210,13 @@ def test_cli_writes_the_expected_files_and_options_override_the_preset(tmp_path)
     assert result.exit_code == 0, result.output
     names = {path.name for path in out.iterdir()}
     assert names == {"grid-scaled.png", "grid-scaled.svg", "layer-accuracy.png", "layer-accuracy.svg",
-                     "feature-scale.png", "feature-scale.svg", "propagation-scaled.gif", "layers.csv",
-                     "propagation.npz", "config.json"} | ({"propagation-scaled.mp4"} & names)
+                     "feature-scale.png", "feature-scale.svg", "propagation-scaled.gif", "propagation-scaled.mp4",
+                     "layers.csv", "propagation.npz", "config.json"}
     config = json.loads((out / "config.json").read_text())["config"]
     assert (config["block"], config["step_size"], config["depth"]) == ("shrinkage", 0.1, 3)
     with Image.open(out / "propagation-scaled.gif") as gif:
         assert gif.n_frames == 4
+    assert mp4_frames(out / "propagation-scaled.mp4")[0] == 4
 
 
 def test_cli_propagates_a_multilevel_rk4_network(tmp_path):
@@ -191,15 +226,131 @@ def test_cli_propagates_a_multilevel_rk4_network(tmp_path):
                                  "--out", str(out)])
     assert result.exit_code == 0, result.output
     assert "rk4, 2 levels" in " ".join(result.output.split())
-    record = load_record(out / "propagation.npz")
+    record = load_record(out / "propagation.npz").median
     assert record.depth == 8 and (record.config["integrator"], record.config["levels"]) == ("rk4", 2)
     with Image.open(out / "propagation-scaled.gif") as gif:
         assert gif.n_frames == 3  # layers 0, 4 and 8
 
 
+def test_a_member_of_a_seeds_ensemble_is_the_single_run_with_its_seed():
+    config = PropagationConfig(block="batchnorm", step_size=0.5, depth=3, n_samples=40, epochs=2, batch_size=8)
+    ensemble = run_propagation_seeds(dataclasses.replace(config, seed=4, seeds=3))
+    assert ensemble.seeds == [4, 5, 6]
+    alone = run_propagation(dataclasses.replace(config, seed=5))
+    member = ensemble.members[1]
+    np.testing.assert_allclose(member.trajectory, alone.trajectory, rtol=1e-5, atol=1e-6)
+    for name in ("head_accuracy", "probe_accuracy", "inactive_share", "labels"):
+        np.testing.assert_array_equal(getattr(member, name), getattr(alone, name))
+    np.testing.assert_allclose(member.max_abs_feature, alone.max_abs_feature, rtol=1e-5)
+    np.testing.assert_allclose(member.mean_step_norm, alone.mean_step_norm, rtol=1e-5)
+    assert (member.test_accuracy, member.knn_accuracy, member.seed) == (alone.test_accuracy, alone.knn_accuracy, 5)
+    assert member.config == alone.config
+    # Members differ: each draws its own data from its own seed.
+    assert not np.array_equal(ensemble.members[0].trajectory[0], member.trajectory[0])
+
+
+def test_dead_unit_share_of_a_hand_built_network():
+    # Plain blocks, h = 0.1, width 2: F_i(y) = K2 relu(K1 y + b1) + b2, with K1 = 0 the pre-activation is b1
+    # on every point. Block 1 (layer 1): b1 = (-1, +1), one dead unit of two; block 2: (-1, -1), both
+    # dead; block 3: (+1, +1), none.
+    model = StableResNet(2, 2, depth=3, block="plain", step_size=0.1, seed=0)
+    with torch.no_grad():
+        model.field.K1.zero_()
+        model.field.b1.copy_(torch.tensor([[[-1.0, 1.0]], [[-1.0, -1.0]], [[1.0, 1.0]]]).unsqueeze(0))
+    X = torch.randn(30, 2, generator=torch.Generator().manual_seed(0))
+    record = propagate(model, X, torch.arange(30) % 2, X, torch.arange(30) % 2)
+    np.testing.assert_array_equal(record.inactive_share, [np.nan, 0.5, 1.0, 0.0])
+    # A unit active on a single test point is not dead: block 1's unit 0 now sees x_0 and a bias that
+    # lifts only the largest x_0 above 0.
+    with torch.no_grad():
+        model.field.K1[0, 0].copy_(torch.tensor([[1.0, 0.0], [0.0, 0.0]]))
+        model.field.b1[0, 0, 0, 0] = -(X[:, 0].sort().values[-2] + X[:, 0].max()) / 2
+    assert propagate(model, X, torch.arange(30) % 2, X, torch.arange(30) % 2).inactive_share[1] == 0.0
+
+
+def test_median_member_by_final_accuracy_ties_to_the_lowest_seed():
+    def member(accuracy, seed):
+        return Propagation(*[np.zeros(1)] * 7, first_nonfinite_layer=-1, test_accuracy=accuracy, seed=seed)
+
+    # Sorted accuracies 0.6, 0.8, 0.8, 0.8, 0.9: the median is 0.8, held by seeds 12, 11, 13 -> seed 11.
+    records = PropagationSeeds([member(0.9, 10), member(0.8, 12), member(0.6, 14), member(0.8, 11), member(0.8, 13)])
+    assert records.median.seed == 11
+    # An even count takes the lower median: 0.5, 0.7 | 0.8, 0.9 -> 0.7 (seed 3).
+    assert PropagationSeeds([member(0.9, 1), member(0.5, 2), member(0.7, 3), member(0.8, 4)]).median.seed == 3
+
+
+def test_batched_probe_matches_scikit_learns_logistic_regression_layer_by_layer():
+    from sklearn.linear_model import LogisticRegression
+
+    from stableresnet.experiments.propagation import _probe_accuracies
+
+    rng = np.random.default_rng(0)
+    y, y_test = rng.integers(0, 2, 80), rng.integers(0, 2, 60)
+    shift = rng.normal(size=(12, 1, 2)) * np.linspace(0, 3, 12)[:, None, None]  # from mixed to separated
+    train, test = rng.normal(size=(12, 80, 2)) + shift * y[:, None], rng.normal(size=(12, 60, 2)) + shift * y_test[:, None]
+    train[4] *= 1e30
+    test[4] *= 1e30  # huge but finite: scaled first, as in the reference below
+    train[7, 3, 0] = np.inf  # a non-finite training layer: NaN
+    test[9, 2, 1] = np.nan  # a non-finite test point: wrong
+    expected = []
+    for layer in range(12):
+        if not np.isfinite(train[layer]).all():
+            expected.append(np.nan)
+            continue
+        scale = np.abs(train[layer]).max()
+        center, spread = (train[layer] / scale).mean(axis=0), (train[layer] / scale).std(axis=0)
+        finite = np.isfinite(test[layer]).all(axis=1)
+        probe = LogisticRegression(tol=1e-10, max_iter=10_000).fit((train[layer] / scale - center) / spread, y)
+        predicted = probe.predict((np.where(finite[:, None], test[layer], 0.0) / scale - center) / spread)
+        expected.append(np.mean((predicted == y_test) & finite))
+    np.testing.assert_array_equal(_probe_accuracies(train, y, test, y_test), expected)
+
+
+def test_knn_ceiling_on_hand_made_points():
+    # Two tight clusters far apart; the test set has one point per cluster with the wrong label
+    # of four: no classifier can get it right, k-NN gets the other three.
+    rng = np.random.default_rng(0)
+    X_train = np.concatenate([rng.normal(0, 0.1, (20, 2)), rng.normal(5, 0.1, (20, 2))])
+    y_train = np.repeat([0, 1], 20)
+    X_test = np.array([[0.0, 0.0], [0.1, 0.0], [5.0, 5.0], [5.1, 5.0]])
+    assert knn_ceiling(X_train, y_train, X_test, np.array([0, 1, 1, 1])) == 0.75
+    assert np.isnan(knn_ceiling(X_train[:21], y_train[:21], X_test, np.array([0, 1, 1, 1])))  # one class-1 point
+
+
+def test_seed_bands_show_the_median_and_quartiles():
+    accuracy = np.array([[0.5, 0.6], [0.5, 0.9], [0.6, 0.7], [0.7, 0.8], [0.9, 1.0]])
+    scale = np.array([[1.0, 10.0], [2.0, np.inf], [3.0, np.nan], [4.0, 20.0], [5.0, 30.0]])
+    figure = plot_seed_bands(accuracy, scale, seeds=[0, 1, 2, 3, 4])
+    accuracy_ax, scale_ax = figure.axes
+    np.testing.assert_array_equal(accuracy_ax.lines[0].get_ydata(), [0.6, 0.8])
+    # Non-finite counts as +inf: sorted 10, 20, 30, inf, inf -> median 30, upper quartile inf (not drawn).
+    np.testing.assert_array_equal(scale_ax.lines[0].get_ydata(), [3.0, 30.0])
+    band = scale_ax.collections[0].get_paths()[0].vertices
+    assert 2.0 in band[:, 1] and 4.0 in band[:, 1]  # the quartiles at layer 0
+    assert "median over 5 seeds (0-4)" in accuracy_ax.get_legend().get_texts()[0].get_text()
+
+
+def test_cli_with_seeds_draws_the_median_member_and_the_bands(tmp_path):
+    out = tmp_path / "out"
+    result = runner.invoke(app, ["propagate", "--depth", "3", "--epochs", "1", "--n-samples", "30", "--seeds", "3",
+                                 "--seed", "2", "--axes", "scaled", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    records = load_record(out / "propagation.npz")
+    assert records.seeds == [2, 3, 4]
+    median = records.median.seed
+    assert f"seed {median}, median of 3" in " ".join(result.output.split())
+    assert {"seed-bands.png", "seed-bands.svg", "propagation-scaled.mp4"} <= {p.name for p in out.iterdir()}
+    table = np.genfromtxt(out / "layers.csv", delimiter=",", names=True)
+    assert len(table) == 3 * 4 and sorted(set(table["seed"])) == [2, 3, 4]
+    np.testing.assert_array_equal(table["head_accuracy"][table["seed"] == median], records.median.head_accuracy)
+    summary = json.loads((out / "config.json").read_text())
+    assert summary["median_seed"] == median and summary["config"]["seeds"] == 3
+
+
 @pytest.mark.parametrize(
     "args, message",
     [
+        (["--seeds", "0"], "seeds must be an integer ≥ 1"),
         (["--figure", "9"], "unknown figure 9"),
         (["--depth", "6", "--levels", "3"], "depth 6 cannot be built in 3 levels"),
         (["--integrator", "leapfrog"], "needs a two-stream block"),

@@ -7,9 +7,10 @@ import pytest
 from PIL import Image
 
 from stableresnet.experiments import reproduce
-from stableresnet.experiments.claims import evaluate_claims
+from stableresnet.experiments.claims import evaluate_claims, hold_rate_text
 from stableresnet.experiments.reproduce import load_specs, run_reproduce, select
 from stableresnet.model import ConfigError
+from stableresnet.stats import wilson_interval
 from stableresnet.viz.report import build_report
 
 def test_the_bundled_specs_cover_every_figure_at_both_scales():
@@ -19,6 +20,10 @@ def test_the_bundled_specs_cover_every_figure_at_both_scales():
     paper = {e.figure: e for e in load_specs("paper")}
     assert paper["fig9"].settings == {"dataset": "wine"}  # the paper preset, unchanged
     assert load_specs("quick")[8].settings["trials"] < 10
+    quick = {e.figure: e for e in load_specs("quick")}
+    for n in range(2, 8):  # every picture is checked over seeds: 10 at the paper scale, at least 5 quick
+        assert paper[f"fig{n}"].settings["seeds"] == 10 and quick[f"fig{n}"].settings["seeds"] >= 5
+    assert paper["fig5"].settings["compare_depth"] == quick["fig5"].settings["compare_depth"] == 100
 
 
 @pytest.mark.parametrize(
@@ -41,6 +46,8 @@ def test_the_bundled_specs_cover_every_figure_at_both_scales():
          r"variant 'a': unknown setting\(s\) \['frames'\]"),
         ('[b]\ntitle = "x"\nkind = "propagation"\nfigure = 3\nlevels = 3\ndepth = 10\n', "cannot be built in 3 levels"),
         ('[b]\ntitle = "x"\nkind = "propagation"\nfigure = 3\nframes = 1\n', "at least 2 frames"),
+        ('[b]\ntitle = "x"\nkind = "propagation"\nfigure = 3\nseeds = 0\n', r"\[b\]: seeds must be an integer ≥ 1"),
+        ('[b]\ntitle = "x"\nkind = "propagation"\nfigure = 5\ncompare_depth = 0\n', r"\[b\]: depth must be"),
     ],
 )
 def test_bad_specs_are_refused_with_the_figure_and_problem(tmp_path, text, message):
@@ -82,10 +89,17 @@ def test_an_interrupted_reproduce_resumes_and_reuses_finished_figures(tiny_spec,
     assert len(table) == 2 * 2 * 2  # blocks × h × trials
 
     claims = evaluate_claims(records, out)
+    fig2 = records[1]
+    assert [m["seed"] for m in fig2["members"]] == [0, 1] and fig2["numbers"]["seeds"] == 2
+    summary = pd.read_csv(out / "fig2" / "summary.csv")
+    assert list(summary["test_accuracy"]) == [m["test_accuracy"] for m in fig2["members"]]
+    assert set(claims.loc[claims["figure"] == "fig2", "seeds"]) == {2}
     report = build_report(out, records, claims, "quick", "cpu")
     page = report.read_text()
     assert "<script>alert(1)</script>" not in page and "&lt;script&gt;" in page
-    for name in ("fig1/data.png", "fig2/grid-scaled.png", "fig2/propagation-fixed.gif", "fig9/sweep.png"):
+    assert "seeds where it holds" in page
+    for name in ("fig1/data.png", "fig2/grid-scaled.png", "fig2/propagation-fixed.gif", "fig2/seed-bands.png",
+                 "fig9/sweep.png"):
         assert f"src='{name}'" in page
         assert (out / name).exists()
 
@@ -150,24 +164,67 @@ def write_sweep(path, rows):
     table.to_csv(path, index=False)
 
 
+def picture(figure, *members):
+    """A picture figure's done record with one numbers dict per seed."""
+    return {"figure": figure, "numbers": {"seeds": len(members)}, "members": list(members)}
+
+
 def test_claims_are_computed_from_the_result_tables(tmp_path):
     # Wine-like table: plain at h = 1 worse and wider than at h = 0.1; batch norm steadier at h = 1.
     write_sweep(tmp_path / "runs/a/results.csv", [
         ("plain", 0.1, 0.96), ("plain", 0.1, 0.98), ("plain", 1.0, 0.70), ("plain", 1.0, 0.90),
         ("batchnorm", 0.1, 0.99), ("batchnorm", 0.1, 0.99), ("batchnorm", 1.0, 0.93), ("batchnorm", 1.0, 0.95),
     ])
+    plain = [{"seed": s, "test_accuracy": a, "max_abs_feature_first": 2.0, "max_abs_feature_last": last}
+             for s, a, last in [(0, 0.62, 1e9), (1, 0.75, float("nan")), (2, 0.85, 5.0), (3, 0.80, 30.0), (4, 0.9, 15.0)]]
     records = [
         {"figure": "fig9", "table": "runs/a/results.csv"},
-        {"figure": "fig2", "numbers": {"test_accuracy": 0.62, "max_abs_feature_last": 1e9}},
-        {"figure": "fig3", "numbers": {"first_layer_accuracy_1": 150, "max_layer_accuracy": 1.0, "depth": 500}},
-        {"figure": "fig6", "numbers": {"max_abs_feature_last": 12.0}},
+        picture("fig2", *plain),
+        # Fig. 3: 1.0 reached at layer 150 by seeds 0-3, never by seed 4.
+        picture("fig3", *[{"first_layer_accuracy_1": 150, "max_layer_accuracy": 1.0, "knn_accuracy": 0.99}] * 4,
+                {"first_layer_accuracy_1": None, "max_layer_accuracy": 0.98, "knn_accuracy": 0.98}),
+        # Fig. 6 pairs with fig. 2 by seed (seed 9 has no partner and is left out).
+        picture("fig6", *[{"seed": s, "max_abs_feature_last": 12.0} for s in (4, 3, 2, 1, 0, 9)]),
+        picture("fig5", *[{"test_accuracy": a, "compare_depth_test_accuracy": b, "depth": 500, "compare_depth": 100}
+                          for a, b in [(0.85, 0.84), (0.86, 0.70), (0.80, 0.82)]]),
     ]
-    claims = evaluate_claims(records, tmp_path).set_index(["figure", "measure"])["holds"]
-    fig9 = claims.loc["fig9"]
+    claims = evaluate_claims(records, tmp_path).set_index(["figure", "measure"])
+    fig9 = claims.loc["fig9"]["holds"]
     assert bool(fig9.iloc[0])  # large h worse: 0.80 ± 0.141 vs 0.97 ± 0.014
     assert bool(fig9.iloc[1])  # batch norm at h = 1: 0.94 ± 0.014 beats plain 0.80 ± 0.141
     assert not bool(fig9.iloc[2])  # best batch norm 0.99 > plain h = 0.1's 0.97
-    assert not bool(claims.loc["fig2"].iloc[0])  # 0.62 is not within 0.1 of 0.8
-    assert bool(claims.loc["fig3"].iloc[0])  # layer 150 ≤ 200
-    assert bool(claims.loc["fig6"].iloc[0])  # 12 < 1e9
-    assert claims.loc["fig10"].isna().all()  # not run
+    assert claims.loc["fig9"]["seeds"].isna().all()  # pooled trials: no hold-rate
+
+    def rate(figure, index=0):
+        row = claims.loc[figure].iloc[index]
+        return row["seeds_held"], row["seeds"], row["verdict"]
+
+    # Within 0.1 of 0.8: 0.75, 0.85, 0.80, 0.9 yes (4 of 5), 0.62 no; 4/5 is unclear.
+    assert rate("fig2", 0) == (4, 5, "unclear")
+    # Diverge ≥ 10 ×: 1e9 / 2 yes, NaN (overflowed) yes, 5 / 2 no, 30 / 2 yes, 15 / 2 no -> 3/5.
+    assert rate("fig2", 1) == (3, 5, "unclear")
+    assert rate("fig3") == (4, 5, "unclear")
+    assert "k-NN on the same test points): median 0.99" in claims.loc["fig3"].iloc[0]["measured"]
+    # 12 < plain's last max |y| for seeds 0 (1e9), 1 (NaN = overflow), 3 (30), 4 (15); not seed 2 (5).
+    assert rate("fig6") == (4, 5, "unclear")
+    # |500 - 100 layers| ≤ 0.05: 0.01 yes, 0.16 no, 0.02 yes.
+    assert rate("fig5", 1) == (2, 3, "unclear")
+    row = claims.loc["fig3"].iloc[0]
+    assert (row["ci_low"], row["ci_high"]) == pytest.approx(wilson_interval(4, 5))
+    assert claims.loc["fig10"]["verdict"].eq("not run").all() and claims.loc["fig10"]["holds"].isna().all()
+
+
+def test_unanimous_seeds_decide_and_an_old_single_seed_record_counts_as_one(tmp_path):
+    shrinking = [{"max_layer_accuracy": 0.6, "max_abs_feature_first": 2.0, "max_abs_feature_last": 0.1}] * 5
+    records = [picture("fig4", *shrinking),
+               # A done record from before seeds: flat numbers, no members.
+               {"figure": "fig7", "numbers": {"first_layer_accuracy_1": 120, "max_layer_accuracy": 1.0, "depth": 500}}]
+    claims = evaluate_claims(records, tmp_path).set_index("figure")
+    fig4 = claims.loc["fig4"]
+    assert list(fig4["verdict"]) == ["holds", "holds"] and list(fig4["holds"]) == [True, True]  # 5/5
+    fig7 = claims.loc["fig7"]
+    assert (fig7["seeds_held"], fig7["seeds"], fig7["verdict"]) == (1, 1, "unclear")
+    assert hold_rate_text(fig7) == "1/1 (95 % CI 0.21–1.00)"
+    page = build_report(tmp_path, [{**r, "title": r["figure"], "kind": "propagation", "settings": {}, "seconds": 1.0}
+                                   for r in records], evaluate_claims(records, tmp_path), "quick", "cpu").read_text()
+    assert "5/5 (95 % CI 0.57–1.00)" in page and "2 of 3 checked statements hold, 1 unclear" in page

@@ -38,6 +38,13 @@ INTEGRATOR_HELP = "Step rule: euler, heun, midpoint, rk4 or leapfrog (hamiltonia
 POLICY_HELP = "Block step sizes: fixed (the paper), learnable or adaptive."
 LEVELS_HELP = ("Multi-level depth: start at depth/2^(L−1) blocks and step 2^(L−1)·h, double the blocks and halve h "
                "L−1 times; --epochs per level.")
+# Options that several commands share, declared once.
+DATA_OPTION = typer.Option(None, help="CSV or Parquet file with your data.")
+TARGET_OPTION = typer.Option(None, help="Target column of --data.")
+DATASET_OPTION = typer.Option(None, help="A bundled dataset (see `stableresnet datasets`).")
+TEST_SIZE_OPTION = typer.Option(0.2, help="Test fraction where the data has no official split.")
+ONE_HOT_OPTION = typer.Option(False, help="One-hot encode categorical columns.")
+DEVICE_OPTION = typer.Option("cpu", help="cpu, cuda or auto.")
 
 
 def _print_version(value: bool) -> None:

@@ -14,7 +14,8 @@ from ..files import check_output_folder, write_atomically
 from ..model import ConfigError, StableResNet
 from ..train import TrainConfig, fit
 from .common import (
-    INTEGRATOR_HELP, POLICY_HELP, app, check_data_source, console, epoch_progress, load_data_source, preset_help,
+    DATASET_OPTION, DATA_OPTION, DEVICE_OPTION, INTEGRATOR_HELP, ONE_HOT_OPTION, POLICY_HELP, TARGET_OPTION,
+    TEST_SIZE_OPTION, app, check_data_source, console, epoch_progress, load_data_source, preset_help,
     preset_or_estimator, preset_or_none, resolve_device, user_errors,
 )
 
@@ -54,11 +55,11 @@ def _diagnose_figures(spectra, eigenvalues, growth, robustness) -> dict:
 @app.command()
 @user_errors
 def diagnose(
-    data: Optional[Path] = typer.Option(None, help="CSV or Parquet file with your data."),
-    target: Optional[str] = typer.Option(None, help="Target column of --data."),
-    dataset: Optional[str] = typer.Option(None, help="A bundled dataset (see `stableresnet datasets`)."),
-    test_size: float = typer.Option(0.2, help="Test fraction where the data has no official split."),
-    one_hot: bool = typer.Option(False, help="One-hot encode categorical columns."),
+    data: Optional[Path] = DATA_OPTION,
+    target: Optional[str] = TARGET_OPTION,
+    dataset: Optional[str] = DATASET_OPTION,
+    test_size: float = TEST_SIZE_OPTION,
+    one_hot: bool = ONE_HOT_OPTION,
     model_file: Optional[Path] = typer.Option(None, "--model", help="Diagnose this saved model instead of training."),
     block: list[str] = typer.Option(["plain"], help="Vector field to train; repeat for several."),
     step_size: list[float] = typer.Option([0.1], "--step-size", "-h", help="Step size h; repeat for several."),
@@ -78,7 +79,7 @@ def diagnose(
     growth_epsilon: float = typer.Option(1e-3, help="Layer-0 perturbation size for eq. 4."),
     pgd_steps: int = typer.Option(10, help="PGD iterations."),
     out: Path = typer.Option(Path("diagnostics"), help="Folder for the CSV/JSON records and PNG figures."),
-    device: str = typer.Option("cpu", help="cpu, cuda or auto."),
+    device: str = DEVICE_OPTION,
 ):
     """Jacobian spectra (Prop. 1-2), perturbation growth (eq. 4) and robust accuracy of trained networks."""
     import json

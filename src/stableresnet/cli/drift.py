@@ -10,7 +10,9 @@ import typer
 from rich.table import Table
 
 from ..files import check_output_folder, write_atomically
-from .common import StepLog, app, console, epoch_progress, resolve_device, user_errors
+from .common import (
+    DEVICE_OPTION, StepLog, app, console, epoch_progress, resolve_device, user_errors,
+)
 from .sweep import print_summary
 
 
@@ -33,7 +35,7 @@ def drift(
     plot_h: str = typer.Option("0.1,1", help="h values drawn in the over-time figure (all if none match)."),
     seed: int = typer.Option(0, help="Seed of the trials (and of synthetic-btc)."),
     out: Optional[Path] = typer.Option(None, help="Results folder [results/drift-NAME]."),
-    device: str = typer.Option("cpu", help="cpu, cuda or auto."),
+    device: str = DEVICE_OPTION,
 ):
     """Train on a time window, then test on every later period (paper Figs. 14-15); resumable."""
     from ..experiments.drift import DriftConfig, run_drift, save_drift

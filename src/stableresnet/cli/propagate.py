@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Optional
 
+import numpy as np
 import typer
 from rich.table import Table
 
@@ -33,7 +34,8 @@ def propagate(
     n_samples: int = typer.Option(500, help="Training points (and as many test points)."),
     noise: float = typer.Option(0.1, help="Noise of the synthetic data."),
     seed: int = typer.Option(0, help="Seed of data, initialisation and mini-batch order."),
-    animate: bool = typer.Option(True, help="Write the per-layer GIF (and MP4 when ffmpeg is installed)."),
+    seeds: int = typer.Option(1, help="Networks trained as one ensemble, seeds SEED ... SEED+N-1; pictures show the median."),
+    animate: bool = typer.Option(True, help="Write the per-layer GIF and MP4."),
     frames: Optional[int] = typer.Option(None, help="Animation frames: this many layers evenly spread [every layer]."),
     out: Path = typer.Option(Path("propagation"), help="Folder for figures, animations and layers.csv."),
     device: str = typer.Option("cpu", help="cpu, cuda or auto."),
@@ -44,7 +46,7 @@ def propagate(
     """Train a width-2 network on 2-D data and draw its features layer by layer (paper Figs. 2-7)."""
     from ..experiments.propagation import (
         FigurePreset, PropagationConfig, check_layers, default_layers, figure_preset, parse_layers,
-        run_propagation, write_records,
+        run_propagation_seeds, write_records,
     )
     from ..viz.propagation import AXES_MODES, frame_layers, write_propagation_figures
 
@@ -61,7 +63,7 @@ def propagate(
         data=data, n_samples=n_samples, noise=noise,
         epochs=epochs if epochs is not None else (preset.epochs if preset else 100),
         batch_size=batch_size if batch_size is not None else (preset.batch_size if preset else 32),
-        learning_rate=learning_rate, activation=activation, seed=seed,
+        learning_rate=learning_rate, activation=activation, seed=seed, seeds=seeds,
         integrator=integrator, step_size_policy=step_size_policy, levels=levels,
     )
     grid_layers = check_layers(parse_layers(layers), config.depth) if layers is not None else default_layers(config.depth)
@@ -69,21 +71,23 @@ def propagate(
     check_output_folder(out, "--out")
     device = resolve_device(device)
 
-    label = f"{config.block} h={config.step_size:g} depth {config.depth}"
+    label = f"{config.block} h={config.step_size:g} depth {config.depth}" + (f", {seeds} seeds" if seeds > 1 else "")
     label += beyond_label(integrator, step_size_policy, levels)
     total_epochs = config.epochs * levels
     with epoch_progress(total_epochs, "propagate") as progress:
         task = progress.add_task(label, total=total_epochs, loss="-")
-        record = run_propagation(
+        records = run_propagation_seeds(
             config, device=device,
-            on_epoch=lambda epoch, loss: progress.update(task, completed=epoch + 1, loss=f"{loss[0]:.4f}"),
+            on_epoch=lambda epoch, loss: progress.update(task, completed=epoch + 1, loss=f"{np.nanmean(loss):.4f}"),
         )
     out.mkdir(parents=True, exist_ok=True)
-    written = write_records(record, out)
+    written = write_records(records, out)
     with console.status("drawing figures and animations"):
-        written += write_propagation_figures(record, out, grid_layers, axes_modes, animate=animate, max_frames=frames)
+        written += write_propagation_figures(records, out, grid_layers, axes_modes, animate=animate, max_frames=frames)
 
-    table = Table(title=f"{data}: {label}" + (f" (paper figure {figure})" if figure is not None else ""))
+    record = records.median
+    drawn = f"seed {record.seed}" + (f", median of {seeds}" if seeds > 1 else "")
+    table = Table(title=f"{data}: {label}" + (f" (paper figure {figure})" if figure is not None else "") + f"; {drawn}")
     for column in ("layer", "head accuracy", "probe accuracy", "max |y|"):
         table.add_column(column, justify="right")
     for layer in grid_layers:
@@ -94,4 +98,8 @@ def propagate(
         console.print("[yellow]training diverged[/]: drawn with the last finite weights")
     if record.first_nonfinite_layer >= 0:
         console.print(f"[yellow]features are non-finite from layer {record.first_nonfinite_layer}[/]")
-    console.print(f"test accuracy {record.test_accuracy:.4f}; wrote {len(written)} files to {out}")
+    if seeds > 1:
+        accuracies = ", ".join(f"{m.test_accuracy:.3f}" for m in records.members)
+        console.print(f"test accuracy of seeds {records.seeds[0]}-{records.seeds[-1]}: {accuracies}; "
+                      f"k-NN ceiling median {np.nanmedian([m.knn_accuracy for m in records.members]):.3f}")
+    console.print(f"test accuracy {record.test_accuracy:.4f} ({drawn}); wrote {len(written)} files to {out}")

@@ -22,7 +22,7 @@ def reproduce(
     device: str = typer.Option("cpu", help="cpu, cuda or auto."),
 ):
     """Reproduce the paper's figures 1-15 and the beyond-the-paper experiments; HTML report DIR/index.html; resumable."""
-    from ..experiments.claims import evaluate_claims
+    from ..experiments.claims import evaluate_claims, hold_rate_text
     from ..experiments.reproduce import load_specs, run_reproduce, select
     from ..viz.report import build_report
 
@@ -55,10 +55,11 @@ def reproduce(
     claims = evaluate_claims(records, out)
     report = build_report(out, records, claims, scale, device)
     table = Table(title="paper vs. here")
-    for column in ("figure", "measured", "verdict"):
+    for column in ("figure", "measured", "seeds where it holds", "verdict"):
         table.add_column(column)
+    colours = {"holds": "green", "does not hold": "red", "unclear": "yellow"}
     for claim in claims.itertuples():
-        verdict = "not run" if claim.holds is None else ("[green]holds[/]" if claim.holds else "[red]does not hold[/]")
-        table.add_row(claim.figure, claim.measured, verdict)
+        verdict = f"[{colours[claim.verdict]}]{claim.verdict}[/]" if claim.verdict in colours else claim.verdict
+        table.add_row(claim.figure, claim.measured, hold_rate_text(claim), verdict)
     console.print(table)
     console.print(f"{len(records)} figures in {sum(r['seconds'] for r in records):.0f} s of compute; report: {report}")

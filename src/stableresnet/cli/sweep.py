@@ -13,8 +13,9 @@ from ..experiments.sweep import SweepConfig, estimator_defaults
 from ..files import check_output_folder, write_atomically
 from ..model import ConfigError
 from .common import (
-    INTEGRATOR_HELP, LEVELS_HELP, POLICY_HELP, StepLog, app, check_data_source, console, epoch_progress, errors,
-    resolve_device, user_errors,
+    DATASET_OPTION, DATA_OPTION, DEVICE_OPTION, INTEGRATOR_HELP, LEVELS_HELP, ONE_HOT_OPTION, POLICY_HELP,
+    TARGET_OPTION, TEST_SIZE_OPTION, StepLog, app, check_data_source, console, epoch_progress, errors, resolve_device,
+    user_errors,
 )
 
 # For the help text only; a sweep reads the estimator's defaults again when it runs.
@@ -24,9 +25,9 @@ ESTIMATOR = estimator_defaults()
 @app.command()
 @user_errors
 def sweep(
-    data: Optional[Path] = typer.Option(None, help="CSV or Parquet file with your data."),
-    target: Optional[str] = typer.Option(None, help="Target column of --data."),
-    dataset: Optional[str] = typer.Option(None, help="A bundled dataset (see `stableresnet datasets`)."),
+    data: Optional[Path] = DATA_OPTION,
+    target: Optional[str] = TARGET_OPTION,
+    dataset: Optional[str] = DATASET_OPTION,
     blocks: str = typer.Option("plain,shrinkage,batchnorm", help="Comma-separated blocks."),
     step_sizes: Optional[str] = typer.Option(
         None, help="h grid: start:stop:step or a list [paper preset, else the paper's grid 0.1:1.0:0.1]."),
@@ -45,11 +46,11 @@ def sweep(
                            f"{ESTIMATOR['learning_rate']:g}]."),
     seed: int = typer.Option(
         0, help="Sweep seed; trial t's seed (its split, initialisation, batch order) derives from it."),
-    test_size: float = typer.Option(0.2, help="Test fraction where the data has no official split."),
-    one_hot: bool = typer.Option(False, help="One-hot encode categorical columns."),
+    test_size: float = TEST_SIZE_OPTION,
+    one_hot: bool = ONE_HOT_OPTION,
     members_per_group: int = typer.Option(100, help="Members trained together in one batched model."),
     out: Optional[Path] = typer.Option(None, help="Results folder [results/sweep-DATASET, or sweep-STEM of --data]."),
-    device: str = typer.Option("cpu", help="cpu, cuda or auto."),
+    device: str = DEVICE_OPTION,
     integrator: str = typer.Option("euler", help=INTEGRATOR_HELP),
     step_size_policy: str = typer.Option("fixed", help=POLICY_HELP),
     robustness: bool = typer.Option(False, help="Add per member: stability constant c, largest block amplification (|1+hλ| for Euler), accuracy "

@@ -16,17 +16,18 @@ from ..multilevel import coarsest_model, fit_multilevel
 from ..serialization import save_model
 from ..train import TrainConfig, evaluate
 from .common import (
-    INTEGRATOR_HELP, LEVELS_HELP, POLICY_HELP, app, beyond_label, console, epoch_progress, load_data_source,
-    preset_help, preset_or_estimator, preset_or_none, resolve_device, user_errors,
+    DATASET_OPTION, DATA_OPTION, DEVICE_OPTION, INTEGRATOR_HELP, LEVELS_HELP, ONE_HOT_OPTION, POLICY_HELP,
+    TARGET_OPTION, TEST_SIZE_OPTION, app, beyond_label, console, epoch_progress, load_data_source, preset_help,
+    preset_or_estimator, preset_or_none, resolve_device, user_errors,
 )
 
 
 @app.command()
 @user_errors
 def train(
-    data: Optional[Path] = typer.Option(None, help="CSV or Parquet file with your data."),
-    target: Optional[str] = typer.Option(None, help="Target column of --data."),
-    dataset: Optional[str] = typer.Option(None, help="A bundled dataset (see `stableresnet datasets`)."),
+    data: Optional[Path] = DATA_OPTION,
+    target: Optional[str] = TARGET_OPTION,
+    dataset: Optional[str] = DATASET_OPTION,
     block: str = typer.Option("plain", help="Vector field: plain, shrinkage, batchnorm, antisymmetric or hamiltonian."),
     step_size: float = typer.Option(0.1, "--step-size", "-h", help="Step size h > 0 (h = 1: vanilla ResNet)."),
     depth: Optional[int] = typer.Option(None, help=preset_help("Residual blocks", "depth")),
@@ -38,10 +39,10 @@ def train(
     optimizer: str = typer.Option("adam", help="adam or sgd."),
     activation: str = typer.Option("relu", help="relu or tanh."),
     seed: int = typer.Option(0, help="Seed of split, initialisation and mini-batch order."),
-    test_size: float = typer.Option(0.2, help="Test fraction where the data has no official split."),
-    one_hot: bool = typer.Option(False, help="One-hot encode categorical columns."),
+    test_size: float = TEST_SIZE_OPTION,
+    one_hot: bool = ONE_HOT_OPTION,
     save: Optional[Path] = typer.Option(None, help="Write the trained model here (safetensors)."),
-    device: str = typer.Option("cpu", help="cpu, cuda or auto."),
+    device: str = DEVICE_OPTION,
     integrator: str = typer.Option("euler", help=INTEGRATOR_HELP),
     step_size_policy: str = typer.Option("fixed", help=POLICY_HELP),
     smoothness: float = typer.Option(0.0, help="λ of the inter-layer penalty λ Σ‖K_{i+1} − K_i‖² [0: off]."),

@@ -16,7 +16,8 @@ from rich.table import Table
 from ..files import check_output_file, check_output_folder, write_atomically
 from ..tuning import StableResNetClassifierCV, cv_results_frame
 from .common import (
-    StepLog, app, check_data_source, console, load_data_source, preset_or_none, resolve_device, user_errors,
+    DATASET_OPTION, DATA_OPTION, DEVICE_OPTION, ONE_HOT_OPTION, TARGET_OPTION, StepLog, app, check_data_source,
+    console, load_data_source, preset_or_none, resolve_device, user_errors,
 )
 
 _DEFAULTS = {name: p.default for name, p in inspect.signature(StableResNetClassifierCV).parameters.items()}
@@ -25,9 +26,9 @@ _DEFAULTS = {name: p.default for name, p in inspect.signature(StableResNetClassi
 @app.command()
 @user_errors
 def tune(
-    data: Optional[Path] = typer.Option(None, help="CSV or Parquet file with your data."),
-    target: Optional[str] = typer.Option(None, help="Target column of --data."),
-    dataset: Optional[str] = typer.Option(None, help="A bundled dataset (see `stableresnet datasets`)."),
+    data: Optional[Path] = DATA_OPTION,
+    target: Optional[str] = TARGET_OPTION,
+    dataset: Optional[str] = DATASET_OPTION,
     blocks: str = typer.Option(",".join(_DEFAULTS["blocks"]), help="Comma-separated blocks to compare."),
     step_sizes: Optional[str] = typer.Option(
         None, help="h grid: start:stop:step or a list [paper preset, else 0.1:1.0:0.1]."),
@@ -35,7 +36,7 @@ def tune(
     rule: str = typer.Option(_DEFAULTS["rule"], help="best: highest mean CV accuracy; one-se: the smallest h "
                              "within one standard error of it."),
     test_size: float = typer.Option(0.2, help="Test fraction held out from tuning, where the data has no official split."),
-    one_hot: bool = typer.Option(False, help="One-hot encode categorical columns."),
+    one_hot: bool = ONE_HOT_OPTION,
     depth: Optional[int] = typer.Option(None, help=f"Residual blocks [paper preset, else {_DEFAULTS['depth']}]."),
     width: Optional[int] = typer.Option(None, help="Block width [paper preset, else number of features]."),
     epochs: Optional[int] = typer.Option(None, help=f"Epochs [paper preset, else {_DEFAULTS['epochs']}]."),
@@ -45,7 +46,7 @@ def tune(
     seed: int = typer.Option(0, help="Seed of the test split, the folds, initialisation and mini-batch order."),
     save: Optional[Path] = typer.Option(None, help="Write the refit chosen model here (safetensors)."),
     out: Optional[Path] = typer.Option(None, help="Folder for cv_results.csv and tune.png [results/tune-NAME]."),
-    device: str = typer.Option("cpu", help="cpu, cuda or auto."),
+    device: str = DEVICE_OPTION,
 ):
     """Cross-validate every (block, h), refit the chosen one on the train split, test it, save it."""
     from ..experiments.sweep import parse_step_sizes

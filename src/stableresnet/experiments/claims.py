@@ -2,30 +2,66 @@
 
 A claim names its figure, quotes the paper, says how it is measured, and computes the
 measured value and whether it holds from a reproduce run's records and tables alone.
+
+Sweep figures (8-15) already pool many trials: their claims give one verdict. Picture
+figures (2-7) are one network each in the paper; here each runs several seeds, and a
+picture claim is checked seed by seed and reported as a hold-rate k/N with its 95 %
+Wilson interval, judged by the rule of ``stableresnet.stats`` (holds when the interval
+lies above 1/2, does not hold when below, else unclear). A done record from before seeds
+(one network, no ``members``) counts as one seed: 1/1, which is never conclusive.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
+from ..stats import hold_rate
 from ..viz.sweep import summarize
 
 
 @dataclass(frozen=True)
 class Claim:
+    """``check(records)`` -> None (not run) or (measured, holds); ``holds`` is a bool for a claim on
+    pooled trials, or one bool per seed for a picture claim."""
+
     figure: str
     paper: str
     measure: str
-    check: Callable[[dict], tuple[str, bool] | None]  # records by figure (and "_out") -> (measured, holds)
+    check: Callable[[dict], tuple[str, bool | list[bool]] | None]  # records by figure (and "_out")
 
 
 def _numbers(records: dict, figure: str) -> dict | None:
     record = records.get(figure)
     return None if record is None else record.get("numbers")
+
+
+def _members(records: dict, figure: str) -> list[dict] | None:
+    """Each seed's numbers of a picture figure; a record from before seeds is its one member."""
+    record = records.get(figure)
+    if record is None:
+        return None
+    return record.get("members") or [record["numbers"]]
+
+
+def _spread(values) -> str:
+    """"median M (range lo-hi)" of finite values; says how many were not finite."""
+    finite = sorted(v for v in values if v is not None and math.isfinite(v))
+    text = "" if not finite else (f"{finite[0]:.3g}" if len(finite) == 1 else
+                                  f"median {pd.Series(finite).median():.3g} (range {finite[0]:.3g}–{finite[-1]:.3g})")
+    missing = len(values) - len(finite)
+    return text + (f"{'; ' if text else ''}{missing} non-finite" if missing else "")
+
+
+def _ceiling(members: list[dict]) -> str:
+    """The k-NN ceiling on the same test points, beside an "accuracy 1.0" statement."""
+    values = [m.get("knn_accuracy") for m in members]
+    values = [v for v in values if v is not None and math.isfinite(v)]
+    return f"; best the data allow (k-NN on the same test points): {_spread(values)}" if values else ""
 
 
 def _summary(records: dict, figure: str) -> pd.DataFrame | None:
@@ -37,41 +73,81 @@ def _summary(records: dict, figure: str) -> pd.DataFrame | None:
 
 def _accuracy_about(figure: str, target: float, tolerance: float):
     def check(records):
-        numbers = _numbers(records, figure)
-        if numbers is None:
+        members = _members(records, figure)
+        if members is None:
             return None
-        value = numbers["test_accuracy"]
-        return f"{value:.3f}", abs(value - target) <= tolerance
+        values = [m["test_accuracy"] for m in members]
+        return f"test accuracy {_spread(values)}", [abs(v - target) <= tolerance for v in values]
     return check
 
 
 def _first_perfect_layer(figure: str, before: int):
     def check(records):
-        numbers = _numbers(records, figure)
-        if numbers is None:
+        members = _members(records, figure)
+        if members is None:
             return None
-        layer = numbers["first_layer_accuracy_1"]
-        if layer is None:
-            return f"never (best {numbers['max_layer_accuracy']:.3f} of {numbers['depth']} layers)", False
-        return f"layer {layer}", layer <= before
+        layers = [m["first_layer_accuracy_1"] for m in members]
+        reached = [layer for layer in layers if layer is not None]
+        text = (f"reached by {len(reached)} of {len(layers)} seeds"
+                + (f" (layers {', '.join(map(str, sorted(reached)))})" if reached else "")
+                + f"; best layer accuracy {_spread([m['max_layer_accuracy'] for m in members])}"
+                + _ceiling(members))
+        return text, [layer is not None and layer <= before for layer in layers]
     return check
 
 
 def _never_reaches(figure: str, ceiling: float):
     def check(records):
-        numbers = _numbers(records, figure)
-        if numbers is None:
+        members = _members(records, figure)
+        if members is None:
             return None
-        return f"best layer {numbers['max_layer_accuracy']:.3f}", numbers["max_layer_accuracy"] < ceiling
+        values = [m["max_layer_accuracy"] for m in members]
+        return f"best layer accuracy {_spread(values)}", [v < ceiling for v in values]
+    return check
+
+
+def _scale(value) -> float:
+    """max |y| with an overflowed (non-finite) layer counted as infinitely large."""
+    return value if value is not None and math.isfinite(value) else math.inf
+
+
+def _scale_ratio(figure: str, factor: float, grows: bool):
+    """max |y| at the last layer vs layer 0: ≥ ``factor`` × (grows) or < 1 × (shrinks)."""
+    def check(records):
+        members = _members(records, figure)
+        if members is None:
+            return None
+        ratios = [_scale(m["max_abs_feature_last"]) / m["max_abs_feature_first"] for m in members]
+        holds = [ratio >= factor for ratio in ratios] if grows else [ratio < 1 for ratio in ratios]
+        return f"max |y| last / layer 0: {_spread(ratios)}", holds
     return check
 
 
 def _bounded_against_plain(records):
-    plain, batchnorm = _numbers(records, "fig2"), _numbers(records, "fig6")
+    """Seed by seed (same seeds, same data): batch norm's max |y| at the last layer below plain's."""
+    plain, batchnorm = _members(records, "fig2"), _members(records, "fig6")
     if plain is None or batchnorm is None:
         return None
-    return (f"max |y| at layer 100: batch norm {batchnorm['max_abs_feature_last']:.3g}, "
-            f"plain {plain['max_abs_feature_last']:.3g}"), batchnorm["max_abs_feature_last"] < plain["max_abs_feature_last"]
+    plain_by_seed = {m.get("seed", index): m for index, m in enumerate(plain)}
+    pairs = [(m, plain_by_seed[m.get("seed", index)]) for index, m in enumerate(batchnorm)
+             if m.get("seed", index) in plain_by_seed]
+    if not pairs:
+        return None
+    return (f"max |y| at the last layer: batch norm {_spread([b['max_abs_feature_last'] for b, _ in pairs])}; "
+            f"plain {_spread([p['max_abs_feature_last'] for _, p in pairs])}"), \
+        [_scale(b["max_abs_feature_last"]) < _scale(p["max_abs_feature_last"]) for b, p in pairs]
+
+
+def _depths_alike(figure: str, tolerance: float):
+    """Each seed's test accuracy at the figure's depth and at ``compare_depth`` differ by ≤ tolerance."""
+    def check(records):
+        members = _members(records, figure)
+        if members is None or any("compare_depth_test_accuracy" not in m for m in members):
+            return None
+        gaps = [m["test_accuracy"] - m["compare_depth_test_accuracy"] for m in members]
+        depths = f"{members[0]['depth']} − {members[0]['compare_depth']} layers"
+        return f"accuracy gap {depths}: {_spread(gaps)}", [abs(gap) <= tolerance for gap in gaps]
+    return check
 
 
 def _large_h_worse(figure: str):
@@ -150,17 +226,26 @@ UCI = {"fig9": "Wine", "fig10": "Abalone", "fig11": "Absenteeism", "fig12": "Aut
 
 CLAIMS = [
     Claim("fig2", "plain vanilla ResNet (h = 1) ... the solutions oscillate reaching an accuracy of 0.8",
-          "test accuracy within 0.1 of 0.8", _accuracy_about("fig2", 0.8, 0.1)),
+          "per seed: test accuracy within 0.1 of 0.8", _accuracy_about("fig2", 0.8, 0.1)),
+    Claim("fig2", "plain vanilla ResNet: the activations diverge to very large values on the deeper layers",
+          "per seed: max |y| at the last layer ≥ 10 × at layer 0 (non-finite counts)",
+          _scale_ratio("fig2", 10.0, grows=True)),
     Claim("fig3", "h = 0.1, 500 layers: accuracy reaches 1.0 before layer 200",
-          "first layer whose head accuracy is 1.0, ≤ 200", _first_perfect_layer("fig3", 200)),
+          "per seed: first layer whose head accuracy is 1.0, ≤ 200", _first_perfect_layer("fig3", 200)),
     Claim("fig4", "shrinkage h = 1: accuracy ... does not reach 0.7",
-          "best head accuracy over all layers < 0.7", _never_reaches("fig4", 0.7)),
+          "per seed: best head accuracy over all layers < 0.7", _never_reaches("fig4", 0.7)),
+    Claim("fig4", "shrinkage h = 1: note that axes shrink rather than diverge",
+          "per seed: max |y| at the last layer < at layer 0", _scale_ratio("fig4", 1.0, grows=False)),
     Claim("fig5", "shrinkage h = 0.1: accuracy on a 100-layer and 500-layer network ... at 0.85",
-          "test accuracy within 0.1 of 0.85", _accuracy_about("fig5", 0.85, 0.1)),
+          "per seed: test accuracy within 0.1 of 0.85", _accuracy_about("fig5", 0.85, 0.1)),
+    Claim("fig5", "shrinkage h = 0.1: increased depth does not offer an advantage; accuracy on a 100-layer and "
+                  "500-layer network are largely the same",
+          "per seed: test accuracies of the same seed's 500- and 100-layer networks within 0.05",
+          _depths_alike("fig5", 0.05)),
     Claim("fig6", "batch norm: axes ranges ... do not explode as did those of plain vanilla ResNet",
-          "largest |feature| at the last layer below plain h = 1's", _bounded_against_plain),
+          "per seed: largest |feature| at the last layer below plain h = 1's (same seed)", _bounded_against_plain),
     Claim("fig7", "batch norm with h = 0.1, 500 layers: accuracy reaches 1.0 by the 250th layer",
-          "first layer whose head accuracy is 1.0, ≤ 250", _first_perfect_layer("fig7", 250)),
+          "per seed: first layer whose head accuracy is 1.0, ≤ 250", _first_perfect_layer("fig7", 250)),
     Claim("fig8", "h = 0.1 ... ResNet and batch norm ResNet both at or near an optimal 1.0",
           "mean test accuracy at h = 0.1 ≥ 0.95 for plain and batch norm", _small_h_near_perfect),
     *[Claim(figure, f"{name}: when h = 0.8 or h = 1 the residual block exhibits reduced test accuracy and a "
@@ -183,8 +268,12 @@ CLAIMS = [
 
 
 def evaluate_claims(records: list[dict], out: str | Path) -> pd.DataFrame:
-    """One row per claim: figure, paper, measure, measured, holds (None where its figure did not run).
+    """One row per claim: figure, paper, measure, measured, seeds_held, seeds, ci_low, ci_high, verdict, holds.
 
+    ``verdict`` is "holds", "does not hold", "unclear" or "not run"; ``holds`` is True or
+    False where the verdict is one of the first two, else None. For a picture claim
+    ``seeds_held`` of ``seeds`` seeds hold, with the 95 % Wilson interval [ci_low, ci_high]
+    (``stableresnet.stats``); for a claim on pooled trials these four are empty.
     ``records`` are the figures' done records; their tables are read relative to ``out``.
     """
     by_figure = {record["figure"]: record for record in records}
@@ -192,9 +281,25 @@ def evaluate_claims(records: list[dict], out: str | Path) -> pd.DataFrame:
     rows = []
     for claim in CLAIMS:
         outcome = claim.check(by_figure)
-        measured, holds = outcome if outcome is not None else ("not run", None)
-        rows.append({"figure": claim.figure, "paper": claim.paper, "measure": claim.measure,
-                     "measured": measured, "holds": holds})
+        row = {"figure": claim.figure, "paper": claim.paper, "measure": claim.measure, "measured": "not run",
+               "seeds_held": None, "seeds": None, "ci_low": None, "ci_high": None, "verdict": "not run"}
+        if outcome is not None:
+            measured, holds = outcome
+            row["measured"] = measured
+            if isinstance(holds, list):
+                rate = hold_rate(holds)
+                row.update(seeds_held=rate.k, seeds=rate.n, ci_low=rate.low, ci_high=rate.high, verdict=rate.verdict)
+            else:
+                row["verdict"] = "holds" if holds else "does not hold"
+        row["holds"] = {"holds": True, "does not hold": False}.get(row["verdict"])
+        rows.append(row)
     table = pd.DataFrame(rows)
     order = table["figure"].str.extract(r"(\d+)", expand=False).astype(int)
     return table.iloc[order.argsort(kind="stable")].reset_index(drop=True)
+
+
+def hold_rate_text(claim) -> str:
+    """"k/N (95 % CI lo–hi)" of a claims-table row, "" for a claim on pooled trials."""
+    if claim.seeds is None or pd.isna(claim.seeds):
+        return ""
+    return f"{int(claim.seeds_held)}/{int(claim.seeds)} (95 % CI {claim.ci_low:.2f}–{claim.ci_high:.2f})"

@@ -10,7 +10,18 @@ trains such a network and records, per layer i:
 - ``probe_accuracy``: a logistic regression fitted on the training points' y_i and scored
   on the test points' y_i (how linearly separable layer i is, whatever the head thinks);
 - ``max_abs_feature``: max |y_i| over test points and coordinates (divergence or shrinkage);
-- ``mean_step_norm``: mean over test points of ||y_i - y_{i-1}|| (smoothness; NaN at i = 0).
+- ``mean_step_norm``: mean over test points of ||y_i - y_{i-1}|| (smoothness; NaN at i = 0);
+- ``inactive_share``: the share of block i's hidden units (its activation's outputs) that are
+  0 on every test point, i.e. dead ReLUs (NaN at i = 0, which no block produces). At width 2
+  a block has two hidden units: one dead unit halves what the block can do.
+
+Besides, ``knn_accuracy``: a k-nearest-neighbour classifier's accuracy on the same test
+points, trained on the training points: an estimate of the best accuracy the data allows
+(noisy data put some points on the wrong side of any boundary), shown beside "accuracy 1.0".
+
+Many seeds: ``PropagationConfig.seeds = N`` trains N members, seeds ``seed, ..., seed + N - 1``,
+as one batched ensemble. Member s draws its own data and initialisation from s, so it gives
+the same numbers as a single run with ``seed = s`` (`PropagationSeeds`).
 
 Only arrays come out (`Propagation`); drawing is ``stableresnet.viz.propagation``.
 Plain h = 1 can overflow to inf/NaN at deep layers: that is recorded
@@ -23,7 +34,8 @@ import json
 import math
 import warnings
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -103,7 +115,10 @@ def parse_layers(text: str) -> list[int]:
 
 @dataclass(frozen=True)
 class PropagationConfig:
-    """Everything that determines a propagation run; the same seed gives the same arrays."""
+    """Everything that determines a propagation run; the same seed gives the same arrays.
+
+    ``seeds`` members are trained, with seeds ``seed, seed + 1, ..., seed + seeds - 1``.
+    """
 
     block: str = "plain"
     step_size: float = 1.0
@@ -120,35 +135,47 @@ class PropagationConfig:
     integrator: str = "euler"
     step_size_policy: str = "fixed"
     levels: int = 1  # multi-level depth: ``depth`` and ``step_size`` are the finest level's
+    seeds: int = 1
 
     def __post_init__(self):
         """Check the network and training settings now, so nothing runs or is written with bad ones."""
+        if isinstance(self.seeds, bool) or not isinstance(self.seeds, (int, np.integer)) or self.seeds < 1:
+            raise ConfigError(f"seeds must be an integer ≥ 1 (the number of networks); got {self.seeds!r}")
         network = StableResNet(2, 2, self.depth, None, self.block, self.step_size, self.activation,
                                integrator=self.integrator, step_size_policy=self.step_size_policy)
         coarsen(network.config(), self.levels)
         TrainConfig(self.epochs, self.batch_size, self.learning_rate, self.optimizer)
 
+    def member_seeds(self) -> list[int]:
+        """The members' seeds: ``seed, seed + 1, ..., seed + seeds - 1``."""
+        return list(range(self.seed, self.seed + self.seeds))
+
 
 @dataclass(eq=False)
 class Propagation:
-    """What `run_propagation` / `propagate` record; every figure is drawn from these arrays.
+    """What `propagate` records for one network; every figure is drawn from these arrays.
 
     Attributes
     ----------
     trajectory : float64 (depth + 1, n_test, 2)
         Test features at every layer (layer 0 is the standardised input); may hold inf/NaN.
     labels : int64 (n_test,)
-    head_accuracy, probe_accuracy, max_abs_feature, mean_step_norm : float64 (depth + 1,)
+    head_accuracy, probe_accuracy, max_abs_feature, mean_step_norm, inactive_share : float64 (depth + 1,)
         See the module docstring. ``probe_accuracy`` is NaN where the training features
-        are not finite; ``mean_step_norm[0]`` is NaN.
+        are not finite; ``mean_step_norm[0]`` and ``inactive_share[0]`` are NaN.
     first_nonfinite_layer : int
         First layer holding a non-finite test feature, -1 if none.
     test_accuracy : float
         ``evaluate(model, X_test, y_test)``; equals ``head_accuracy[-1]``.
+    knn_accuracy : float
+        k-NN accuracy on the test points (`knn_ceiling`); NaN where it cannot be estimated.
+    seed : int
+        The network's (and its data's) seed.
     diverged : bool
         Training turned non-finite (the model keeps its last finite weights).
     config : dict
-        The resolved `PropagationConfig` (empty when built from a given model).
+        The resolved `PropagationConfig` of a single run with this seed (empty when built
+        from a given model).
     """
 
     trajectory: np.ndarray
@@ -157,8 +184,11 @@ class Propagation:
     probe_accuracy: np.ndarray
     max_abs_feature: np.ndarray
     mean_step_norm: np.ndarray
+    inactive_share: np.ndarray
     first_nonfinite_layer: int
     test_accuracy: float
+    knn_accuracy: float = float("nan")
+    seed: int = 0
     diverged: bool = False
     config: dict = field(default_factory=dict)
 
@@ -170,54 +200,260 @@ class Propagation:
         """One tidy record per layer (the CSV's rows)."""
         return [
             {
+                "seed": self.seed,
                 "layer": layer,
                 "head_accuracy": float(self.head_accuracy[layer]),
                 "probe_accuracy": float(self.probe_accuracy[layer]),
                 "max_abs_feature": float(self.max_abs_feature[layer]),
                 "mean_step_norm": float(self.mean_step_norm[layer]),
+                "inactive_share": float(self.inactive_share[layer]),
             }
             for layer in range(self.depth + 1)
         ]
 
 
-def _trajectory(model: StableResNet, X: torch.Tensor) -> torch.Tensor:
-    model.eval()
-    with torch.no_grad():
-        _, trajectory = model(X.to(model.step_size.device), return_trajectory=True)
-    return trajectory
+# The per-layer arrays of a `Propagation` (stacked over members in ``propagation.npz``).
+LAYER_ARRAYS = ("head_accuracy", "probe_accuracy", "max_abs_feature", "mean_step_norm", "inactive_share")
+
+
+@dataclass(eq=False)
+class PropagationSeeds:
+    """The records of one network per seed, trained as one ensemble (a single run is one member).
+
+    ``median_index`` names the member that pictures are drawn for.
+    """
+
+    members: list[Propagation]
+    config: dict = field(default_factory=dict)
+
+    @property
+    def seeds(self) -> list[int]:
+        return [member.seed for member in self.members]
+
+    @property
+    def median_index(self) -> int:
+        """The member with the median final (test) accuracy; the lower median for an even count,
+        and among members tied at that accuracy the one with the lowest seed.
+
+        >>> accuracy = lambda value, seed: Propagation(*[np.zeros(1)] * 7, 0, value, seed=seed)
+        >>> PropagationSeeds([accuracy(0.9, 4), accuracy(0.7, 5), accuracy(0.8, 6), accuracy(0.8, 3)]).median_index
+        3
+        """
+        accuracies = [member.test_accuracy for member in self.members]
+        median = sorted(accuracies)[(len(accuracies) - 1) // 2]
+        tied = [index for index, value in enumerate(accuracies) if value == median]
+        return min(tied, key=lambda index: self.members[index].seed)
+
+    @property
+    def median(self) -> Propagation:
+        return self.members[self.median_index]
+
+    def stacked(self, name: str) -> np.ndarray:
+        """One per-layer array (``LAYER_ARRAYS``) of every member: (n_members, depth + 1)."""
+        return np.stack([getattr(member, name) for member in self.members])
+
+    def rows(self) -> list[dict]:
+        """One tidy record per member and layer (the CSV's rows)."""
+        return [{"member": index, **row} for index, member in enumerate(self.members) for row in member.rows()]
+
+
+@contextmanager
+def _recorded_activations(model: StableResNet):
+    """Inside, every call of the blocks' activation appends its output to the yielded list."""
+    field_module = model.field
+    activation = field_module.activation
+    outputs = []
+
+    def recording(z):
+        output = activation(z)
+        outputs.append(output)
+        return output
+
+    field_module.activation = recording
+    try:
+        yield outputs
+    finally:
+        field_module.activation = activation
+
+
+def _inactive_share(outputs: list[torch.Tensor], depth: int) -> np.ndarray:
+    """(M, depth + 1): per block, the share of its hidden units that are 0 on every test point.
+
+    ``outputs`` are the activation's outputs (M, n, units) in call order; a block may call
+    it several times (several integrator stages, two streams), all its calls are its units.
+    """
+    if len(outputs) % depth:
+        raise ConfigError(f"cannot attribute {len(outputs)} activation calls to {depth} blocks")
+    calls = len(outputs) // depth
+    shares = [torch.cat(outputs[block * calls:(block + 1) * calls], dim=-1).eq(0).all(dim=1).double().mean(dim=1)
+              for block in range(depth)]
+    n_members = outputs[0].shape[0]
+    return np.concatenate([np.full((n_members, 1), np.nan), torch.stack(shares, dim=1).cpu().numpy()], axis=1)
 
 
 def _head_accuracy(model: StableResNet, trajectory: torch.Tensor, y: torch.Tensor) -> np.ndarray:
-    """Accuracy of the head on every layer at once; a non-finite row counts as wrong (as in `evaluate`)."""
+    """(M, depth + 1): accuracy of each member's head on each layer; a non-finite row counts as wrong."""
     with torch.no_grad():
-        depth1, n_rows, width = trajectory.shape
-        # The head is a MemberLinear taking (M = 1, rows, width): fold the layers into the rows.
-        logits = model.head(trajectory.reshape(1, depth1 * n_rows, width)).view(depth1, n_rows, -1)
-        correct = (logits.argmax(dim=-1) == y.to(logits.device)) & torch.isfinite(logits).all(dim=-1)
-    return correct.double().mean(dim=1).cpu().numpy()
+        depth1, n_members, n_rows, width = trajectory.shape
+        # The head is a MemberLinear taking (M, rows, width): fold the layers into the rows.
+        features = trajectory.permute(1, 0, 2, 3).reshape(n_members, depth1 * n_rows, width)
+        logits = model.head(features).view(n_members, depth1, n_rows, -1)
+        correct = (logits.argmax(dim=-1) == y.to(logits.device)[:, None]) & torch.isfinite(logits).all(dim=-1)
+    return correct.double().mean(dim=2).cpu().numpy()
 
 
-def _probe_accuracy(train_layer: np.ndarray, y_train: np.ndarray, test_layer: np.ndarray, y_test: np.ndarray) -> float:
-    """Logistic regression on one layer's training features, scored on its test features."""
+def _probe_accuracies(train: np.ndarray, y_train: np.ndarray, test: np.ndarray, y_test: np.ndarray,
+                      iterations: int = 100) -> np.ndarray:
+    """(L,): a logistic-regression probe per layer, fitted on the training features, scored on the test ones.
+
+    ``train`` (L, n, 2) and ``test`` (L, m, 2) are L layers' features of one network. Each layer
+    is scaled by its largest training value (diverging layers reach 1e30 and beyond, where
+    standardising would square them into overflow), then standardised. The probe is
+    scikit-learn's default ``LogisticRegression`` for two classes (L2 penalty, C = 1, free
+    intercept): it minimises Σ_j log(1 + exp(-s_j (w·x_j + b))) + |w|²/2, s_j = ±1, solved
+    here for all layers at once by damped Newton steps (a convex problem: one minimum).
+    More than two classes fall back to scikit-learn, layer by layer. A layer whose training
+    features are not finite gets NaN; a non-finite test point counts as wrong.
+    """
+    n_layers = train.shape[0]
+    finite_train = np.isfinite(train).all(axis=(1, 2))
+    finite_test = np.isfinite(test).all(axis=2)  # (L, m)
+    with np.errstate(invalid="ignore", over="ignore"):
+        scale = np.abs(np.where(finite_train[:, None, None], train, 0.0)).max(axis=(1, 2))
+    scale = np.where(scale > 0, scale, 1.0)[:, None, None]
+    train_scaled = np.where(finite_train[:, None, None], train, 0.0) / scale
+    center, spread = train_scaled.mean(axis=1, keepdims=True), train_scaled.std(axis=1, keepdims=True)
+    spread = np.where(spread > 0, spread, 1.0)
+    features = (train_scaled - center) / spread
+    test_features = (np.where(finite_test[..., None], test, 0.0) / scale - center) / spread
+    classes = np.unique(y_train)
+    if len(classes) != 2:
+        return np.array([_sklearn_probe(features[i], y_train, test_features[i], y_test, finite_test[i])
+                         if finite_train[i] else np.nan for i in range(n_layers)])
+    sign = np.where(y_train == classes[1], 1.0, -1.0)
+    design = np.concatenate([features, np.ones(features.shape[:2] + (1,))], axis=2)  # (L, n, 3)
+    penalty = np.array([1.0, 1.0, 0.0])  # the intercept is not penalised
+
+    def objective(weights):
+        margins = sign * np.einsum("lnk,lk->ln", design, weights)
+        return np.logaddexp(0.0, -margins).sum(axis=1) + 0.5 * (penalty * weights ** 2).sum(axis=1)
+
+    weights = np.zeros((n_layers, 3))
+    value = objective(weights)
+    for _ in range(iterations):
+        z = np.einsum("lnk,lk->ln", design, weights)
+        p = 0.5 * (1 + np.tanh(z / 2))  # the logistic function, overflow-free
+        gradient = np.einsum("lnk,ln->lk", design, p - (sign > 0)) + penalty * weights
+        curvature = np.einsum("lnk,ln,lnj->lkj", design, p * (1 - p), design) + np.diag(penalty)
+        step = np.linalg.solve(curvature, gradient[..., None])[..., 0]
+        # Halve the step where it does not lower the objective (damped Newton).
+        rate = np.ones(n_layers)
+        for _ in range(30):
+            trial = objective(weights - rate[:, None] * step)
+            worse = trial > value
+            if not worse.any():
+                break
+            rate = np.where(worse, rate / 2, rate)
+        weights = weights - rate[:, None] * step
+        value = objective(weights)
+        if np.abs(rate[:, None] * step).max() < 1e-10:
+            break
+    predicted = np.where(np.einsum("lmk,lk->lm", test_features, weights[:, :2]) + weights[:, 2:] > 0,
+                         classes[1], classes[0])
+    accuracy = ((predicted == y_test) & finite_test).mean(axis=1)
+    return np.where(finite_train, accuracy, np.nan)
+
+
+def _sklearn_probe(train_layer, y_train, test_layer, y_test, finite_test) -> float:
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.linear_model import LogisticRegression
 
-    if not np.isfinite(train_layer).all():
-        return float("nan")
-    # Divide by the largest training value first: diverging layers reach 1e30 and beyond,
-    # where standardising would square them into overflow.
-    scale = np.abs(train_layer).max()
-    scale = scale if scale > 0 else 1.0
-    train_scaled = train_layer / scale
-    center, spread = train_scaled.mean(axis=0), train_scaled.std(axis=0)
-    spread = np.where(spread > 0, spread, 1.0)
-    finite_test = np.isfinite(test_layer).all(axis=1)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        probe = LogisticRegression().fit((train_scaled - center) / spread, y_train)
-        test_scaled = (np.where(finite_test[:, None], test_layer, 0.0) / scale - center) / spread
-        predicted = probe.predict(test_scaled)
+        predicted = LogisticRegression().fit(train_layer, y_train).predict(test_layer)
     return float(np.mean((predicted == y_test) & finite_test))
+
+
+KNN_NEIGHBOURS = (1, 3, 5, 9, 15, 25, 45)
+
+
+def knn_ceiling(X_train: np.ndarray, y_train: np.ndarray, X_test: np.ndarray, y_test: np.ndarray) -> float:
+    """Test accuracy of k-nearest neighbours on the raw inputs, k in ``KNN_NEIGHBOURS`` chosen by
+    5-fold cross-validation on the training points alone.
+
+    k-NN approaches the Bayes classifier as the data grow, so on 2-D data this estimates the
+    best accuracy any classifier can reach on these test points. NaN where a class has
+    fewer than two training points (no fold to validate on).
+    """
+    from sklearn.model_selection import GridSearchCV
+    from sklearn.neighbors import KNeighborsClassifier
+
+    counts = np.bincount(y_train)
+    folds = min(5, int(counts[counts > 0].min())) if len(counts) else 0
+    if folds < 2 or len(np.unique(y_train)) < 2:
+        return float("nan")
+    fold_size = len(y_train) - math.ceil(len(y_train) / folds)
+    neighbours = [k for k in KNN_NEIGHBOURS if k <= fold_size]
+    search = GridSearchCV(KNeighborsClassifier(), {"n_neighbors": neighbours}, cv=folds)
+    return float(search.fit(X_train, y_train).score(X_test, y_test))
+
+
+def propagate_members(
+    model: StableResNet,
+    X_train: torch.Tensor,
+    y_train: torch.Tensor,
+    X_test: torch.Tensor,
+    y_test: torch.Tensor,
+) -> list[Propagation]:
+    """Record the test trajectory and the per-layer metrics of every member of a (trained) model.
+
+    Parameters
+    ----------
+    model : StableResNet with M members; put in evaluation mode.
+    X_train, X_test : float32 (M, n, in_features), member m's own rows
+    y_train, y_test : int64 (M, n)
+
+    Returns
+    -------
+    list of M `Propagation`, member m's with ``seed = model.seeds[m]``.
+    """
+    n_members, device = model.n_members, model.step_size.device
+    model.eval()
+    with torch.no_grad():
+        with _recorded_activations(model) as activations:
+            _, test_trajectory = model(X_test.to(device), return_trajectory=True)  # (depth + 1, M, n, 2)
+        inactive_share = _inactive_share(activations, model.depth)
+        _, train_trajectory = model(X_train.to(device), return_trajectory=True)
+    head_accuracy = _head_accuracy(model, test_trajectory, y_test)
+    n_test = X_test.shape[1]
+    test_accuracy = evaluate(model, X_test.reshape(-1, X_test.shape[-1]), y_test.reshape(-1),
+                             index=torch.arange(n_members * n_test).view(n_members, n_test))["accuracy"]
+    records = []
+    for member in range(n_members):
+        features = test_trajectory[:, member].double().cpu().numpy()
+        train_features = train_trajectory[:, member].double().cpu().numpy()
+        y_train_np, y_test_np = y_train[member].cpu().numpy(), y_test[member].cpu().numpy()
+        probe_accuracy = _probe_accuracies(train_features, y_train_np, features, y_test_np)
+        finite_layer = np.isfinite(features).all(axis=(1, 2))
+        with np.errstate(invalid="ignore", over="ignore"):
+            # A NaN feature makes the layer's maximum NaN (not a silently smaller number).
+            max_abs_feature = np.abs(features).max(axis=(1, 2))
+            steps = np.linalg.norm(np.diff(features, axis=0), axis=2).mean(axis=1)
+        records.append(Propagation(
+            trajectory=features,
+            labels=y_test_np.astype(np.int64),
+            head_accuracy=head_accuracy[member],
+            probe_accuracy=probe_accuracy,
+            max_abs_feature=max_abs_feature,
+            mean_step_norm=np.concatenate([[np.nan], steps]),
+            inactive_share=inactive_share[member],
+            first_nonfinite_layer=int(np.argmin(finite_layer)) if not finite_layer.all() else -1,
+            test_accuracy=float(test_accuracy[member]),
+            knn_accuracy=knn_ceiling(X_train[member].cpu().numpy(), y_train_np, X_test[member].cpu().numpy(),
+                                     y_test_np),
+            seed=model.seeds[member],
+        ))
+    return records
 
 
 def propagate(
@@ -248,31 +484,58 @@ def propagate(
     """
     if model.n_members != 1:
         raise ConfigError(f"propagate needs a one-member model; this one has {model.n_members}")
-    test_trajectory = _trajectory(model, X_test)
-    train_features = _trajectory(model, X_train).double().cpu().numpy()
-    head_accuracy = _head_accuracy(model, test_trajectory, y_test)
-    features = test_trajectory.double().cpu().numpy()
-    y_train_np, y_test_np = y_train.cpu().numpy(), y_test.cpu().numpy()
-    probe_accuracy = np.array([
-        _probe_accuracy(train_features[layer], y_train_np, features[layer], y_test_np)
-        for layer in range(features.shape[0])
-    ])
-    finite_layer = np.isfinite(features).all(axis=(1, 2))
-    with np.errstate(invalid="ignore", over="ignore"):
-        # A NaN feature makes the layer's maximum NaN (not a silently smaller number).
-        max_abs_feature = np.abs(features).max(axis=(1, 2))
-        steps = np.linalg.norm(np.diff(features, axis=0), axis=2).mean(axis=1)
-    mean_step_norm = np.concatenate([[np.nan], steps])
-    return Propagation(
-        trajectory=features,
-        labels=y_test_np.astype(np.int64),
-        head_accuracy=head_accuracy,
-        probe_accuracy=probe_accuracy,
-        max_abs_feature=max_abs_feature,
-        mean_step_norm=mean_step_norm,
-        first_nonfinite_layer=int(np.argmin(finite_layer)) if not finite_layer.all() else -1,
-        test_accuracy=float(evaluate(model, X_test, y_test)["accuracy"][0]),
-    )
+    return propagate_members(model, X_train[None], y_train[None], X_test[None], y_test[None])[0]
+
+
+def _load_2d(config: PropagationConfig, seed: int):
+    try:
+        dataset = load_dataset(config.data, seed, n_samples=config.n_samples, noise=config.noise)
+    except DataError:
+        if config.data not in dataset_names():
+            raise
+        # A registered set that takes no n_samples/noise is a bundled table, not 2-D synthetic data.
+        raise ConfigError(f"propagation pictures need 2-D synthetic data (e.g. circles); {config.data!r} is not") from None
+    if dataset.n_features != 2:
+        raise ConfigError(f"propagation pictures need 2-D data; {config.data!r} has {dataset.n_features} features")
+    return dataset
+
+
+def run_propagation_seeds(
+    config: PropagationConfig,
+    device: str = "cpu",
+    on_epoch: Callable[[int, np.ndarray], None] | None = None,
+) -> PropagationSeeds:
+    """Train ``config.seeds`` width-2 networks (no lift) as one ensemble and record each one's propagation.
+
+    Member s (s = ``config.seed``, ..., ``config.seed + config.seeds - 1``) draws its data,
+    initial weights and mini-batch order from s alone and trains on its own rows, so its
+    record is that of a single run with ``seed = s`` (members of an ensemble are
+    independent: ``stableresnet.train``). With ``config.levels`` > 1 the networks are
+    trained multi-level (``multilevel``) and the finest ones are recorded.
+    """
+    seeds = config.member_seeds()
+    datasets = [_load_2d(config, seed) for seed in seeds]
+
+    def stack(name, dtype):
+        return torch.tensor(np.stack([getattr(dataset, name) for dataset in datasets]), dtype=dtype)
+
+    X_train, X_test = stack("X_train", torch.float32), stack("X_test", torch.float32)  # (M, n, 2)
+    y_train, y_test = stack("y_train", torch.long), stack("y_test", torch.long)
+    n_members, n_train = y_train.shape
+    model = coarsest_model(StableResNet(
+        2, datasets[0].n_classes, config.depth, None, config.block, config.step_size, config.activation,
+        seed=seeds, integrator=config.integrator, step_size_policy=config.step_size_policy,
+    ), config.levels).to(device)
+    train_config = TrainConfig(config.epochs, config.batch_size, config.learning_rate, config.optimizer)
+    # All members' rows in one table; member m trains on its own block of rows.
+    model, result = fit_multilevel(model, X_train.reshape(-1, 2), y_train.reshape(-1), train_config, config.levels,
+                                   train_index=torch.arange(n_members * n_train).view(n_members, n_train),
+                                   on_epoch=on_epoch)
+    members = propagate_members(model, X_train, y_train, X_test, y_test)
+    for member, diverged in zip(members, result.diverged):
+        member.diverged = bool(diverged)
+        member.config = asdict(replace(config, seed=member.seed, seeds=1))
+    return PropagationSeeds(members, asdict(config))
 
 
 def run_propagation(
@@ -282,65 +545,51 @@ def run_propagation(
 ) -> Propagation:
     """Load the 2-D data, train one width-2 network (no lift) and record its propagation.
 
-    With ``config.levels`` > 1 the network is trained multi-level (``multilevel``) and the
-    finest one is recorded.
-
     Deterministic: the data, the initial weights and the mini-batch order all flow from
-    ``config.seed``.
+    ``config.seed``. For many seeds use `run_propagation_seeds`.
     """
-    try:
-        dataset = load_dataset(config.data, config.seed, n_samples=config.n_samples, noise=config.noise)
-    except DataError:
-        if config.data not in dataset_names():
-            raise
-        # A registered set that takes no n_samples/noise is a bundled table, not 2-D synthetic data.
-        raise ConfigError(f"propagation pictures need 2-D synthetic data (e.g. circles); {config.data!r} is not") from None
-    if dataset.n_features != 2:
-        raise ConfigError(f"propagation pictures need 2-D data; {config.data!r} has {dataset.n_features} features")
-    model = coarsest_model(StableResNet(
-        2, dataset.n_classes, config.depth, None, config.block, config.step_size, config.activation,
-        seed=config.seed, integrator=config.integrator, step_size_policy=config.step_size_policy,
-    ), config.levels).to(device)
-    train_config = TrainConfig(config.epochs, config.batch_size, config.learning_rate, config.optimizer)
-    X_train = torch.tensor(dataset.X_train, dtype=torch.float32)
-    y_train = torch.tensor(dataset.y_train)
-    X_test = torch.tensor(dataset.X_test, dtype=torch.float32)
-    y_test = torch.tensor(dataset.y_test)
-    model, result = fit_multilevel(model, X_train, y_train, train_config, config.levels, on_epoch=on_epoch)
-    record = propagate(model, X_train, y_train, X_test, y_test)
-    record.diverged = bool(result.diverged[0])
-    record.config = asdict(config)
-    return record
+    if config.seeds != 1:
+        raise ConfigError(f"run_propagation trains one network; use run_propagation_seeds for seeds={config.seeds}")
+    return run_propagation_seeds(config, device, on_epoch).members[0]
 
 
 # ---------------------------------------------------------------------------------------
 # Files. Each is written under a temporary name in its own folder and renamed into place,
 # so an interrupted run never leaves a half-written file behind.
 
-def write_records(record: Propagation, out: Path) -> list[Path]:
-    """Write ``layers.csv`` (one row per layer), ``propagation.npz`` (all arrays) and ``config.json``."""
+def write_records(records: PropagationSeeds, out: Path) -> list[Path]:
+    """Write ``layers.csv`` (one row per member and layer), ``propagation.npz`` (every array,
+    with a leading member axis) and ``config.json`` (the config and each member's summary)."""
     import csv
 
     out = Path(out)
+    members = records.members
+    rows = records.rows()
 
     def write_csv(path):
         with open(path, "w", newline="") as handle:
-            writer = csv.DictWriter(handle, fieldnames=list(record.rows()[0]))
+            writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
             writer.writeheader()
-            writer.writerows(record.rows())
+            writer.writerows(rows)
 
     def write_npz(path):
         with open(path, "wb") as handle:
             np.savez_compressed(
-                handle, trajectory=record.trajectory, labels=record.labels,
-                head_accuracy=record.head_accuracy, probe_accuracy=record.probe_accuracy,
-                max_abs_feature=record.max_abs_feature, mean_step_norm=record.mean_step_norm,
-                first_nonfinite_layer=record.first_nonfinite_layer, test_accuracy=record.test_accuracy,
-                diverged=record.diverged,
+                handle,
+                # The network computes in float32: storing its features so loses nothing.
+                trajectory=np.stack([m.trajectory for m in members]).astype(np.float32),
+                labels=np.stack([m.labels for m in members]),
+                **{name: records.stacked(name) for name in LAYER_ARRAYS},
+                first_nonfinite_layer=[m.first_nonfinite_layer for m in members],
+                test_accuracy=[m.test_accuracy for m in members], knn_accuracy=[m.knn_accuracy for m in members],
+                diverged=[m.diverged for m in members], seeds=records.seeds,
             )
 
-    summary = {"config": record.config, "test_accuracy": record.test_accuracy, "diverged": record.diverged,
-               "first_nonfinite_layer": record.first_nonfinite_layer}
+    summary = {
+        "config": records.config, "seeds": records.seeds, "median_seed": records.median.seed,
+        "members": [{"seed": m.seed, "test_accuracy": m.test_accuracy, "knn_accuracy": m.knn_accuracy,
+                     "diverged": m.diverged, "first_nonfinite_layer": m.first_nonfinite_layer} for m in members],
+    }
     return [
         write_atomically(out / "layers.csv", write_csv),
         write_atomically(out / "propagation.npz", write_npz),
@@ -348,15 +597,29 @@ def write_records(record: Propagation, out: Path) -> list[Path]:
     ]
 
 
-def load_record(path: Path) -> Propagation:
-    """Read a ``propagation.npz`` back (figures can be redrawn from it without training)."""
+def load_record(path: Path) -> PropagationSeeds:
+    """Read a ``propagation.npz`` back (figures can be redrawn from it without training).
+
+    A file written before seeds existed (one network, no member axis) reads as one member.
+    """
     with np.load(path) as arrays:
         values = {name: arrays[name] for name in arrays.files}
     config_path = Path(path).with_name("config.json")
     config = json.loads(config_path.read_text())["config"] if config_path.exists() else {}
-    return Propagation(
-        trajectory=values["trajectory"], labels=values["labels"], head_accuracy=values["head_accuracy"],
-        probe_accuracy=values["probe_accuracy"], max_abs_feature=values["max_abs_feature"],
-        mean_step_norm=values["mean_step_norm"], first_nonfinite_layer=int(values["first_nonfinite_layer"]),
-        test_accuracy=float(values["test_accuracy"]), diverged=bool(values["diverged"]), config=config,
-    )
+    if values["trajectory"].ndim == 3:  # one network, no member axis
+        values = {name: value[None] for name, value in values.items()}
+        values["seeds"] = np.array([config.get("seed", 0)])
+    n_members, depth1 = values["trajectory"].shape[:2]
+    missing = np.full((n_members,), np.nan)
+    members = []
+    for m, seed in enumerate(values["seeds"]):
+        members.append(Propagation(
+            trajectory=values["trajectory"][m].astype(np.float64), labels=values["labels"][m],
+            **{name: values[name][m] if name in values else np.full(depth1, np.nan) for name in LAYER_ARRAYS},
+            first_nonfinite_layer=int(values["first_nonfinite_layer"][m]),
+            test_accuracy=float(values["test_accuracy"][m]),
+            knn_accuracy=float(values.get("knn_accuracy", missing)[m]),
+            seed=int(seed), diverged=bool(values["diverged"][m]),
+            config={**config, "seed": int(seed), "seeds": 1} if config else {},
+        ))
+    return PropagationSeeds(members, config)

@@ -48,7 +48,7 @@ KIND_KEYS = {
     "data": {"dataset", "seed", "n_samples", "noise"},
     "propagation": {"figure", "block", "step_size", "depth", "data", "n_samples", "noise", "epochs", "batch_size",
                     "learning_rate", "optimizer", "activation", "seed", "integrator", "step_size_policy", "levels",
-                    "frames"},
+                    "frames", "seeds", "compare_depth"},
     "sweep": {"dataset"} | SWEEP_KEYS,
     "comparison": {"datasets", "variants"} | SWEEP_KEYS,
     "drift": {"plot", "data", "train_until", "blocks", "step_sizes", "trials", "depth", "width", "epochs",
@@ -154,42 +154,71 @@ class DataKind:
 
 
 class PropagationKind:
+    """Figures 2-7: ``seeds`` networks trained as one ensemble, pictures of the median one.
+
+    The done record holds ``members``: each seed's numbers (what the picture claims are
+    checked on, seed by seed), also written to ``summary.csv``. ``compare_depth`` trains the
+    same seeds at that depth too and records each one's test accuracy there (Figure 5's
+    "100 and 500 layers are largely the same").
+    """
+
     @staticmethod
     def config(settings):
         from .propagation import PropagationConfig, figure_preset
 
         from ..viz.propagation import frame_layers
 
-        frames = settings.get("frames")
-        settings = {k: v for k, v in settings.items() if k != "frames"}
+        frames, compare_depth = settings.get("frames"), settings.get("compare_depth")
+        settings = {k: v for k, v in settings.items() if k not in ("frames", "compare_depth")}
         preset = figure_preset(settings.pop("figure")) if "figure" in settings else None
         base = dataclasses.asdict(preset) if preset else {}
         config = PropagationConfig(**{**base, **settings})
         frame_layers(config.depth, frames)  # a bad frame count fails here, not after training
+        if compare_depth is not None:
+            dataclasses.replace(config, depth=compare_depth)  # a bad depth fails here too
         return config
+
+    @staticmethod
+    def member_numbers(record) -> dict:
+        """One seed's numbers: accuracies, the first layer at accuracy 1.0, feature scale, dead units."""
+        first_perfect = np.flatnonzero(record.head_accuracy >= 1.0)
+        return {
+            "seed": record.seed,
+            "test_accuracy": record.test_accuracy,
+            "knn_accuracy": record.knn_accuracy,
+            "max_layer_accuracy": float(np.nanmax(record.head_accuracy)),
+            "first_layer_accuracy_1": int(first_perfect[0]) if len(first_perfect) else None,
+            "max_abs_feature_first": float(record.max_abs_feature[0]),
+            "max_abs_feature_last": float(record.max_abs_feature[-1]),
+            "first_nonfinite_layer": record.first_nonfinite_layer,
+            "inactive_share_mean": float(np.nanmean(record.inactive_share[1:])),
+            "depth": record.depth,
+        }
 
     @staticmethod
     def run(experiment, run_dir, figure_dir, device, progress):
         from ..viz.propagation import write_propagation_figures
-        from .propagation import run_propagation, write_records
+        from .propagation import run_propagation_seeds, write_records
 
         config = PropagationKind.config(experiment.settings)
-        record = run_propagation(config, device=device, on_epoch=progress(config.epochs * config.levels))
-        write_records(record, figure_dir)
-        written = write_propagation_figures(record, figure_dir, max_frames=experiment.settings.get("frames"))
-        first_perfect = np.flatnonzero(record.head_accuracy >= 1.0)
-        return {
-            "files": sorted({p.name for p in written}),
-            "numbers": {
-                "test_accuracy": record.test_accuracy,
-                "max_layer_accuracy": float(np.nanmax(record.head_accuracy)),
-                "first_layer_accuracy_1": int(first_perfect[0]) if len(first_perfect) else None,
-                "max_abs_feature_last": float(record.max_abs_feature[-1]),
-                "max_abs_feature_first": float(record.max_abs_feature[0]),
-                "first_nonfinite_layer": record.first_nonfinite_layer,
-                "depth": record.depth,
-            },
+        records = run_propagation_seeds(config, device=device, on_epoch=progress(config.epochs * config.levels))
+        write_records(records, figure_dir)
+        written = write_propagation_figures(records, figure_dir, max_frames=experiment.settings.get("frames"))
+        members = [PropagationKind.member_numbers(record) for record in records.members]
+        compare_depth = experiment.settings.get("compare_depth")
+        if compare_depth is not None:
+            twin = run_propagation_seeds(dataclasses.replace(config, depth=compare_depth), device=device,
+                                         on_epoch=progress(config.epochs * config.levels, f"depth {compare_depth}"))
+            for numbers, record in zip(members, twin.members):
+                numbers["compare_depth"], numbers["compare_depth_test_accuracy"] = compare_depth, record.test_accuracy
+        table = pd.DataFrame(members)
+        write_atomically(figure_dir / "summary.csv", lambda p: table.to_csv(p, index=False))
+        numbers = {
+            "seeds": len(members), "median_seed": records.median.seed, "depth": records.median.depth,
+            **{f"median_{name}": float(table[name].median())
+               for name in ("test_accuracy", "knn_accuracy", "max_layer_accuracy", "inactive_share_mean")},
         }
+        return {"files": sorted({p.name for p in written}) + ["summary.csv"], "numbers": numbers, "members": members}
 
 
 class SweepKind:

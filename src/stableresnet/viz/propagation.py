@@ -15,17 +15,23 @@ Two axis modes, as in the paper's supplement:
 
 Layers from ``first_nonfinite_layer`` on are drawn as an empty panel saying so: inf/NaN
 never crash a picture, and the finite layers before it are drawn as usual.
+
+Many seeds: grids and animations show one member, the median by final accuracy
+(``PropagationSeeds.median_index``, named in the title); ``plot_seed_bands`` shows every
+member's per-layer accuracy and max |y| as a median with its inter-quartile range.
+
+Animations are written as GIF (Pillow) and MP4 (H.264, through the ffmpeg binary that the
+``imageio-ffmpeg`` wheel ships, so no system ffmpeg is needed).
 """
 
 from __future__ import annotations
 
 import math
-import shutil
 from pathlib import Path
 
 import numpy as np
 
-from ..experiments.propagation import Propagation, check_layers, default_layers
+from ..experiments.propagation import Propagation, PropagationSeeds, check_layers, default_layers
 from ..files import write_atomically
 from ..model import ConfigError
 
@@ -232,6 +238,53 @@ def plot_feature_scale(max_abs_feature, mean_step_norm, ax=None, first_nonfinite
     return ax.figure
 
 
+def seed_quartiles(values) -> np.ndarray:
+    """(3, depth + 1): the 25th, 50th and 75th percentile over members (axis 0) of ``values`` (N, depth + 1).
+
+    Non-finite values (overflowed features) count as +inf, and each quartile is the nearest
+    member's value (no interpolation), so an overflowed quarter of the members shows as an
+    infinite bound rather than as NaN.
+    """
+    values = np.asarray(values, dtype=float)
+    values = np.where(np.isfinite(values), values, np.inf)
+    return np.percentile(values, [25, 50, 75], axis=0, method="nearest")
+
+
+def plot_seed_bands(head_accuracy, max_abs_feature, seeds=None, title=None):
+    """Per-layer head accuracy and max |y| over seeds: the median line and the inter-quartile band.
+
+    Parameters
+    ----------
+    head_accuracy, max_abs_feature : (n_members, depth + 1) arrays
+    seeds : list of int, optional, said in the legend
+    title : str, optional
+
+    Returns
+    -------
+    matplotlib.figure.Figure with two panels (accuracy; max |y| on a log axis); each panel's
+    first line is the median over members (`seed_quartiles`), infinite values left out.
+    """
+    figure = _figure(figsize=(11, 3.8), layout="constrained")
+    accuracy_ax, scale_ax = figure.subplots(1, 2)
+    count = len(head_accuracy) if seeds is None else f"{len(seeds)} seeds ({seeds[0]}-{seeds[-1]})"
+    for ax, values, color, label in ((accuracy_ax, head_accuracy, "C3", "head accuracy on layer i"),
+                                     (scale_ax, max_abs_feature, "C0", r"$\max\,|y_i|$")):
+        low, median, high = (np.where(np.isfinite(q), q, np.nan) for q in seed_quartiles(values))
+        layers = np.arange(len(median))
+        ax.plot(layers, median, color=color, lw=1.8, label=f"median over {count}")
+        ax.fill_between(layers, low, high, color=color, alpha=0.25, lw=0, label="inter-quartile range")
+        ax.set_xlim(0, max(len(layers) - 1, 1))
+        ax.set_xlabel("layer i")
+        ax.set_ylabel(label)
+        ax.grid(alpha=0.3, which="both")
+        ax.legend(loc="best", fontsize="small")
+    accuracy_ax.set_ylim(-0.02, 1.02)
+    scale_ax.set_yscale("log")
+    if title:
+        figure.suptitle(title)
+    return figure
+
+
 def _mark_nonfinite(ax, first_nonfinite_layer, last_layer):
     """Grey out the layers from the first non-finite one on, and say so."""
     if first_nonfinite_layer >= 0:
@@ -313,7 +366,8 @@ def propagation_animation(trajectory, labels, accuracy=None, axes_mode="scaled",
 # ---------------------------------------------------------------------------------------
 # Writing everything for one run (the CLI calls this; every file is written atomically).
 
-def _title(record: Propagation) -> str:
+def _settings(record: Propagation) -> str:
+    """The run's settings, e.g. "circles: plain block, h = 1, depth 100"."""
     config = record.config
     if not config:
         return f"depth {record.depth}"
@@ -323,23 +377,69 @@ def _title(record: Propagation) -> str:
     if config.get("levels", 1) > 1:
         beyond.append(f"{config['levels']} levels")
     return (f"{config['data']}: {config['block']} block, h = {config['step_size']:g}, depth {config['depth']}"
-            + "".join(f", {item}" for item in beyond) + f" (test accuracy {record.test_accuracy:.3f})")
+            + "".join(f", {item}" for item in beyond))
 
 
-def write_propagation_figures(record: Propagation, out, layers=None, axes_modes=AXES_MODES, animate=True,
+def _title(record: Propagation, n_members: int = 1) -> str:
+    """The settings and the member drawn: "... (seed S, median of N: test accuracy A)"."""
+    drawn = f"seed {record.seed}, median of {n_members}" if n_members > 1 else f"seed {record.seed}"
+    return f"{_settings(record)} ({drawn}: test accuracy {record.test_accuracy:.3f})"
+
+
+def _gif_and_mp4_writer(mp4_path, fps):
+    """A matplotlib movie writer that renders each frame once and writes it to a GIF and an MP4.
+
+    The GIF is what ``PillowWriter`` writes (RGBA frames, ``duration = 1000 / fps``, looped);
+    the MP4 (H.264) goes through the ffmpeg binary of the ``imageio-ffmpeg`` wheel, so no
+    system ffmpeg is needed. Rendering is the costly part of an animation: one render for
+    both files halves it.
+    """
+    from io import BytesIO
+
+    import imageio_ffmpeg
+    from matplotlib.animation import AbstractMovieWriter
+    from PIL import Image
+
+    class GifAndMp4Writer(AbstractMovieWriter):
+        def setup(self, fig, outfile, dpi=None):
+            super().setup(fig, outfile, dpi=dpi)
+            self._frames = []
+            # macro_block_size 2: H.264 in yuv420p needs even sides, nothing more (the default 16 rescales).
+            self._mp4 = imageio_ffmpeg.write_frames(str(mp4_path), self.frame_size, pix_fmt_in="rgba", fps=fps,
+                                                    macro_block_size=2, ffmpeg_log_level="error")
+            self._mp4.send(None)
+
+        def grab_frame(self, **savefig_kwargs):
+            buffer = BytesIO()
+            self.fig.savefig(buffer, **{**savefig_kwargs, "format": "rgba", "dpi": self.dpi})
+            rgba = buffer.getbuffer()
+            self._frames.append(Image.frombuffer("RGBA", self.frame_size, rgba, "raw", "RGBA", 0, 1))
+            self._mp4.send(bytes(rgba))
+
+        def finish(self):
+            self._mp4.close()
+            self._frames[0].save(self.outfile, save_all=True, append_images=self._frames[1:],
+                                 duration=int(1000 / self.fps), loop=0)
+
+    return GifAndMp4Writer(fps=fps)
+
+
+def write_propagation_figures(records: PropagationSeeds, out, layers=None, axes_modes=AXES_MODES, animate=True,
                               fps=20, dpi=60, static_dpi=150, max_frames=None) -> list[Path]:
-    """Draw every picture of ``record`` into the folder ``out``; returns the paths written.
+    """Draw every picture of ``records`` into the folder ``out``; returns the paths written.
 
-    Animations show every layer, or ``max_frames`` layers evenly spread (see ``frame_layers``).
+    Grids, per-layer curves and animations show the median member (``records.median``);
+    animations show every layer, or ``max_frames`` layers evenly spread (see ``frame_layers``).
 
     Files: ``grid-{mode}.png/.svg`` per axes mode, ``layer-accuracy.png/.svg``,
-    ``feature-scale.png/.svg``, and with ``animate`` ``propagation-{mode}.gif`` (Pillow)
-    plus ``propagation-{mode}.mp4`` when ``ffmpeg`` is on the PATH.
+    ``feature-scale.png/.svg``, with more than one member ``seed-bands.png/.svg``, and with
+    ``animate`` ``propagation-{mode}.gif`` (Pillow) and ``propagation-{mode}.mp4`` (H.264).
     """
     for mode in axes_modes:
         _check_axes_mode(mode)
     out = Path(out)
-    title = _title(record)
+    record = records.median
+    title = _title(record, len(records.members))
     nonfinite = record.first_nonfinite_layer
     written = []
 
@@ -355,17 +455,16 @@ def write_propagation_figures(record: Propagation, out, layers=None, axes_modes=
                                     title=title), "layer-accuracy")
     save_figure(plot_feature_scale(record.max_abs_feature, record.mean_step_norm, first_nonfinite_layer=nonfinite,
                                    title=title), "feature-scale")
+    if len(records.members) > 1:
+        save_figure(plot_seed_bands(records.stacked("head_accuracy"), records.stacked("max_abs_feature"),
+                                    records.seeds, title=_settings(record)), "seed-bands")
     if animate:
-        from matplotlib.animation import FFMpegWriter, PillowWriter
-
         for mode in axes_modes:
             figure, animation = propagation_animation(record.trajectory, record.labels, record.head_accuracy,
                                                       mode, nonfinite, title=title, fps=fps, dpi=dpi,
                                                       max_frames=max_frames)
-            writers = [(".gif", lambda: PillowWriter(fps=fps))]
-            if shutil.which("ffmpeg"):
-                writers.append((".mp4", lambda: FFMpegWriter(fps=fps)))
-            for suffix, writer in writers:
-                written.append(write_atomically(out / f"propagation-{mode}{suffix}",
-                                            lambda path, w=writer: animation.save(path, writer=w(), dpi=dpi)))
+            # Each file is renamed into place only once complete (the MP4 after the GIF).
+            written.append(write_atomically(out / f"propagation-{mode}.mp4", lambda mp4: written.append(
+                write_atomically(out / f"propagation-{mode}.gif", lambda gif, mp4=mp4: animation.save(
+                    gif, writer=_gif_and_mp4_writer(mp4, fps), dpi=dpi)))))
     return written

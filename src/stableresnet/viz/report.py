@@ -22,6 +22,7 @@ table { border-collapse: collapse; margin: .8em 0; font-size: 13px; }
 th, td { border: 1px solid #ccc; padding: 3px 8px; text-align: left; vertical-align: top; }
 th { background: #f4f4f4; }
 .holds { color: #11772d; font-weight: 600; } .fails { color: #b3261e; font-weight: 600; } .missing { color: #777; }
+.unclear { color: #8a6100; font-weight: 600; }
 figure { display: inline-block; margin: .5em 1em .5em 0; vertical-align: top; }
 figure img { max-width: 100%; border: 1px solid #eee; }
 figcaption { font-size: 12px; color: #555; }
@@ -39,6 +40,7 @@ PICTURES = {
         ("propagation-fixed.gif", "every layer, fixed axes (animation)", 420),
         ("layer-accuracy.png", "accuracy of the trained head and of a logistic probe at every layer", 520),
         ("feature-scale.png", "max |y| and mean step norm per layer", 520),
+        ("seed-bands.png", "head accuracy and max |y| per layer over all seeds: median and inter-quartile range", 1000),
     ],
     "sweep": [("sweep.png", "mean ± std test accuracy against h", 620)],
     "drift": [("sweep.png", "mean ± std pooled test accuracy against h", 620),
@@ -56,17 +58,26 @@ def _table(frame: pd.DataFrame, float_format: str = "{:.4g}") -> str:
     return frame.to_html(index=False, escape=True, float_format=float_format.format, border=0)
 
 
+VERDICT_CLASSES = {"holds": "holds", "does not hold": "fails", "unclear": "unclear", "not run": "missing"}
+
+
 def _claims_table(claims: pd.DataFrame) -> str:
+    """The paper-vs-here table; picture claims show the seeds they hold for, k/N with a 95 % Wilson interval."""
+    from ..experiments.claims import hold_rate_text
+
     rows = []
     for claim in claims.itertuples():
-        verdict = ("missing", "not run") if claim.holds is None else (("holds", "holds") if claim.holds else ("fails", "does not hold"))
         rows.append(
             f"<tr><td><a href='#{_escape(claim.figure)}'>{_escape(claim.figure)}</a></td><td>{_escape(claim.paper)}</td>"
             f"<td>{_escape(claim.measure)}</td><td>{_escape(claim.measured)}</td>"
-            f"<td class='{verdict[0]}'>{verdict[1]}</td></tr>"
+            f"<td>{_escape(hold_rate_text(claim))}</td>"
+            f"<td class='{VERDICT_CLASSES[claim.verdict]}'>{_escape(claim.verdict)}</td></tr>"
         )
-    return ("<table><tr><th>figure</th><th>the paper says</th><th>measured as</th><th>here</th><th>verdict</th></tr>"
-            + "".join(rows) + "</table>")
+    return ("<table><tr><th>figure</th><th>the paper says</th><th>measured as</th><th>here</th>"
+            "<th>seeds where it holds</th><th>verdict</th></tr>" + "".join(rows) + "</table>"
+            "<p>Picture claims (figures 2-7) are checked on each seed; a claim <i>holds</i> when the 95 % Wilson "
+            "interval of its hold-rate lies above 1/2, <i>does not hold</i> when it lies below, and is "
+            "<i>unclear</i> otherwise.</p>")
 
 
 def environment() -> dict:
@@ -96,7 +107,8 @@ def environment() -> dict:
 def build_report(out: str | Path, records: list[dict], claims: pd.DataFrame, scale: str, device: str) -> Path:
     """Write ``out/index.html`` from the figures' done records and the evaluated claims."""
     out = Path(out)
-    held = claims["holds"].dropna()
+    checked = claims[claims["verdict"] != "not run"]
+    held, unclear = int((checked["verdict"] == "holds").sum()), int((checked["verdict"] == "unclear").sum())
     total_seconds = sum(record["seconds"] for record in records)
     parts = [
         "<!doctype html><html lang='en'><head><meta charset='utf-8'>",
@@ -104,7 +116,8 @@ def build_report(out: str | Path, records: list[dict], claims: pd.DataFrame, sca
         f"<style>{STYLE}</style></head><body>",
         "<h1>Smooth inter-layer propagation of stabilised ResNets — reproduced with stableresnet</h1>",
         f"<p>Scale <b>{_escape(scale)}</b> on <b>{_escape(device)}</b>; {len(records)} figures; "
-        f"compute time {total_seconds / 60:.1f} min. {int(held.sum())} of {len(held)} checked statements hold.</p>",
+        f"compute time {total_seconds / 60:.1f} min. {held} of {len(checked)} checked statements hold"
+        f"{f', {unclear} unclear' if unclear else ''}.</p>",
     ]
     if scale == "quick":
         parts.append("<p class='note'>Quick scale: the paper's depths and widths, but fewer trials, fewer step sizes "
