@@ -12,7 +12,7 @@ from rich.table import Table
 from ..files import check_output_folder
 from ..model import ConfigError
 from .common import (
-    INTEGRATOR_HELP, LEVELS_HELP, POLICY_HELP, app, beyond_label, console, epoch_progress, preset_or_none,
+    DEVICE_OPTION, INTEGRATOR_HELP, LEVELS_HELP, POLICY_HELP, app, beyond_label, console, epoch_progress, preset_or_none,
     resolve_device, user_errors,
 )
 
@@ -38,7 +38,7 @@ def propagate(
     animate: bool = typer.Option(True, help="Write the per-layer GIF and MP4."),
     frames: Optional[int] = typer.Option(None, help="Animation frames: this many layers evenly spread [every layer]."),
     out: Path = typer.Option(Path("propagation"), help="Folder for figures, animations and layers.csv."),
-    device: str = typer.Option("cpu", help="cpu, cuda or auto."),
+    device: str = DEVICE_OPTION,
     integrator: str = typer.Option("euler", help=INTEGRATOR_HELP),
     step_size_policy: str = typer.Option("fixed", help=POLICY_HELP),
     levels: int = typer.Option(1, help=LEVELS_HELP),

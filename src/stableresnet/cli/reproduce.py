@@ -10,7 +10,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from ..files import check_output_folder
-from .common import StepLog, app, console, resolve_device, user_errors
+from .common import DEVICE_OPTION, StepLog, app, console, resolve_device, user_errors
 
 
 @app.command()
@@ -19,7 +19,7 @@ def reproduce(
     scale: str = typer.Option("quick", help="quick (minutes on a laptop) or paper (the paper's settings)."),
     only: Optional[str] = typer.Option(None, help="Comma-separated figures, e.g. fig2,fig9 [all]."),
     out: Path = typer.Option(Path("results/reproduce"), help="Output folder; an existing one is resumed."),
-    device: str = typer.Option("cpu", help="cpu, cuda or auto."),
+    device: str = DEVICE_OPTION,
 ):
     """Reproduce the paper's figures 1-15 and the beyond-the-paper experiments; HTML report DIR/index.html; resumable."""
     from ..experiments.claims import evaluate_claims, hold_rate_text
@@ -62,4 +62,8 @@ def reproduce(
         verdict = f"[{colours[claim.verdict]}]{claim.verdict}[/]" if claim.verdict in colours else claim.verdict
         table.add_row(claim.figure, claim.measured, hold_rate_text(claim), verdict)
     console.print(table)
+    verdicts = claims["verdict"].value_counts()
+    checked = int(verdicts.sum() - verdicts.get("not run", 0))
+    console.print(f"{verdicts.get('holds', 0)} of {checked} checked statements hold, "
+                  f"{verdicts.get('does not hold', 0)} do not, {verdicts.get('unclear', 0)} unclear")
     console.print(f"{len(records)} figures in {sum(r['seconds'] for r in records):.0f} s of compute; report: {report}")
