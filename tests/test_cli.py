@@ -140,3 +140,21 @@ def test_settings_fall_back_to_the_paper_preset_else_the_estimators_defaults(csv
         assert result.exit_code == 0, out
         params = load_model(path)[2]["params"]
         assert {name: params[name] for name in expected} == expected
+
+
+def test_tune_takes_the_same_fallbacks_as_train(csv_file, tmp_path):
+    from stableresnet import StableResNetClassifier
+
+    estimator = StableResNetClassifier().get_params()
+    for source, expected in (
+        (("--data", csv_file, "--target", "label"), {"width": estimator["width"],
+                                                     "learning_rate": estimator["learning_rate"]}),
+        (("--dataset", "wine"), {"depth": 20, "width": 13, "batch_size": 10, "learning_rate": 1e-3}),
+    ):
+        path = tmp_path / "tuned.safetensors"
+        result, out = run("tune", *source, "--blocks", "plain", "--step-sizes", 1, "--cv", 2, "--depth", 2,
+                          "--epochs", 1, "--save", path, "--out", tmp_path / "tune")
+        assert result.exit_code == 0, out
+        params = load_model(path)[2]["params"]
+        expected = {**expected, "depth": 2}  # given on the command line, it wins over both
+        assert {name: params[name] for name in expected} == expected

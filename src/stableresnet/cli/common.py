@@ -165,6 +165,14 @@ def preset_or_estimator(preset, **given) -> dict:
     return {name: value if value is not None else fallback(name) for name, value in given.items()}
 
 
+# Network and training settings that follow the paper preset, else the estimator (see preset_or_estimator).
+DEPTH_OPTION = typer.Option(None, help=preset_help("Residual blocks", "depth"))
+WIDTH_OPTION = typer.Option(None, help=preset_help("Block width", "width"))
+EPOCHS_OPTION = typer.Option(None, help=preset_help("Epochs", "epochs"))
+BATCH_SIZE_OPTION = typer.Option(None, help=preset_help("Mini-batch size", "batch_size"))
+LEARNING_RATE_OPTION = typer.Option(None, "--lr", help=preset_help("Learning rate", "learning_rate", TrainConfig.learning_rate))
+
+
 def beyond_label(integrator: str, step_size_policy: str, levels: int) -> str:
     """", rk4, adaptive h, 2 levels": the settings that differ from the paper's, for titles."""
     extras = [integrator] if integrator != "euler" else []

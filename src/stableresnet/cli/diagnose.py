@@ -14,9 +14,10 @@ from ..files import check_output_folder, write_atomically
 from ..model import ConfigError, StableResNet
 from ..train import TrainConfig, fit
 from .common import (
-    DATASET_OPTION, DATA_OPTION, DEVICE_OPTION, INTEGRATOR_HELP, ONE_HOT_OPTION, POLICY_HELP, TARGET_OPTION,
-    TEST_SIZE_OPTION, app, check_data_source, console, epoch_progress, load_data_source, preset_help,
-    preset_or_estimator, preset_or_none, resolve_device, user_errors,
+    BATCH_SIZE_OPTION, DATASET_OPTION, DATA_OPTION, DEPTH_OPTION, DEVICE_OPTION, EPOCHS_OPTION, INTEGRATOR_HELP,
+    LEARNING_RATE_OPTION, ONE_HOT_OPTION, POLICY_HELP, TARGET_OPTION, TEST_SIZE_OPTION, WIDTH_OPTION, app,
+    check_data_source, console, epoch_progress, load_data_source, preset_or_estimator, preset_or_none, resolve_device,
+    user_errors,
 )
 
 
@@ -63,12 +64,11 @@ def diagnose(
     model_file: Optional[Path] = typer.Option(None, "--model", help="Diagnose this saved model instead of training."),
     block: list[str] = typer.Option(["plain"], help="Vector field to train; repeat for several."),
     step_size: list[float] = typer.Option([0.1], "--step-size", "-h", help="Step size h; repeat for several."),
-    depth: Optional[int] = typer.Option(None, help=preset_help("Residual blocks", "depth")),
-    width: Optional[int] = typer.Option(None, help=preset_help("Block width", "width")),
-    epochs: Optional[int] = typer.Option(None, help=preset_help("Epochs", "epochs")),
-    batch_size: Optional[int] = typer.Option(None, help=preset_help("Mini-batch size", "batch_size")),
-    learning_rate: Optional[float] = typer.Option(
-        None, "--lr", help=preset_help("Learning rate", "learning_rate", TrainConfig.learning_rate)),
+    depth: Optional[int] = DEPTH_OPTION,
+    width: Optional[int] = WIDTH_OPTION,
+    epochs: Optional[int] = EPOCHS_OPTION,
+    batch_size: Optional[int] = BATCH_SIZE_OPTION,
+    learning_rate: Optional[float] = LEARNING_RATE_OPTION,
     activation: str = typer.Option("relu", help="relu or tanh."),
     integrator: str = typer.Option("euler", help=INTEGRATOR_HELP),
     step_size_policy: str = typer.Option("fixed", help=POLICY_HELP),

@@ -16,9 +16,10 @@ from ..multilevel import coarsest_model, fit_multilevel
 from ..serialization import save_model
 from ..train import TrainConfig, evaluate
 from .common import (
-    DATASET_OPTION, DATA_OPTION, DEVICE_OPTION, INTEGRATOR_HELP, LEVELS_HELP, ONE_HOT_OPTION, POLICY_HELP,
-    TARGET_OPTION, TEST_SIZE_OPTION, app, beyond_label, console, epoch_progress, load_data_source, preset_help,
-    preset_or_estimator, preset_or_none, resolve_device, user_errors,
+    BATCH_SIZE_OPTION, DATASET_OPTION, DATA_OPTION, DEPTH_OPTION, DEVICE_OPTION, EPOCHS_OPTION, INTEGRATOR_HELP,
+    LEARNING_RATE_OPTION, LEVELS_HELP, ONE_HOT_OPTION, POLICY_HELP, TARGET_OPTION, TEST_SIZE_OPTION, WIDTH_OPTION,
+    app, beyond_label, console, epoch_progress, load_data_source, preset_or_estimator, preset_or_none, resolve_device,
+    user_errors,
 )
 
 
@@ -30,12 +31,11 @@ def train(
     dataset: Optional[str] = DATASET_OPTION,
     block: str = typer.Option("plain", help="Vector field: plain, shrinkage, batchnorm, antisymmetric or hamiltonian."),
     step_size: float = typer.Option(0.1, "--step-size", "-h", help="Step size h > 0 (h = 1: vanilla ResNet)."),
-    depth: Optional[int] = typer.Option(None, help=preset_help("Residual blocks", "depth")),
-    width: Optional[int] = typer.Option(None, help=preset_help("Block width", "width")),
-    epochs: Optional[int] = typer.Option(None, help=preset_help("Epochs", "epochs")),
-    batch_size: Optional[int] = typer.Option(None, help=preset_help("Mini-batch size", "batch_size")),
-    learning_rate: Optional[float] = typer.Option(
-        None, "--lr", help=preset_help("Learning rate", "learning_rate", TrainConfig.learning_rate)),
+    depth: Optional[int] = DEPTH_OPTION,
+    width: Optional[int] = WIDTH_OPTION,
+    epochs: Optional[int] = EPOCHS_OPTION,
+    batch_size: Optional[int] = BATCH_SIZE_OPTION,
+    learning_rate: Optional[float] = LEARNING_RATE_OPTION,
     optimizer: str = typer.Option("adam", help="adam or sgd."),
     activation: str = typer.Option("relu", help="relu or tanh."),
     seed: int = typer.Option(0, help="Seed of split, initialisation and mini-batch order."),

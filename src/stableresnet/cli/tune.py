@@ -16,8 +16,9 @@ from rich.table import Table
 from ..files import check_output_file, check_output_folder, write_atomically
 from ..tuning import StableResNetClassifierCV, cv_results_frame
 from .common import (
-    DATASET_OPTION, DATA_OPTION, DEVICE_OPTION, ONE_HOT_OPTION, TARGET_OPTION, StepLog, app, check_data_source,
-    console, load_data_source, preset_or_none, resolve_device, user_errors,
+    BATCH_SIZE_OPTION, DATASET_OPTION, DATA_OPTION, DEPTH_OPTION, DEVICE_OPTION, EPOCHS_OPTION, LEARNING_RATE_OPTION,
+    ONE_HOT_OPTION, TARGET_OPTION, WIDTH_OPTION, StepLog, app, check_data_source, console, load_data_source,
+    preset_or_estimator, preset_or_none, resolve_device, user_errors,
 )
 
 _DEFAULTS = {name: p.default for name, p in inspect.signature(StableResNetClassifierCV).parameters.items()}
@@ -37,12 +38,11 @@ def tune(
                              "within one standard error of it."),
     test_size: float = typer.Option(0.2, help="Test fraction held out from tuning, where the data has no official split."),
     one_hot: bool = ONE_HOT_OPTION,
-    depth: Optional[int] = typer.Option(None, help=f"Residual blocks [paper preset, else {_DEFAULTS['depth']}]."),
-    width: Optional[int] = typer.Option(None, help="Block width [paper preset, else number of features]."),
-    epochs: Optional[int] = typer.Option(None, help=f"Epochs [paper preset, else {_DEFAULTS['epochs']}]."),
-    batch_size: Optional[int] = typer.Option(
-        None, help=f"Mini-batch size [paper preset, else {_DEFAULTS['batch_size']}]."),
-    learning_rate: float = typer.Option(_DEFAULTS["learning_rate"], "--lr", help="Learning rate."),
+    depth: Optional[int] = DEPTH_OPTION,
+    width: Optional[int] = WIDTH_OPTION,
+    epochs: Optional[int] = EPOCHS_OPTION,
+    batch_size: Optional[int] = BATCH_SIZE_OPTION,
+    learning_rate: Optional[float] = LEARNING_RATE_OPTION,
     seed: int = typer.Option(0, help="Seed of the test split, the folds, initialisation and mini-batch order."),
     save: Optional[Path] = typer.Option(None, help="Write the refit chosen model here (safetensors)."),
     out: Optional[Path] = typer.Option(None, help="Folder for cv_results.csv and tune.png [results/tune-NAME]."),
@@ -58,14 +58,15 @@ def tune(
     out = check_output_folder(out or Path("results") / f"tune-{dataset or data.stem}", "--out")
 
     preset = preset_or_none(dataset)
-    settings = {"depth": depth, "width": width, "epochs": epochs, "batch_size": batch_size,
-                "step_sizes": parse_step_sizes(step_sizes) if step_sizes is not None else None}
-    if preset is not None:
-        settings = {name: getattr(preset, name) if value is None else value for name, value in settings.items()}
+    settings = preset_or_estimator(preset, depth=depth, width=width, epochs=epochs, batch_size=batch_size,
+                                   learning_rate=learning_rate)
+    if step_sizes is not None:
+        settings["step_sizes"] = parse_step_sizes(step_sizes)
+    elif preset is not None:
+        settings["step_sizes"] = preset.step_sizes
     search = StableResNetClassifierCV(
         blocks=tuple(b.strip() for b in blocks.split(",") if b.strip()), cv=cv, rule=rule,
-        learning_rate=learning_rate, random_state=seed, device=resolve_device(device),
-        **{name: value for name, value in settings.items() if value is not None},
+        random_state=seed, device=resolve_device(device), **settings,
     )
 
     loaded = load_data_source(data, target, dataset, seed=seed, test_size=test_size, one_hot=one_hot)
