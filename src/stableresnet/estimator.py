@@ -24,6 +24,13 @@ from .serialization import load_model, save_model, stored_schema
 from .train import TrainConfig, predict_logits
 
 
+def seed_from(random_state) -> int:
+    """The network seed of a ``random_state``: an integer is the seed itself, anything else draws one."""
+    if isinstance(random_state, (int, np.integer)) and not isinstance(random_state, bool):
+        return int(random_state)
+    return int(check_random_state(random_state).randint(np.iinfo(np.int32).max))
+
+
 class StableResNetClassifier(ClassifierMixin, BaseEstimator):
     """Deep residual classifier for tabular data with an explicit step size h.
 
@@ -118,9 +125,7 @@ class StableResNetClassifier(ClassifierMixin, BaseEstimator):
         self.levels = levels
 
     def _seed(self) -> int:
-        if isinstance(self.random_state, (int, np.integer)) and not isinstance(self.random_state, bool):
-            return int(self.random_state)
-        return int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
+        return seed_from(self.random_state)
 
     def fit(self, X, y):
         """Standardise X (on these rows), then train the network; returns self."""

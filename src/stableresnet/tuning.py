@@ -22,13 +22,12 @@ import torch
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.model_selection import StratifiedKFold
 from sklearn.preprocessing import LabelEncoder
-from sklearn.utils import check_random_state
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .blocks import VECTOR_FIELDS
 from .data import DataError
-from .estimator import StableResNetClassifier
+from .estimator import StableResNetClassifier, seed_from
 from .model import ConfigError, StableResNet
 from .multilevel import coarsest_model, fit_multilevel
 from .train import TrainConfig, predict_logits
@@ -208,11 +207,7 @@ class StableResNetClassifierCV(ClassifierMixin, BaseEstimator):
         if len(self.classes_) < 2:
             raise ValueError(f"{type(self).__name__} needs at least 2 classes in y; "
                              f"got 1 class ({self.classes_.tolist()[0]!r})")
-        # As StableResNetClassifier: an integer is the seed itself, anything else draws one.
-        if isinstance(self.random_state, (int, np.integer)) and not isinstance(self.random_state, bool):
-            seed = int(self.random_state)
-        else:
-            seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
+        seed = seed_from(self.random_state)  # as StableResNetClassifier
         labels = encoder.transform(y)
         try:
             folds = list(StratifiedKFold(self.cv, shuffle=True, random_state=seed).split(X, labels))
