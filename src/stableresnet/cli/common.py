@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import time
 
+import numpy as np
 import torch
 import typer
 from rich.console import Console
@@ -84,6 +85,22 @@ class StepLog:
             console.print(f"[{time.monotonic() - self.started:7.1f} s] done: {self.current}", markup=False,
                           highlight=False, soft_wrap=True)
         self.current = None
+
+
+def start_group(progress: Progress, task, steps: StepLog, label: str, *, reported_when_done: bool = False):
+    """Show ``label`` as the group now training (progress bar and log line); returns its
+    ``on_epoch(epoch, loss_per_member)`` callback. ``reported_when_done``: the caller learns of
+    the group only once it has finished (Ray), so its log line is written at once."""
+    progress.update(task, completed=0, description=label)
+    steps.begin(label)
+    if reported_when_done:
+        steps.end()
+
+    def on_epoch(epoch, loss):
+        progress.update(task, completed=epoch + 1,
+                        loss=f"{np.nanmean(loss):.4f}" if np.isfinite(loss).any() else "nan")
+
+    return on_epoch
 
 
 def user_errors(command):

@@ -11,7 +11,7 @@ from rich.table import Table
 
 from ..files import check_output_folder, write_atomically
 from .common import (
-    DEVICE_OPTION, StepLog, app, console, epoch_progress, resolve_device, user_errors,
+    DEVICE_OPTION, StepLog, app, console, epoch_progress, resolve_device, start_group, user_errors,
 )
 from .sweep import print_summary
 
@@ -58,14 +58,7 @@ def drift(
         steps = StepLog()
 
         def on_block(block, index, n_blocks):
-            progress.update(task, completed=0, description=f"block {index + 1}/{n_blocks} {block}")
-            steps.begin(f"block {index + 1}/{n_blocks} {block}")
-
-            def on_epoch(epoch, loss):
-                progress.update(task, completed=epoch + 1,
-                                loss=f"{np.nanmean(loss):.4f}" if np.isfinite(loss).any() else "nan")
-
-            return on_epoch
+            return start_group(progress, task, steps, f"block {index + 1}/{n_blocks} {block}")
 
         result = run_drift(config, device=device, progress=on_block, directory=out)
         steps.end()

@@ -14,8 +14,8 @@ from ..files import check_output_folder, write_atomically
 from ..model import ConfigError
 from .common import (
     DATASET_OPTION, DATA_OPTION, DEVICE_OPTION, INTEGRATOR_HELP, LEVELS_HELP, ONE_HOT_OPTION, POLICY_HELP,
-    TARGET_OPTION, TEST_SIZE_OPTION, StepLog, app, check_data_source, console, epoch_progress, errors, resolve_device,
-    user_errors,
+    TARGET_OPTION, TEST_SIZE_OPTION, StepLog, app, check_data_source, console, epoch_progress, errors,
+    resolve_device, start_group, user_errors,
 )
 
 # For the help text only; a sweep reads the estimator's defaults again when it runs.
@@ -98,15 +98,8 @@ def sweep(
         steps = StepLog()
 
         def on_group(group, index, n_pending):
-            progress.update(task, completed=0, description=f"group {index + 1}/{n_pending} {group.block}")
-            steps.begin(f"group {index + 1}/{n_pending} {group.block}")
-            if backend == "ray":  # Ray reports a group when it has finished, not when it starts
-                steps.end()
-
-            def on_epoch(epoch, loss):
-                progress.update(task, completed=epoch + 1, loss=f"{np.nanmean(loss):.4f}" if np.isfinite(loss).any() else "nan")
-
-            return on_epoch
+            return start_group(progress, task, steps, f"group {index + 1}/{n_pending} {group.block}",
+                               reported_when_done=backend == "ray")
 
         try:
             table = run_sweep(config, out, device=device, progress=on_group, backend=backend, address=address)
