@@ -72,7 +72,7 @@ def test_describe_datasets_has_one_row_per_dataset():
         assert (row["features"], row["classes"]) == (data.n_features, data.n_classes)
         assert row["source"]
     assert {row["name"]: row["features"] for row in rows if row["name"] in OFFICIAL_SPLIT | set(SPLIT_BY_SEED)} == {
-        "wine": 13, "abalone": 8, "absenteeism": 19, "autism": 20, "adult": 14, "elec2": 7}
+        "wine": 13, "abalone": 8, "absenteeism": 19, "autism": 20, "autism-noleak": 19, "adult": 14, "elec2": 7}
 
 
 @pytest.mark.parametrize("call, message", [

@@ -424,7 +424,7 @@ def _subsample(X, y, max_samples: int | None, seed: int):
 
 def member_robustness(model: StableResNet, X_test, y_test, sigma: float = 0.1, epsilon: float = 0.1,
                       growth_epsilon: float = 1e-3, pgd_steps: int = 10, max_samples: int | None = 512,
-                      seed: int = 0) -> dict[str, np.ndarray]:
+                      accuracy_samples: int | None = None, seed: int = 0) -> dict[str, np.ndarray]:
     """One row of stability and robustness numbers per member, for a sweep's records.
 
     Parameters
@@ -434,8 +434,10 @@ def member_robustness(model: StableResNet, X_test, y_test, sigma: float = 0.1, e
     sigma : Gaussian noise level, standardised units.
     epsilon : FGSM / PGD radius, standardised units.
     growth_epsilon : layer-0 perturbation size for the stability constant.
-    max_samples : spectra and growth use at most this many test rows (a seeded subset);
-        accuracies always use every row.
+    max_samples : spectra and growth use at most this many test rows (a seeded subset).
+    accuracy_samples : the clean, noisy and attacked accuracies use at most this many test rows
+        (one seeded subset for all four, so a drop clean − attacked compares the same rows);
+        None uses every row.
 
     Returns
     -------
@@ -448,6 +450,7 @@ def member_robustness(model: StableResNet, X_test, y_test, sigma: float = 0.1, e
     X_sub, _ = _subsample(X_test, y_test, max_samples, seed)
     spectra = layer_spectra(model, X_sub, keep_eigenvalues=False)
     growth = perturbation_growth(model, X_sub, growth_epsilon, seed)
+    X_test, y_test = _subsample(X_test, y_test, accuracy_samples, seed)
     accuracy = robust_accuracy(model, X_test, y_test, sigmas=(0.0, sigma), epsilons=(epsilon,),
                                pgd_steps=pgd_steps, seed=seed)
     return {

@@ -18,6 +18,7 @@ DATASETS = {
     "abalone": uci.abalone,
     "absenteeism": uci.absenteeism,
     "autism": uci.autism,
+    "autism-noleak": uci.autism_noleak,
     "adult": uci.adult,
     "elec2": elec2.elec2,
     "circles": synthetic.circles,

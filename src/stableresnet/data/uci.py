@@ -320,7 +320,7 @@ def autism(seed=0, *, test_size=0.2, one_hot=False, drop_leaking=False, root=Non
     Returns
     -------
     Dataset
-        20 features (19 with `drop_leaking`), classes ``("NO", "YES")``.
+        20 features (19 with `drop_leaking`, then named ``autism-noleak``), classes ``("NO", "YES")``.
     """
     raw, path = read_verified(root, "autism_adult/Autism-Adult-Data.arff")
     try:
@@ -347,8 +347,16 @@ def autism(seed=0, *, test_size=0.2, one_hot=False, drop_leaking=False, root=Non
     table[categorical] = table[categorical].replace("?", MISSING)
     if drop_leaking:
         table = table.drop(columns="result")
-    return build_dataset("autism", table, labels, ("NO", "YES"),
+    return build_dataset("autism-noleak" if drop_leaking else "autism", table, labels, ("NO", "YES"),
                          seed=seed, test_size=test_size, one_hot=one_hot)
+
+
+def autism_noleak(seed=0, *, test_size=0.2, one_hot=False, root=None):
+    """UCI Autism Screening Adult without ``result``, the column the label follows from: 19 attributes.
+
+    The same rows, split and encoding as `autism` with ``drop_leaking=True``.
+    """
+    return autism(seed, test_size=test_size, one_hot=one_hot, drop_leaking=True, root=root)
 
 
 ADULT_COLUMNS = (

@@ -40,7 +40,7 @@ from ..data.transactions import SYNTHETIC_NAME, TemporalDataset, load_transactio
 from ..model import ConfigError, StableResNet
 from ..train import TrainConfig, evaluate, fit
 from ..files import write_atomically
-from .sweep import keep_config, trial_seed
+from .sweep import ROBUSTNESS_COLUMNS, ROBUSTNESS_ROWS, keep_config, trial_seed
 
 # The paper's Bitcoin network (section "Bitcoin cryptocurrency transaction network"): "128 hidden
 # blocks, width 32, 100 epochs and a 100 K batch size", 5 trials (Figures 14-15).
@@ -68,6 +68,8 @@ class DriftConfig:
     stamps, or a period index K (periods 0..K-1 train) for any data. ``rows`` is the size of
     ``synthetic-btc`` (drawn with ``seed``). ``period`` is ``month`` or ``week`` (for elec2, blocks of
     28 or 7 days). ``time_feature`` adds the time stamp as a feature (transactions only).
+    ``robustness`` adds each member's stability and robustness numbers (as ``sweep --robustness``)
+    on the rows after the cut to the ``sweep`` table.
     """
 
     data: str
@@ -86,6 +88,7 @@ class DriftConfig:
     rows: int = 1_000_000
     period: str = "month"
     time_feature: bool = False
+    robustness: bool = False
 
     def __post_init__(self):
         if not self.blocks:
@@ -110,7 +113,10 @@ class DriftConfig:
         TrainConfig(self.epochs, self.batch_size, self.learning_rate, self.optimizer)
 
     def to_json(self) -> dict:
-        return {**dataclasses.asdict(self), "blocks": list(self.blocks), "step_sizes": list(self.step_sizes)}
+        record = {**dataclasses.asdict(self), "blocks": list(self.blocks), "step_sizes": list(self.step_sizes)}
+        if not self.robustness:  # left out, so folders from before the option still resume
+            del record["robustness"]
+        return record
 
 
 def load_drift_data(config: DriftConfig) -> TemporalDataset:
@@ -239,6 +245,12 @@ def run_block(
         "test_accuracy": correct / split.n_test, "test_loss": loss_sum / split.n_test,
         "seconds": seconds, "version": __version__,
     })[SWEEP_COLUMNS]
+    if config.robustness:
+        from ..diagnostics import member_robustness
+
+        numbers = member_robustness(model, X[split.n_train:], y[split.n_train:], accuracy_samples=ROBUSTNESS_ROWS,
+                                    seed=config.seed)
+        sweep = sweep.assign(**{name: numbers[name] for name in ROBUSTNESS_COLUMNS})
     return pd.concat(period_tables, ignore_index=True), sweep, model
 
 
