@@ -32,6 +32,8 @@ from torch import nn
 from torch.nn import functional as F
 
 ACTIVATIONS = {"relu": torch.relu, "tanh": torch.tanh}
+# PyTorch's batch-norm defaults (``torch.nn.functional.batch_norm``), the engine's unless told otherwise.
+BATCH_NORM_MOMENTUM, BATCH_NORM_EPS = 0.1, 1e-5
 
 
 def glorot_uniform_(weight: torch.Tensor, generators: list[torch.Generator]) -> None:
@@ -62,10 +64,12 @@ class AbstractVectorField(nn.Module, ABC):
     ``weight_names`` lists the field's weight matrices (for the inter-layer smoothness
     penalty); ``separable_streams`` is True for two-stream fields F(p, q) = (f(q), g(p))
     whose halves each depend only on the other half (what leapfrog needs).
+    ``batch_normalized`` fields take the batch norms' ``momentum`` and ``eps`` as keywords.
     """
 
     weight_names: ClassVar[tuple[str, ...]] = ("K1",)
     separable_streams: ClassVar[bool] = False
+    batch_normalized: ClassVar[bool] = False  # takes ``momentum`` and ``eps`` of its batch norms
 
     def __init__(self, n_members: int, depth: int, width: int, activation: str):
         super().__init__()
@@ -155,7 +159,10 @@ class BatchNorm(AbstractVectorField):
 
     "Batch norm with small h" is this field with h < 1. Each member keeps its own
     batch statistics: the (M, B, d) features are laid out as (B, M·d) channels for
-    ``torch.nn.functional.batch_norm`` (PyTorch defaults: momentum 0.1, eps 1e-5).
+    ``torch.nn.functional.batch_norm``: normalised (z − μ_B)/sqrt(σ²_B + eps), running
+    statistics r ← (1 − momentum)·r + momentum·(batch statistic). PyTorch's defaults are
+    momentum 0.1, eps 1e-5 (``BATCH_NORM_MOMENTUM``, ``BATCH_NORM_EPS``); Keras' (the paper's
+    framework) are momentum 0.99 in its own sense, r ← 0.99·r + 0.01·(batch), i.e. 0.01 here, and eps 1e-3.
     Running statistics are stored (depth, M, d) so each layer's slice is contiguous
     and updated in place. Integrators with several stages evaluate F several times per
     block, and in training mode each evaluation updates the running statistics; the
@@ -168,9 +175,12 @@ class BatchNorm(AbstractVectorField):
     """
 
     weight_names = ("K1", "K2")
+    batch_normalized = True
 
-    def __init__(self, n_members: int, depth: int, width: int, activation: str):
+    def __init__(self, n_members: int, depth: int, width: int, activation: str,
+                 momentum: float = BATCH_NORM_MOMENTUM, eps: float = BATCH_NORM_EPS):
         super().__init__(n_members, depth, width, activation)
+        self.momentum, self.eps = momentum, eps
         self.K2 = nn.Parameter(torch.zeros(n_members, depth, width, width))
         self.b2 = nn.Parameter(torch.zeros(n_members, depth, 1, width))
         for norm in ("norm1", "norm2"):
@@ -197,6 +207,8 @@ class BatchNorm(AbstractVectorField):
             layer[f"{norm}_weight"].reshape(-1),
             layer[f"{norm}_bias"].reshape(-1),
             training=self.training,
+            momentum=self.momentum,
+            eps=self.eps,
         )
         return normed.view(batch, n_members, width).transpose(0, 1)
 

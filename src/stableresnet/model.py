@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .blocks import ACTIVATIONS, INTEGRATORS, VECTOR_FIELDS, glorot_uniform_
+from .blocks import ACTIVATIONS, BATCH_NORM_EPS, BATCH_NORM_MOMENTUM, INTEGRATORS, VECTOR_FIELDS, glorot_uniform_
 from .step_size import STEP_SIZE_POLICIES
 
 
@@ -82,6 +82,10 @@ class StableResNet(nn.Module):
         paper), trained in (0, h_max], or min(h, 1/ρ̂_i) from the Jacobian's spectral radius.
     max_step_size : float, sequence of float or None
         h_max of the learnable policy, > h; ``None`` means 2h.
+    batch_norm_momentum, batch_norm_eps : float
+        The batch-norm block's running-statistics momentum in (0, 1] and ε > 0
+        (``blocks.BatchNorm``); PyTorch's 0.1 and 1e-5 by default, Keras' are 0.01 and 1e-3.
+        Other blocks ignore them.
 
     The blocks' parameters live in ``self.field``, stacked (M, depth, ...); block i is
     ``y <- step_rule.step(F_i, y, h_i)`` with h_i from ``step_policy``, forward Euler
@@ -112,6 +116,8 @@ class StableResNet(nn.Module):
         seed: int | Sequence[int] = 0,
         step_size_policy: str = "fixed",
         max_step_size: float | Sequence[float] | None = None,
+        batch_norm_momentum: float = BATCH_NORM_MOMENTUM,
+        batch_norm_eps: float = BATCH_NORM_EPS,
     ):
         super().__init__()
         width = in_features if width is None else width
@@ -122,6 +128,7 @@ class StableResNet(nn.Module):
         step_sizes = step_sizes * n_members if len(step_sizes) == 1 else step_sizes
         seeds = seeds * n_members if len(seeds) == 1 else seeds
         max_step_sizes = _max_step_sizes(max_step_size, step_sizes, step_size_policy, n_members)
+        _check_batch_norm(batch_norm_momentum, batch_norm_eps)
 
         self.in_features, self.n_classes, self.depth, self.width = in_features, n_classes, depth, width
         self.block, self.activation, self.integrator = block, activation, integrator
@@ -133,7 +140,10 @@ class StableResNet(nn.Module):
         self.register_buffer("input_scale", torch.ones(n_members, 1, in_features))
         self.lift = MemberLinear(n_members, in_features, width) if width != in_features else None
         self.step_rule = INTEGRATORS[integrator]()
-        self.field = VECTOR_FIELDS[block](n_members, depth, width, activation)
+        self.batch_norm_momentum, self.batch_norm_eps = float(batch_norm_momentum), float(batch_norm_eps)
+        norm = ({"momentum": self.batch_norm_momentum, "eps": self.batch_norm_eps}
+                if VECTOR_FIELDS[block].batch_normalized else {})
+        self.field = VECTOR_FIELDS[block](n_members, depth, width, activation, **norm)
         self.step_policy = STEP_SIZE_POLICIES[step_size_policy](
             self.step_size.view(-1), torch.tensor(max_step_sizes), depth)
         self.head = MemberLinear(n_members, width, n_classes)
@@ -153,6 +163,8 @@ class StableResNet(nn.Module):
             "seed": list(self.seeds),
             "step_size_policy": self.step_size_policy,
             "max_step_size": self.step_policy.max_step_size.flatten().tolist(),
+            "batch_norm_momentum": self.batch_norm_momentum,
+            "batch_norm_eps": self.batch_norm_eps,
         }
 
     def block_step_sizes(self) -> torch.Tensor:
@@ -249,6 +261,17 @@ def _validate(in_features, n_classes, depth, width, block, step_sizes, activatio
         raise ConfigError(f"the {block} block needs an even width (two streams of width/2); got width {width}")
     if len(step_sizes) > 1 and len(seeds) > 1 and len(step_sizes) != len(seeds):
         raise ConfigError(f"got {len(step_sizes)} step sizes but {len(seeds)} seeds; give one of them or equal counts")
+
+
+def _check_batch_norm(momentum, eps) -> None:
+    for name, value in (("batch_norm_momentum", momentum), ("batch_norm_eps", eps)):
+        if isinstance(value, bool) or not isinstance(value, (int, float, np.floating)) or not np.isfinite(value):
+            raise ConfigError(f"{name} must be a finite number; got {value!r}")
+    if not 0 < momentum <= 1:
+        raise ConfigError(f"batch_norm_momentum must be in (0, 1] (PyTorch's sense: the new batch's weight); "
+                          f"got {momentum!r}")
+    if eps <= 0:
+        raise ConfigError(f"batch_norm_eps must be > 0; got {eps!r}")
 
 
 def _max_step_sizes(max_step_size, step_sizes: list[float], policy: str, n_members: int) -> list[float]:

@@ -33,6 +33,8 @@ class TrainConfig:
 
     ``smoothness`` is λ ≥ 0 of the inter-layer penalty λ Σ_i ‖K_{i+1} − K_i‖²_F (Haber &
     Ruthotto 2017), summed over the field's weight matrices; 0 (the paper) turns it off.
+    ``adam_epsilon`` is Adam's ε in the step lr · m̂ / (√v̂ + ε): PyTorch's 1e-8 by default,
+    Keras' (the paper's framework) is 1e-7.
     """
 
     epochs: int = 50
@@ -41,6 +43,7 @@ class TrainConfig:
     optimizer: str = "adam"
     standardize: bool = True
     smoothness: float = 0.0
+    adam_epsilon: float = 1e-8
 
     def __post_init__(self):
         for name in ("epochs", "batch_size"):
@@ -51,6 +54,8 @@ class TrainConfig:
             raise ConfigError(f"learning_rate must be a finite number > 0; got {self.learning_rate!r}")
         if isinstance(self.smoothness, bool) or not np.isfinite(self.smoothness) or self.smoothness < 0:
             raise ConfigError(f"smoothness must be a finite number ≥ 0; got {self.smoothness!r}")
+        if isinstance(self.adam_epsilon, bool) or not np.isfinite(self.adam_epsilon) or self.adam_epsilon <= 0:
+            raise ConfigError(f"adam_epsilon must be a finite number > 0; got {self.adam_epsilon!r}")
         if self.optimizer not in OPTIMIZERS:
             raise ConfigError(f"unknown optimizer {self.optimizer!r}; expected one of {sorted(OPTIMIZERS)}")
 
@@ -203,7 +208,8 @@ def _train(
     n_members, n_train, device = model.n_members, train_index.shape[1], X.device
     # One tensor for the optimiser (foreach: Adam's update as a few whole-buffer kernels).
     flat.values.grad = flat.grads
-    optimizer = OPTIMIZERS[config.optimizer]([flat.values], lr=config.learning_rate, foreach=True)
+    options = {"eps": config.adam_epsilon} if config.optimizer == "adam" else {}
+    optimizer = OPTIMIZERS[config.optimizer]([flat.values], lr=config.learning_rate, foreach=True, **options)
     batch_generators = [member_generator(seed, "batches") for seed in model.seeds]
     buffers = _member_buffers(model)
     alive = torch.ones(n_members, dtype=torch.bool, device=device)

@@ -66,4 +66,25 @@ def reproduce(
     checked = int(verdicts.sum() - verdicts.get("not run", 0))
     console.print(f"{verdicts.get('holds', 0)} of {checked} checked statements hold, "
                   f"{verdicts.get('does not hold', 0)} do not, {verdicts.get('unclear', 0)} unclear")
+    for record in records:
+        if record["kind"] == "robustness":
+            _print_verdicts(record, out)
     console.print(f"{len(records)} figures in {sum(r['seconds'] for r in records):.0f} s of compute; report: {report}")
+
+
+def _print_verdicts(record: dict, out: Path) -> None:
+    """The robustness study in one table: for each statement, the data sets where it holds, fails or is unclear."""
+    import pandas as pd
+
+    verdicts = pd.read_csv(out / record["figure"] / "verdicts.csv")
+    table = Table(title=f"{record['figure']}: {record['title'][:60]}")
+    for column in ("statement", "holds", "does not hold", "unclear"):
+        table.add_column(column)
+    for statement, rows in verdicts.groupby("statement", sort=False):
+        table.add_row(statement, *(", ".join(rows.loc[rows["verdict"] == verdict, "dataset"])
+                                   for verdict in ("holds", "does not hold", "unclear")))
+    console.print(table)
+    counts = verdicts["verdict"].value_counts()
+    console.print(f"{record['figure']}: {counts.get('holds', 0)} of {len(verdicts)} statements hold, "
+                  f"{counts.get('does not hold', 0)} do not, {counts.get('unclear', 0)} unclear "
+                  f"(per data set; table {out / record['figure'] / 'verdicts.csv'})")

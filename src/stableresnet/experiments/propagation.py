@@ -33,7 +33,7 @@ from __future__ import annotations
 import json
 import math
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -41,6 +41,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..blocks import BATCH_NORM_EPS, BATCH_NORM_MOMENTUM
 from ..data import DataError, dataset_names, load_dataset
 from ..files import write_atomically
 from ..model import ConfigError, StableResNet
@@ -118,6 +119,8 @@ class PropagationConfig:
     """Everything that determines a propagation run; the same seed gives the same arrays.
 
     ``seeds`` members are trained, with seeds ``seed, seed + 1, ..., seed + seeds - 1``.
+    ``standardize``, ``adam_epsilon`` and ``batch_norm_momentum``/``batch_norm_eps`` are the
+    engine's options (`TrainConfig`, `StableResNet`); their defaults are PyTorch's set-up.
     """
 
     block: str = "plain"
@@ -136,15 +139,25 @@ class PropagationConfig:
     step_size_policy: str = "fixed"
     levels: int = 1  # multi-level depth: ``depth`` and ``step_size`` are the finest level's
     seeds: int = 1
+    standardize: bool = True
+    adam_epsilon: float = TrainConfig.adam_epsilon
+    batch_norm_momentum: float = BATCH_NORM_MOMENTUM
+    batch_norm_eps: float = BATCH_NORM_EPS
 
     def __post_init__(self):
         """Check the network and training settings now, so nothing runs or is written with bad ones."""
         if isinstance(self.seeds, bool) or not isinstance(self.seeds, (int, np.integer)) or self.seeds < 1:
             raise ConfigError(f"seeds must be an integer ≥ 1 (the number of networks); got {self.seeds!r}")
         network = StableResNet(2, 2, self.depth, None, self.block, self.step_size, self.activation,
-                               integrator=self.integrator, step_size_policy=self.step_size_policy)
+                               integrator=self.integrator, step_size_policy=self.step_size_policy,
+                               batch_norm_momentum=self.batch_norm_momentum, batch_norm_eps=self.batch_norm_eps)
         coarsen(network.config(), self.levels)
-        TrainConfig(self.epochs, self.batch_size, self.learning_rate, self.optimizer)
+        self.train_config()
+
+    def train_config(self) -> TrainConfig:
+        """How each network is trained."""
+        return TrainConfig(self.epochs, self.batch_size, self.learning_rate, self.optimizer,
+                           standardize=self.standardize, adam_epsilon=self.adam_epsilon)
 
     def member_seeds(self) -> list[int]:
         """The members' seeds: ``seed, seed + 1, ..., seed + seeds - 1``."""
@@ -220,11 +233,14 @@ LAYER_ARRAYS = ("head_accuracy", "probe_accuracy", "max_abs_feature", "mean_step
 class PropagationSeeds:
     """The records of one network per seed, trained as one ensemble (a single run is one member).
 
-    ``median_index`` names the member that pictures are drawn for.
+    ``median_index`` names the member that pictures are drawn for. ``snapshots`` maps an
+    epoch e to the members' records after e epochs, taken inside the same run (what a run
+    of e epochs gives: the recording leaves training untouched).
     """
 
     members: list[Propagation]
     config: dict = field(default_factory=dict)
+    snapshots: dict[int, list[Propagation]] = field(default_factory=dict)
 
     @property
     def seeds(self) -> list[int]:
@@ -404,6 +420,7 @@ def propagate_members(
     y_train: torch.Tensor,
     X_test: torch.Tensor,
     y_test: torch.Tensor,
+    probe: bool = True,
 ) -> list[Propagation]:
     """Record the test trajectory and the per-layer metrics of every member of a (trained) model.
 
@@ -412,6 +429,8 @@ def propagate_members(
     model : StableResNet with M members; put in evaluation mode.
     X_train, X_test : float32 (M, n, in_features), member m's own rows
     y_train, y_test : int64 (M, n)
+    probe : fit the per-layer logistic probes (most of the cost); ``False`` leaves
+        ``probe_accuracy`` NaN.
 
     Returns
     -------
@@ -433,7 +452,8 @@ def propagate_members(
         features = test_trajectory[:, member].double().cpu().numpy()
         train_features = train_trajectory[:, member].double().cpu().numpy()
         y_train_np, y_test_np = y_train[member].cpu().numpy(), y_test[member].cpu().numpy()
-        probe_accuracy = _probe_accuracies(train_features, y_train_np, features, y_test_np)
+        probe_accuracy = (_probe_accuracies(train_features, y_train_np, features, y_test_np) if probe
+                          else np.full(len(features), np.nan))
         finite_layer = np.isfinite(features).all(axis=(1, 2))
         with np.errstate(invalid="ignore", over="ignore"):
             # A NaN feature makes the layer's maximum NaN (not a silently smaller number).
@@ -504,6 +524,8 @@ def run_propagation_seeds(
     config: PropagationConfig,
     device: str = "cpu",
     on_epoch: Callable[[int, np.ndarray], None] | None = None,
+    snapshot_epochs: Collection[int] = (),
+    probe: bool = True,
 ) -> PropagationSeeds:
     """Train ``config.seeds`` width-2 networks (no lift) as one ensemble and record each one's propagation.
 
@@ -512,7 +534,15 @@ def run_propagation_seeds(
     record is that of a single run with ``seed = s`` (members of an ensemble are
     independent: ``stableresnet.train``). With ``config.levels`` > 1 the networks are
     trained multi-level (``multilevel``) and the finest ones are recorded.
+
+    ``snapshot_epochs``: also record the members after each of these epochs (1 ≤ e < epochs;
+    one level only) into ``snapshots``, as runs of e epochs would. ``probe=False`` skips the
+    per-layer logistic probes (`propagate_members`).
     """
+    snapshot_epochs = sorted(set(snapshot_epochs))
+    if snapshot_epochs and (config.levels != 1 or snapshot_epochs[0] < 1 or snapshot_epochs[-1] >= config.epochs):
+        raise ConfigError(f"snapshot epochs must lie in [1, {config.epochs - 1}] of a one-level run; "
+                          f"got {snapshot_epochs} with {config.levels} levels")
     seeds = config.member_seeds()
     datasets = [_load_2d(config, seed) for seed in seeds]
 
@@ -525,17 +555,34 @@ def run_propagation_seeds(
     model = coarsest_model(StableResNet(
         2, datasets[0].n_classes, config.depth, None, config.block, config.step_size, config.activation,
         seed=seeds, integrator=config.integrator, step_size_policy=config.step_size_policy,
+        batch_norm_momentum=config.batch_norm_momentum, batch_norm_eps=config.batch_norm_eps,
     ), config.levels).to(device)
-    train_config = TrainConfig(config.epochs, config.batch_size, config.learning_rate, config.optimizer)
+    snapshots = {}
+
+    def record(epoch, loss):
+        if on_epoch is not None:
+            on_epoch(epoch, loss)
+        if epoch + 1 in snapshot_epochs:
+            members = propagate_members(model, X_train, y_train, X_test, y_test, probe=probe)
+            for member, lost in zip(members, np.isnan(loss)):  # a diverged member's loss is NaN
+                member.diverged = bool(lost)
+            snapshots[epoch + 1] = members
+            model.train()  # the recording put the model in evaluation mode
+
     # All members' rows in one table; member m trains on its own block of rows.
-    model, result = fit_multilevel(model, X_train.reshape(-1, 2), y_train.reshape(-1), train_config, config.levels,
-                                   train_index=torch.arange(n_members * n_train).view(n_members, n_train),
-                                   on_epoch=on_epoch)
-    members = propagate_members(model, X_train, y_train, X_test, y_test)
+    model, result = fit_multilevel(model, X_train.reshape(-1, 2), y_train.reshape(-1), config.train_config(),
+                                   config.levels, train_index=torch.arange(n_members * n_train).view(n_members, n_train),
+                                   on_epoch=record if snapshot_epochs else on_epoch)
+    members = propagate_members(model, X_train, y_train, X_test, y_test, probe=probe)
     for member, diverged in zip(members, result.diverged):
         member.diverged = bool(diverged)
         member.config = asdict(replace(config, seed=member.seed, seeds=1))
-    return PropagationSeeds(members, asdict(config))
+    for epoch in snapshot_epochs:  # training stops once every member has diverged: later epochs keep that state
+        snapshots.setdefault(epoch, [replace(member) for member in members])
+    for epoch, taken in snapshots.items():
+        for member in taken:
+            member.config = asdict(replace(config, seed=member.seed, seeds=1, epochs=epoch))
+    return PropagationSeeds(members, asdict(config), snapshots)
 
 
 def run_propagation(

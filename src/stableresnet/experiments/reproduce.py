@@ -48,11 +48,14 @@ KIND_KEYS = {
     "data": {"dataset", "seed", "n_samples", "noise"},
     "propagation": {"figure", "block", "step_size", "depth", "data", "n_samples", "noise", "epochs", "batch_size",
                     "learning_rate", "optimizer", "activation", "seed", "integrator", "step_size_policy", "levels",
-                    "frames", "seeds", "compare_depth"},
+                    "frames", "seeds", "compare_depth", "standardize", "adam_epsilon", "batch_norm_momentum",
+                    "batch_norm_eps"},
     "sweep": {"dataset"} | SWEEP_KEYS,
     "comparison": {"datasets", "variants"} | SWEEP_KEYS,
     "drift": {"plot", "data", "train_until", "blocks", "step_sizes", "trials", "depth", "width", "epochs",
               "batch_size", "learning_rate", "optimizer", "activation", "seed", "rows", "period"},
+    "robustness": {"datasets", "drift"} | SWEEP_KEYS,
+    "atlas": {"scale", "seeds", "optional"},
 }
 
 
@@ -64,6 +67,7 @@ class Experiment:
     title: str
     kind: str
     settings: dict
+    note: str = ""  # shown beside the figure in the report; not a setting
 
     @property
     def run_key(self) -> str:
@@ -88,7 +92,7 @@ def load_specs(scale: str = "quick", path: str | Path = SPEC_PATH) -> list[Exper
         for required in ("title", "kind"):
             if required not in spec:
                 raise ConfigError(f"{path.name} [{figure}]: missing field {required!r}")
-        title, kind = spec.pop("title"), spec.pop("kind")
+        title, kind, note = spec.pop("title"), spec.pop("kind"), spec.pop("note", "")
         if kind not in KIND_KEYS:
             raise ConfigError(f"{path.name} [{figure}]: unknown kind {kind!r}; expected one of {sorted(KIND_KEYS)}")
         overrides = {name: spec.pop(name, {}) for name in SCALES}
@@ -96,7 +100,7 @@ def load_specs(scale: str = "quick", path: str | Path = SPEC_PATH) -> list[Exper
         unknown = set(settings) - KIND_KEYS[kind]
         if unknown:
             raise ConfigError(f"{path.name} [{figure}]: unknown setting(s) {sorted(unknown)} for kind {kind!r}")
-        experiment = Experiment(figure, title, kind, settings)
+        experiment = Experiment(figure, title, kind, settings, note)
         _validate(experiment, path.name)
         experiments.append(experiment)
     return experiments
@@ -113,9 +117,10 @@ def _validate(experiment: Experiment, source: str) -> None:
 
 
 def select(experiments: list[Experiment], only: str | None) -> list[Experiment]:
-    """Keep the figures named in ``only`` ("fig2,fig9"); all when None."""
+    """Keep the figures named in ``only`` ("fig2,fig9"); when None, all but the optional ones
+    (``optional = true``: the atlas), which run only when named."""
     if not only:
-        return experiments
+        return [e for e in experiments if not e.settings.get("optional")]
     wanted = [name.strip() for name in only.split(",") if name.strip()]
     known = {e.figure for e in experiments}
     unknown = [name for name in wanted if name not in known]
@@ -244,6 +249,18 @@ class SweepKind:
         return {"files": files + ["summary.csv"], "numbers": {"members": len(table)}, "table": f"runs/{run_dir.name}/results.csv"}
 
 
+def _for_dataset(values: dict, dataset: str) -> dict:
+    """Settings for one data set: a value given as a table keyed by data set is looked up there."""
+    resolved = {}
+    for key, value in values.items():
+        if isinstance(value, dict):
+            if dataset not in value:
+                raise ConfigError(f"setting {key!r} has no value for dataset {dataset!r}")
+            value = value[dataset]
+        resolved[key] = value
+    return resolved
+
+
 class ComparisonKind:
     """Sweep variants side by side: every variant (a name plus sweep settings) on every data set.
 
@@ -262,16 +279,6 @@ class ComparisonKind:
         if None in names or len(set(names)) != len(names):
             raise ConfigError(f"every variant needs its own name; got {names}")
 
-        def for_dataset(values, dataset):
-            resolved = {}
-            for key, value in values.items():
-                if isinstance(value, dict):
-                    if dataset not in value:
-                        raise ConfigError(f"setting {key!r} has no value for dataset {dataset!r}")
-                    value = value[dataset]
-                resolved[key] = value
-            return resolved
-
         runs = []
         for dataset in datasets:
             for variant in variants:
@@ -279,7 +286,7 @@ class ComparisonKind:
                 unknown = set(own) - SWEEP_KEYS
                 if unknown:
                     raise ConfigError(f"variant {variant['name']!r}: unknown setting(s) {sorted(unknown)}")
-                merged = {**for_dataset(settings, dataset), **for_dataset(own, dataset), "dataset": dataset}
+                merged = {**_for_dataset(settings, dataset), **_for_dataset(own, dataset), "dataset": dataset}
                 runs.append((variant["name"], SweepKind.config(merged)))
         return runs
 
@@ -336,8 +343,96 @@ class DriftKind:
                 "table": f"runs/{run_dir.name}/{'sweep.csv' if stem == 'sweep' else 'periods.csv'}"}
 
 
+class RobustnessKind:
+    """The robustness study (``stableresnet.experiments.robustness``): sweeps with ``robustness`` on each
+    data set and, with a ``drift`` table, a drift run with ``robustness`` whose per-period accuracies
+    give each member's decay.
+
+    Sweep settings may be tables keyed by data set (as in a comparison). Each sweep is resumable in
+    ``run_dir/<data set>``, the drift run in ``run_dir/<its data>``; ``run_dir/members.csv`` is the
+    members table the verdicts and figures are drawn from.
+    """
+
+    @staticmethod
+    def config(settings):
+        from .drift import DriftConfig
+
+        settings = dict(settings)
+        datasets, drift = list(settings.pop("datasets", [])), settings.pop("drift", None)
+        if not datasets and drift is None:
+            raise ConfigError("a robustness study needs a non-empty list of datasets or a drift table")
+        sweeps = [SweepKind.config({**_for_dataset(settings, dataset), "dataset": dataset}) for dataset in datasets]
+        sweeps = [dataclasses.replace(config, robustness=True) for config in sweeps]
+        if drift is not None:
+            shared = {k: v for k, v in settings.items() if k in ("blocks", "step_sizes", "trials", "seed")}
+            drift = {**shared, **drift, "robustness": True}
+            for key in ("blocks", "step_sizes"):
+                if key in drift:
+                    drift[key] = tuple(drift[key])
+            drift = DriftConfig(**drift)
+        return sweeps, drift
+
+    @staticmethod
+    def run(experiment, run_dir, figure_dir, device, progress):
+        from ..viz.robustness import plot_drops, plot_stability_scatter
+        from .drift import run_drift
+        from .robustness import decay_per_member, drop_summary, study_verdicts
+
+        sweeps, drift = RobustnessKind.config(experiment.settings)
+        tables = []
+        for config in sweeps:
+            tables.append(run_sweep(config, run_dir / config.dataset, device=device, progress=lambda group, index, n, c=config:
+                                    progress(c.epochs * c.levels, f"{c.dataset}: {group.block} {index + 1}/{n}")))
+        if drift is not None:
+            result = run_drift(drift, device=device, directory=run_dir / drift.data,
+                               progress=lambda block, index, n: progress(drift.epochs, f"{drift.data}: {block}"))
+            tables.append(result.sweep.merge(decay_per_member(result.periods), on=["dataset", "block", "h", "trial"]))
+        members = pd.concat(tables, ignore_index=True)
+        write_atomically(run_dir / "members.csv", lambda p: members.to_csv(p, index=False))
+        verdicts = study_verdicts(members)
+        write_atomically(figure_dir / "verdicts.csv", lambda p: verdicts.to_csv(p, index=False))
+        summary = drop_summary(members)
+        write_atomically(figure_dir / "summary.csv", lambda p: summary.to_csv(p, index=False))
+        files = (_save_figure(plot_drops(members), figure_dir, "drops")
+                 + _save_figure(plot_stability_scatter(members, verdicts), figure_dir, "stability"))
+        counts = verdicts["verdict"].value_counts()
+        return {"files": files + ["summary.csv", "verdicts.csv"], "table": f"runs/{run_dir.name}/members.csv",
+                "numbers": {"members": len(members), "statements": len(verdicts),
+                            **{verdict: int(counts.get(verdict, 0)) for verdict in ("holds", "does not hold", "unclear")}}}
+
+
+class AtlasKind:
+    """The claims atlas (``stableresnet.experiments.atlas``) around the picture figures' settings of
+    its ``scale``; resumable in ``run_dir``, its table, heat-maps and choice copied to the figure's folder."""
+
+    @staticmethod
+    def config(settings):
+        scale, seeds = settings.get("scale"), settings.get("seeds")
+        if scale not in SCALES:
+            raise ConfigError(f"unknown atlas scale {scale!r}; expected one of {list(SCALES)}")
+        if seeds is not None and (isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1):
+            raise ConfigError(f"seeds must be an integer ≥ 1; got {seeds!r}")
+        return scale, seeds
+
+    @staticmethod
+    def run(experiment, run_dir, figure_dir, device, progress):
+        import shutil
+
+        from .atlas import atlas_config, run_atlas
+
+        result = run_atlas(atlas_config(*AtlasKind.config(experiment.settings)), run_dir, device=device,
+                           progress=lambda label, epochs: progress(epochs, label))
+        for path in result.files:
+            write_atomically(figure_dir / path.name, lambda p, source=path: shutil.copyfile(source, p))
+        return {"files": [path.name for path in result.files], "table": f"runs/{run_dir.name}/atlas.csv",
+                "numbers": {"setups": int(result.table["setup"].nunique()), "chosen": result.choice.setup,
+                            "statements that hold there": result.choice.holds,
+                            "training seconds": round(result.seconds, 1)},
+                "atlas": json.loads((run_dir / "choice.json").read_text())}
+
+
 KINDS = {"data": DataKind, "propagation": PropagationKind, "sweep": SweepKind, "drift": DriftKind,
-         "comparison": ComparisonKind}
+         "comparison": ComparisonKind, "robustness": RobustnessKind, "atlas": AtlasKind}
 
 
 def run_reproduce(
@@ -364,7 +459,7 @@ def run_reproduce(
         if done_path.exists():
             record = json.loads(done_path.read_text())
             if record.get("settings") == experiment.settings and record.get("scale") == scale:
-                records.append(record)
+                records.append({**record, "note": experiment.note})  # a note is not a setting: today's wins
                 continue
         figure_dir.mkdir(parents=True, exist_ok=True)
         progress = on_start(experiment, index, len(experiments)) if on_start else (lambda *args: None)
@@ -372,7 +467,7 @@ def run_reproduce(
         outcome = KINDS[experiment.kind].run(experiment, out / "runs" / experiment.run_key, figure_dir, device, progress)
         record = {
             "figure": experiment.figure, "title": experiment.title, "kind": experiment.kind, "scale": scale,
-            "settings": experiment.settings, "run": experiment.run_key,
+            "settings": experiment.settings, "run": experiment.run_key, "note": experiment.note,
             "seconds": round(time.perf_counter() - started, 2), **outcome,
         }
         write_atomically(done_path, lambda p: p.write_text(json.dumps(record, indent=2) + "\n"))

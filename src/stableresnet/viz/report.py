@@ -46,7 +46,12 @@ PICTURES = {
     "drift": [("sweep.png", "mean ± std pooled test accuracy against h", 620),
               ("periods.png", "mean ± std accuracy per period after training", 720)],
     "comparison": [("comparison.png", "mean ± std test accuracy of each variant, block and h", 1100)],
+    "robustness": [("drops.png", "accuracy lost under PGD and under noise against h, mean ± std over trials", 1100),
+                   ("stability.png", "stability constant c against the PGD drop (and Elec2's decay), one point per "
+                                     "member", 1100)],
 }
+PICTURES["atlas"] = [("atlas-overview.png", "every set-up against every picture statement: seeds where it holds, k/N "
+                                         "(bold: holds over seeds)", 1100)]
 BEYOND_PREFIX = "beyond"  # experiments named beyondN go beyond the paper (their own section)
 
 
@@ -78,6 +83,47 @@ def _claims_table(claims: pd.DataFrame) -> str:
             "<p>Picture claims (figures 2-7) are checked on each seed; a claim <i>holds</i> when the 95 % Wilson "
             "interval of its hold-rate lies above 1/2, <i>does not hold</i> when it lies below, and is "
             "<i>unclear</i> otherwise.</p>")
+
+
+def _verdicts_table(verdicts: pd.DataFrame) -> str:
+    """The robustness study's statements (``experiments.robustness.study_verdicts``), one row each."""
+    rows = []
+    for row in verdicts.itertuples():
+        interval = ("" if pd.isna(row.low) else f"{row.low:.2f} to {row.high:.2f}")
+        rows.append(f"<tr><td>{_escape(row.dataset)}</td><td>{_escape(row.statement)}</td>"
+                    f"<td>{_escape(row.measured)}</td>"
+                    f"<td>{'' if pd.isna(row.k) else f'{int(row.k)}/{int(row.n)}'}</td><td>{_escape(interval)}</td>"
+                    f"<td class='{VERDICT_CLASSES[row.verdict]}'>{_escape(row.verdict)}</td></tr>")
+    return ("<table><tr><th>data set</th><th>statement</th><th>measured</th><th>pairs where it holds</th>"
+            "<th>95 % interval (hold-rate or ρ)</th><th>verdict</th></tr>" + "".join(rows) + "</table>"
+            "<p>A paired statement holds when the Wilson interval of its hold-rate over trials lies above 1/2; a "
+            "rank correlation holds when the bootstrap interval of Spearman's ρ lies above 0 (it does not hold "
+            "when the interval lies below 1/2, or below 0). Drops are clean − attacked accuracy on the same test "
+            "rows; diverged members are left out.</p>")
+
+
+def _atlas_section(out: Path, record: dict) -> str:
+    """The atlas next to its chosen default: the rule's choice, statements no set-up makes hold in
+    most seeds (with the numbers), the whole table (k/N per set-up and statement) and the heat-maps."""
+    atlas = record["atlas"]
+    chosen = atlas["chosen"]
+    parts = [f"<p class='note'>Chosen picture default (rule in code: most statements holding over seeds, ties "
+             f"to the set-up closest to the paper's): <b>{_escape(chosen['setup'])}</b>. {_escape(chosen['reason'])}. "
+             "It is the best of these set-ups for these statements, not a set-up that makes the paper hold in "
+             f"general. Pairs added: {_escape(atlas['pairs_reason'])}.</p>"]
+    if atlas["unmet"]:
+        items = "".join(f"<li>{_escape(u['statement'])} (“{_escape(u['paper'])}”): at best {u['k']}/{u['n']} seeds "
+                        f"({_escape(u['best_setup'])}), over {u['setups']} set-ups</li>" for u in atlas["unmet"])
+        parts.append(f"<p><b>No set-up makes these statements hold in most seeds:</b></p><ul>{items}</ul>")
+    table = pd.read_csv(out / record["table"])
+    wide = table.assign(cell=table["k"].astype(str) + "/" + table["n"].astype(str)).pivot(
+        index="setup", columns="statement", values="cell").reindex(list(dict.fromkeys(table["setup"])))
+    parts += ["<h3>The whole atlas (seeds where each statement holds)</h3>", _table(wide.reset_index())]
+    for name in record.get("files", []):
+        if name.startswith("heatmap-"):
+            parts.append(f"<figure><img src='{_escape(record['figure'])}/{_escape(name)}' alt='{_escape(name)}' "
+                         f"style='width:520px'><figcaption>{_escape(name)}</figcaption></figure>")
+    return "".join(parts)
 
 
 def environment() -> dict:
@@ -145,6 +191,13 @@ def build_report(out: str | Path, records: list[dict], claims: pd.DataFrame, sca
             parts += ["<h3>Numbers</h3>", _table(pd.read_csv(summary))]
         if record.get("numbers"):
             parts += ["<h3>Numbers</h3>", _table(pd.DataFrame([record["numbers"]]))]
+        if record.get("note"):
+            parts.append(f"<p class='note'>{_escape(record['note'])}</p>")
+        if record["kind"] == "atlas":
+            parts.append(_atlas_section(out, record))
+        verdicts = out / figure / "verdicts.csv"
+        if verdicts.exists():
+            parts += ["<h3>Verdicts</h3>", _verdicts_table(pd.read_csv(verdicts))]
         mine = claims[claims["figure"] == figure]
         if len(mine):
             parts.append(_claims_table(mine))

@@ -1,0 +1,515 @@
+"""The claims atlas: every picture statement (Figures 2-7) over a grid of set-ups, many seeds each.
+
+The paper does not give the data generator's noise, the optimiser, the learning rate, the
+epochs or the input scaling behind its pictures, and it used Keras, not PyTorch. The atlas asks
+which of these choices its statements depend on. A *set-up* is today's picture set-up (the
+``reproduce`` settings of figures 2-7 at one scale) with some axes moved to another level:
+
+- data: circles with noise σ = 0, 0.05, 0.1; moons; spirals (σ = 0.1);
+- inputs: standardised or raw;
+- optimiser: Adam at 1e-3 or 1e-2, SGD at 1e-2 or 1e-1;
+- epochs: 0.1×, 1× and 3× today's (10, 100, 300 at the paper scale), read off snapshots of one
+  3× run (``run_propagation_seeds(snapshot_epochs=...)``), not trained three times;
+- framework: PyTorch's defaults or Keras' (Adam ε 1e-7, batch-norm momentum 0.01 in PyTorch's
+  sense (0.99 in Keras') and ε 1e-3).
+
+Not the product of the axes: each axis is moved alone (``one_axis_setups``), then pairs of the
+single changes that raised the most statements' hold-rates are added (`pairs_to_add`). In each
+set-up every figure trains its seeds as one ensemble; each statement of ``claims.CLAIMS`` is
+checked per seed by the claim's own check and rated as a hold-rate k/N with its Wilson interval
+and verdict (``stableresnet.stats``). `choose_default` picks the picture figures' default from
+the table by a stated rule.
+
+Layout of the output folder (resumable: finished figures are reused, a folder holding another
+config is refused)::
+
+    DIR/config.json                      the atlas config
+    DIR/setups/<set-up>/<figN>.json      each figure's per-seed numbers in that set-up
+    DIR/atlas.csv                        set-up × statement: k, N, hold-rate, interval, verdict
+    DIR/choice.json                      the chosen default, the reason, unmet statements, time
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from ..files import write_atomically
+from ..model import ConfigError
+from .claims import CLAIMS, evaluate_claims
+from .propagation import run_propagation_seeds
+from .reproduce import PropagationKind, load_specs
+from .sweep import keep_config
+
+FIGURES = ("fig2", "fig3", "fig4", "fig5", "fig6", "fig7")
+SCALES = ("quick", "paper")
+# Each axis: level name -> the propagation settings it sets. The level equal to today's set-up
+# is found by comparison, so these tables name every value in full.
+AXES = {
+    "data": {
+        "circles-0": {"data": "circles", "noise": 0.0},
+        "circles-0.05": {"data": "circles", "noise": 0.05},
+        "circles-0.1": {"data": "circles", "noise": 0.1},
+        "moons": {"data": "moons", "noise": 0.1},
+        "spirals": {"data": "spirals", "noise": 0.1},
+    },
+    "inputs": {"standardised": {"standardize": True}, "raw": {"standardize": False}},
+    "optimiser": {
+        "adam-1e-3": {"optimizer": "adam", "learning_rate": 1e-3},
+        "adam-1e-2": {"optimizer": "adam", "learning_rate": 1e-2},
+        "sgd-1e-2": {"optimizer": "sgd", "learning_rate": 1e-2},
+        "sgd-1e-1": {"optimizer": "sgd", "learning_rate": 1e-1},
+    },
+    "framework": {
+        "pytorch": {"adam_epsilon": 1e-8, "batch_norm_momentum": 0.1, "batch_norm_eps": 1e-5},
+        "keras": {"adam_epsilon": 1e-7, "batch_norm_momentum": 0.01, "batch_norm_eps": 1e-3},
+    },
+}
+# The levels the paper states: its Figure 1 data are two circles (noise not given) and it used Keras.
+# On the axes it is silent about, today's level stands in for the paper's (``paper_distance``).
+PAPER_LEVELS = {"data": ("circles-0", "circles-0.05", "circles-0.1"), "framework": ("keras",)}
+EPOCHS_AXIS = "epochs"
+EPOCH_FACTORS = (0.1, 1.0, 3.0)
+AXIS_ORDER = ("data", "inputs", "optimiser", EPOCHS_AXIS, "framework")
+
+
+def _statements() -> list[tuple[str, object]]:
+    """(id, claim) of every picture statement, ids "fig2.1", "fig2.2", "fig3.1", ... in ``CLAIMS`` order."""
+    counts, result = {}, []
+    for claim in CLAIMS:
+        if claim.figure in FIGURES:
+            counts[claim.figure] = counts.get(claim.figure, 0) + 1
+            result.append((f"{claim.figure}.{counts[claim.figure]}", claim))
+    return result
+
+
+STATEMENTS = _statements()
+
+
+@dataclass(frozen=True)
+class AtlasConfig:
+    """What an atlas runs: each figure's settings of today's set-up (``reproduce``'s propagation
+    settings: figure, seeds, epochs, compare_depth, ...), the axes and epoch factors, and how many
+    single changes the pairs are drawn from (``pair_from``: 2 gives one pair, 3 three)."""
+
+    figures: dict
+    scale: str = "custom"
+    axes: dict = field(default_factory=lambda: AXES)
+    epoch_factors: tuple = EPOCH_FACTORS
+    pair_from: int = 2
+
+    def __post_init__(self):
+        missing = [figure for figure in FIGURES if figure not in self.figures]
+        if missing:
+            raise ConfigError(f"an atlas needs the settings of every picture figure; {missing} missing")
+        if 1.0 not in [float(f) for f in self.epoch_factors] or any(not f > 0 for f in self.epoch_factors):
+            raise ConfigError(f"epoch factors must be > 0 and include 1 (today's epochs); got {self.epoch_factors}")
+        if isinstance(self.pair_from, bool) or not isinstance(self.pair_from, int) or self.pair_from < 0:
+            raise ConfigError(f"pair_from must be an integer ≥ 0; got {self.pair_from!r}")
+        for figure in FIGURES:  # bad settings fail here, before anything runs
+            PropagationKind.config(self.figures[figure])
+
+    def to_json(self) -> dict:
+        return json.loads(json.dumps(dataclasses.asdict(self)))
+
+
+def atlas_config(scale: str, seeds: int | None = None) -> AtlasConfig:
+    """The atlas around today's picture set-up at ``scale``: the ``reproduce`` settings of figures
+    2-7 (5 seeds at quick, 10 at paper), ``seeds`` overriding every figure's; pairs from the best
+    2 single changes at quick (one pair), 3 at paper (three pairs)."""
+    if scale not in SCALES:
+        raise ConfigError(f"unknown scale {scale!r}; expected one of {list(SCALES)}")
+    if seeds is not None and (isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1):
+        raise ConfigError(f"--seeds must be an integer ≥ 1 (networks per figure and set-up); got {seeds!r}")
+    specs = {experiment.figure: experiment for experiment in load_specs(scale)}
+    figures = {}
+    for figure in FIGURES:
+        if figure not in specs or specs[figure].kind != "propagation":
+            raise ConfigError(f"reproduce.toml has no propagation experiment {figure!r} to vary")
+        settings = {k: v for k, v in specs[figure].settings.items() if k != "frames"}
+        figures[figure] = {**settings, **({"seeds": seeds} if seeds is not None else {})}
+    return AtlasConfig(figures, scale=scale, pair_from=2 if scale == "quick" else 3)
+
+
+# --------------------------------------------------------------------------------------
+# Set-ups.
+
+@dataclass(frozen=True)
+class Setup:
+    """Today's set-up with ``choices`` ((axis, level) pairs, in ``AXIS_ORDER``) moved."""
+
+    choices: tuple = ()
+
+    @property
+    def key(self) -> str:
+        """"base", "data=moons" or "data=moons+framework=keras" (also its folder name)."""
+        return "+".join(f"{axis}={level}" for axis, level in self.choices) or "base"
+
+    @property
+    def epoch_factor(self) -> float:
+        return next((float(level[1:]) for axis, level in self.choices if axis == EPOCHS_AXIS), 1.0)
+
+
+def _epoch_level(factor: float) -> str:
+    return f"x{factor:g}"
+
+
+def _levels(config: AtlasConfig) -> dict[str, list[str]]:
+    return {axis: list(config.axes[axis]) if axis != EPOCHS_AXIS else [_epoch_level(f) for f in config.epoch_factors]
+            for axis in AXIS_ORDER}
+
+
+def figure_settings(config: AtlasConfig, setup: Setup, figure: str) -> dict:
+    """The propagation settings of ``figure`` in ``setup`` (epochs scaled, at least 1)."""
+    settings = dict(config.figures[figure])
+    for axis, level in setup.choices:
+        if axis != EPOCHS_AXIS:
+            settings.update(config.axes[axis][level])
+    base_epochs = PropagationKind.config(config.figures[figure]).epochs
+    settings["epochs"] = max(1, round(setup.epoch_factor * base_epochs))
+    return settings
+
+
+def _is_today(config: AtlasConfig, axis: str, level: str) -> bool:
+    """Does this level leave every figure's resolved settings as they are today?"""
+    if axis == EPOCHS_AXIS:
+        return float(level[1:]) == 1.0
+    return all(PropagationKind.config({**config.figures[f], **config.axes[axis][level]})
+               == PropagationKind.config(config.figures[f]) for f in FIGURES)
+
+
+def one_axis_setups(config: AtlasConfig) -> list[Setup]:
+    """Today's set-up, then each axis moved alone to each of its other levels, in ``AXIS_ORDER``."""
+    setups = [Setup()]
+    for axis, levels in _levels(config).items():
+        setups += [Setup(((axis, level),)) for level in levels if not _is_today(config, axis, level)]
+    return setups
+
+
+def parse_setup(config: AtlasConfig, key: str) -> Setup:
+    """A set-up from its key ("base", "optimiser=sgd-1e-1", "data=moons+framework=keras"); a
+    `ConfigError` names an unknown axis or level, or an axis given twice."""
+    key = key.strip()
+    if key == "base":
+        return Setup()
+    levels, choices = _levels(config), []
+    for part in key.split("+"):
+        axis, _, level = part.partition("=")
+        if axis not in levels or level not in levels[axis]:
+            known = ", ".join(f"{a}={'|'.join(ls)}" for a, ls in levels.items())
+            raise ConfigError(f"unknown set-up key {part!r} in {key!r}; expected base or AXIS=LEVEL joined by +, "
+                              f"from: {known}")
+        choices.append((axis, level))
+    axes = [axis for axis, _ in choices]
+    if len(set(axes)) != len(axes):
+        raise ConfigError(f"set-up {key!r} moves an axis twice")
+    choices = [(axis, level) for axis, level in choices if not _is_today(config, axis, level)]
+    return Setup(tuple(sorted(choices, key=lambda c: AXIS_ORDER.index(c[0]))))
+
+
+def paper_distance(config: AtlasConfig, setup: Setup) -> int:
+    """How many axes the paper states (``PAPER_LEVELS``) the set-up sits off the paper's level on.
+
+    An axis the set-up does not move is at today's level: today's set-up is PyTorch, so it is one
+    off the paper, and ``framework=keras`` is none off.
+    """
+    moved = dict(setup.choices)
+    distance = 0
+    for axis, stated in PAPER_LEVELS.items():
+        level = moved.get(axis) or next(level for level in config.axes[axis] if _is_today(config, axis, level))
+        distance += level not in stated
+    return distance
+
+
+def _order(config: AtlasConfig, setup: Setup) -> tuple:
+    """Sort key: fewer changes first, then axis and level order."""
+    levels = _levels(config)
+    return len(setup.choices), [(AXIS_ORDER.index(axis), levels[axis].index(level)) for axis, level in setup.choices]
+
+
+# --------------------------------------------------------------------------------------
+# Running.
+
+def _runs(config: AtlasConfig, setups: list[Setup]) -> list[tuple[Setup, list[Setup]]]:
+    """Group set-ups into trainings: (set-up trained, set-ups read off its epoch snapshots).
+
+    Set-ups that differ only in their epochs level share one run at the largest factor.
+    """
+    groups: dict[tuple, list[Setup]] = {}
+    for setup in setups:
+        rest = tuple(c for c in setup.choices if c[0] != EPOCHS_AXIS)
+        groups.setdefault(rest, []).append(setup)
+    return [(max(members, key=lambda s: s.epoch_factor), sorted(members, key=lambda s: s.epoch_factor))
+            for members in groups.values()]
+
+
+def _record_path(out: Path, setup: Setup, figure: str) -> Path:
+    return out / "setups" / setup.key / f"{figure}.json"
+
+
+def _run_figure(config: AtlasConfig, trained: Setup, read: list[Setup], figure: str, device: str,
+                on_epoch) -> dict[str, list[dict]]:
+    """Train ``figure`` in ``trained``'s set-up once; each set-up of ``read``'s per-seed numbers."""
+    settings = figure_settings(config, trained, figure)
+    propagation = PropagationKind.config(settings)
+    epochs = {setup.key: figure_settings(config, setup, figure)["epochs"] for setup in read}
+    snapshots = {e for e in epochs.values() if e < propagation.epochs}
+    records = run_propagation_seeds(propagation, device=device, on_epoch=on_epoch, snapshot_epochs=snapshots,
+                                    probe=False)
+    compare_depth = settings.get("compare_depth")
+    twin = None
+    if compare_depth is not None:
+        twin = run_propagation_seeds(dataclasses.replace(propagation, depth=compare_depth), device=device,
+                                     snapshot_epochs=snapshots, probe=False)
+    result = {}
+    for key, epoch in epochs.items():
+        members = records.members if epoch == propagation.epochs else records.snapshots[epoch]
+        numbers = [PropagationKind.member_numbers(member) for member in members]
+        if twin is not None:
+            others = twin.members if epoch == propagation.epochs else twin.snapshots[epoch]
+            for row, other in zip(numbers, others):
+                row["compare_depth"], row["compare_depth_test_accuracy"] = compare_depth, other.test_accuracy
+        result[key] = numbers
+    return result
+
+
+def run_setups(config: AtlasConfig, out: Path, setups: list[Setup], device: str = "cpu",
+               progress: Callable[[str, int], Callable | None] | None = None) -> float:
+    """Run every figure of every set-up not yet in ``out``; returns the seconds spent now.
+
+    Each (set-up, figure) file is written atomically once its training is done, so a killed
+    atlas resumes where it stopped. ``progress(label, epochs)`` returns an ``on_epoch`` callback.
+    """
+    spent = 0.0
+    for trained, read in _runs(config, setups):
+        for figure in FIGURES:
+            if all(_record_path(out, setup, figure).exists() for setup in read):
+                continue
+            label = f"{trained.key}: {figure}" + (f" (snapshots {', '.join(s.key for s in read if s != trained)})"
+                                                  if len(read) > 1 else "")
+            epochs = figure_settings(config, trained, figure)["epochs"]
+            on_epoch = progress(label, epochs) if progress else None
+            started = time.perf_counter()
+            numbers = _run_figure(config, trained, read, figure, device, on_epoch)
+            seconds = time.perf_counter() - started
+            spent += seconds
+            for setup in read:
+                path = _record_path(out, setup, figure)
+                path.parent.mkdir(parents=True, exist_ok=True)
+                record = {"setup": setup.key, "figure": figure,
+                          "settings": figure_settings(config, setup, figure), "members": numbers[setup.key],
+                          # A snapshot costs nothing beyond the run it is read from.
+                          "seconds": round(seconds, 2) if setup == trained else 0.0, "trained_in": trained.key}
+                write_atomically(path, lambda p, r=record: p.write_text(json.dumps(r, indent=1) + "\n"))
+    return spent
+
+
+# --------------------------------------------------------------------------------------
+# The table, the pairs and the choice: from the record files alone.
+
+def atlas_table(config: AtlasConfig, out: Path) -> pd.DataFrame:
+    """One row per finished set-up and picture statement, set-ups in atlas order.
+
+    Columns: setup, axis ("today", the axis moved, or "pair"), changes (number of axes moved),
+    statement, figure, paper, measured, k, n, hold_rate, ci_low, ci_high, verdict, seconds
+    (the set-up's training time, over its figures), nonfinite and networks (how many of the
+    set-up's trained networks, over all figures, have non-finite features at some layer) and
+    paper_distance (`paper_distance`).
+    """
+    folder = Path(out) / "setups"
+    setups = []
+    for directory in sorted(folder.iterdir()) if folder.is_dir() else []:
+        if all((directory / f"{figure}.json").exists() for figure in FIGURES):
+            setups.append(parse_setup(config, directory.name))
+    rows = []
+    ids = {(claim.figure, claim.paper): sid for sid, claim in STATEMENTS}
+    for setup in sorted(setups, key=lambda s: _order(config, s)):
+        records = [json.loads(_record_path(out, setup, figure).read_text()) for figure in FIGURES]
+        seconds = sum(record["seconds"] for record in records)
+        networks = [member for record in records for member in record["members"]]
+        nonfinite = sum(member["first_nonfinite_layer"] >= 0 for member in networks)
+        claims = evaluate_claims(records, out)
+        axis = "today" if not setup.choices else setup.choices[0][0] if len(setup.choices) == 1 else "pair"
+        for claim in claims.itertuples():
+            if (claim.figure, claim.paper) not in ids or claim.seeds is None or pd.isna(claim.seeds):
+                continue
+            k, n = int(claim.seeds_held), int(claim.seeds)
+            rows.append({"setup": setup.key, "axis": axis, "changes": len(setup.choices),
+                         "paper_distance": paper_distance(config, setup),
+                         "statement": ids[(claim.figure, claim.paper)], "figure": claim.figure, "paper": claim.paper,
+                         "measured": claim.measured, "k": k, "n": n, "hold_rate": k / n, "ci_low": claim.ci_low,
+                         "ci_high": claim.ci_high, "verdict": claim.verdict, "seconds": seconds,
+                         "nonfinite": nonfinite, "networks": len(networks)})
+    columns = ["setup", "axis", "changes", "paper_distance", "statement", "figure", "paper", "measured", "k", "n", "hold_rate",
+               "ci_low", "ci_high", "verdict", "seconds", "nonfinite", "networks"]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def _setup_order(table: pd.DataFrame) -> list[str]:
+    return list(dict.fromkeys(table["setup"]))
+
+
+def pairs_to_add(table: pd.DataFrame, pair_from: int) -> tuple[list[str], str]:
+    """The pairs the one-axis results point to, and the reason in words.
+
+    Rule: a single change (one axis moved) *raises* a statement when its hold-rate k/N is
+    above today's. Single changes some of whose networks overflow to non-finite features are
+    left out (as in `choose_default`). Rank the others by the number of statements they raise (then by
+    the summed rise, then atlas order), keep the best ``pair_from`` of distinct axes that raise
+    at least one, and add every pair of them (2 → one pair, 3 → three).
+    Returns set-up keys "a+b" (axes in atlas order as in the table) and the reason.
+    """
+    rates = table.pivot(index="setup", columns="statement", values="hold_rate")
+    if "base" not in rates.index:
+        return [], "no pairs: today's set-up has not run"
+    single = table.drop_duplicates("setup").query("changes == 1 and nonfinite == 0")
+    ranked = []
+    for position, row in enumerate(single.itertuples()):
+        rise = rates.loc[row.setup] - rates.loc["base"]
+        ranked.append((-int((rise > 0).sum()), -float(rise.clip(lower=0).sum()), position, row.setup, row.axis))
+    ranked.sort()
+    chosen, axes = [], set()
+    for raised, total, _, setup, axis in ranked:
+        if raised < 0 and axis not in axes and len(chosen) < pair_from:
+            chosen.append((setup, -raised, -total))
+            axes.add(axis)
+    described = "; ".join(f"{setup} raises {n} statement(s) (summed rise {t:.2f})" for setup, n, t in chosen)
+    if len(chosen) < 2:
+        return [], ("no pairs: fewer than two single changes of distinct axes raise a statement's hold-rate "
+                    f"({described or 'none'})")
+    order = _setup_order(table)
+    pairs = ["+".join(sorted((a, b), key=order.index)) for (a, _, _), (b, _, _) in itertools.combinations(chosen, 2)]
+    return pairs, f"pairs of the {len(chosen)} single changes that raise the most statements: {described}"
+
+
+@dataclass(frozen=True)
+class Choice:
+    """The chosen default set-up, how many statements hold there, and why it was chosen."""
+
+    setup: str
+    holds: int
+    statements: int
+    reason: str
+
+
+def choose_default(table: pd.DataFrame) -> Choice:
+    """The picture figures' default: the set-up where the most statements hold over seeds.
+
+    Rule: (0) only set-ups none of whose networks overflow to non-finite features are eligible
+    (an overflowed network is broken, not the paper's picture, and makes "features diverge"
+    hold by overflow); if every set-up overflows, all are, with a caution in the reason. Then
+    (1) most statements with verdict "holds" (95 % Wilson interval above 1/2); ties by
+    (2) closeness to what the paper states: fewest stated axes off the paper's level
+    (``paper_distance``), then fewest axes moved from today's set-up; then (3) the largest
+    summed hold-rate over statements (more seeds agree); then (4) atlas order.
+    """
+    if table.empty:
+        raise ConfigError("the atlas table is empty: no set-up has finished")
+    order = _setup_order(table)
+    per_setup = table.groupby("setup", sort=False).agg(
+        holds=("verdict", lambda v: int((v == "holds").sum())), distance=("paper_distance", "first"),
+        changes=("changes", "first"), rate_sum=("hold_rate", "sum"), statements=("statement", "count"),
+        nonfinite=("nonfinite", "first"), networks=("networks", "first"))
+    per_setup["position"] = [order.index(s) for s in per_setup.index]
+    sound = per_setup[per_setup["nonfinite"] == 0]
+    eligible = sound if len(sound) else per_setup
+    ranked = eligible.sort_values(["holds", "distance", "changes", "rate_sum", "position"],
+                                  ascending=[False, True, True, False, True])
+    best = ranked.iloc[0]
+    setup = ranked.index[0]
+    top = ranked[ranked["holds"] == best["holds"]]
+    reason = (f"{setup}: {int(best['holds'])} of {int(best['statements'])} statements hold over seeds, "
+              f"the most of {len(eligible)} set-ups")
+    if len(eligible) < len(per_setup):
+        left_out = [s for s in per_setup.index if s not in eligible.index]
+        reason += f" whose networks all stay finite (left out, some networks overflow: {', '.join(left_out)})"
+    if len(top) > 1:
+        others = [s for s in top.index if s != setup]
+        reason += f"; tied with {', '.join(others)}"
+        closest = top[(top["distance"] == best["distance"]) & (top["changes"] == best["changes"])]
+        if len(closest) < len(top):
+            reason += (f"; closest to what the paper states ({int(best['distance'])} stated axes off the paper, "
+                       f"{int(best['changes'])} axes moved from today)")
+        if len(closest) > 1:
+            others = ", ".join(s for s in closest.index if s != setup)
+            if len(closest[closest["rate_sum"] == best["rate_sum"]]) < len(closest):
+                reason += f"; as close as {others}, chosen by the largest summed hold-rate ({best['rate_sum']:.2f})"
+            else:
+                reason += f"; equal to {others} on every rule, chosen by atlas order"
+    if best["nonfinite"]:
+        reason += (f"; caution: {int(best['nonfinite'])} of {int(best['networks'])} of its networks overflow to "
+                   "non-finite features")
+    return Choice(setup, int(best["holds"]), int(best["statements"]), reason)
+
+
+def unmet_statements(table: pd.DataFrame) -> pd.DataFrame:
+    """Statements that no set-up makes hold in most seeds (k ≤ N/2 everywhere), with the best set-up's k/N."""
+    rows = []
+    for statement, rows_of in table.groupby("statement", sort=False):
+        best = rows_of.sort_values("hold_rate", ascending=False, kind="stable").iloc[0]
+        if not (rows_of["k"] > rows_of["n"] / 2).any():
+            rows.append({"statement": statement, "paper": best["paper"], "best_setup": best["setup"],
+                         "k": int(best["k"]), "n": int(best["n"]), "setups": len(rows_of)})
+    return pd.DataFrame(rows, columns=["statement", "paper", "best_setup", "k", "n", "setups"])
+
+
+@dataclass
+class AtlasResult:
+    table: pd.DataFrame
+    choice: Choice
+    pairs: list[str]
+    pairs_reason: str
+    unmet: pd.DataFrame
+    seconds: float  # training time of every set-up in the table (from the records)
+    files: list[Path] = field(default_factory=list)
+
+
+def run_atlas(config: AtlasConfig, out: str | Path, setups: list[str] | None = None, device: str = "cpu",
+              progress: Callable[[str, int], Callable | None] | None = None) -> AtlasResult:
+    """Run the atlas into ``out`` (resumable); write the table, the heat-maps and the choice.
+
+    ``setups``: keys of the set-ups to run (today's set-up is always run); ``None`` runs every
+    one-axis set-up, then the pairs of `pairs_to_add`.
+    """
+    from ..viz.atlas import plot_overview, plot_statement
+
+    out = Path(out)
+    planned = None if setups is None else [Setup()] + [parse_setup(config, key) for key in setups]
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise ConfigError(f"cannot write results to {str(out)!r}: {error.strerror}") from None
+    keep_config(out / "config.json", config.to_json(), out, "an atlas")
+    if planned is None:
+        run_setups(config, out, one_axis_setups(config), device, progress)
+        pairs, pairs_reason = pairs_to_add(atlas_table(config, out).query("changes <= 1"), config.pair_from)
+        run_setups(config, out, [parse_setup(config, key) for key in pairs], device, progress)
+    else:
+        run_setups(config, out, list(dict.fromkeys(planned)), device, progress)
+        pairs, pairs_reason = [], "no pairs: the set-ups were named"
+    table = atlas_table(config, out)
+    choice = choose_default(table)
+    unmet = unmet_statements(table)
+    seconds = float(table.drop_duplicates("setup")["seconds"].sum())
+    files = [write_atomically(out / "atlas.csv", lambda p: table.to_csv(p, index=False))]
+    summary = {"chosen": dataclasses.asdict(choice), "pairs": pairs, "pairs_reason": pairs_reason,
+               "unmet": unmet.to_dict(orient="records"), "setups": _setup_order(table), "seconds": round(seconds, 1)}
+    files.append(write_atomically(out / "choice.json", lambda p: p.write_text(json.dumps(summary, indent=2) + "\n")))
+    figures = [("atlas-overview", plot_overview(table, choice.setup))]
+    figures += [(f"heatmap-{sid.replace('.', '-')}", plot_statement(table, sid, choice.setup)) for sid, _ in STATEMENTS]
+    for stem, figure in figures:
+        files.append(write_atomically(out / f"{stem}.png", lambda p, f=figure: f.savefig(p, dpi=110)))
+    return AtlasResult(table, choice, pairs, pairs_reason, unmet, seconds, files)
+
+
+def hold_counts(table: pd.DataFrame) -> pd.Series:
+    """Statements whose verdict is "holds", per set-up (atlas order)."""
+    counts = table.assign(held=table["verdict"].eq("holds")).groupby("setup", sort=False)["held"].sum()
+    return counts.astype(int).reindex(_setup_order(table))

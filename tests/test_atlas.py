@@ -1,0 +1,305 @@
+"""The claims atlas: the Keras options of the engine, epoch snapshots, the atlas's files, resume and
+refusal, the pair and decision rules on hand-made tables, the report section and the CLI's errors."""
+
+import dataclasses
+import inspect
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from torch.nn import functional as F
+from typer.testing import CliRunner
+
+from stableresnet import StableResNet, TrainConfig, fit
+from stableresnet.cli import app
+from stableresnet.experiments import atlas as atlas_module
+from stableresnet.experiments.atlas import (
+    AXES, STATEMENTS, AtlasConfig, Setup, atlas_config, choose_default, pairs_to_add, paper_distance, parse_setup,
+    run_atlas, unmet_statements,
+)
+from stableresnet.experiments.claims import evaluate_claims
+from stableresnet.experiments.propagation import PropagationConfig, run_propagation_seeds
+from stableresnet.experiments.reproduce import load_specs, select
+from stableresnet.model import ConfigError
+from stableresnet.serialization import load_model, save_model
+from stableresnet.stats import hold_rate
+from stableresnet.viz.report import build_report
+
+runner = CliRunner()
+
+
+# --- the engine's framework options ------------------------------------------------------------
+
+def test_the_defaults_are_pytorchs_so_earlier_results_are_unchanged():
+    adam = torch.optim.Adam([torch.zeros(1, requires_grad=True)])
+    assert TrainConfig().adam_epsilon == adam.defaults["eps"] == 1e-8
+    defaults = inspect.signature(F.batch_norm).parameters
+    model = StableResNet(2, 2, depth=1, block="batchnorm")
+    assert (model.field.momentum, model.field.eps) == (defaults["momentum"].default, defaults["eps"].default)
+
+
+@pytest.mark.parametrize("eps", [1e-7, 1e-8])
+def test_adam_epsilon_reaches_the_update(eps):
+    """One full-batch Adam step from zero moments moves each weight by −lr · g / (|g| + ε), as m̂ = g, √v̂ = |g|."""
+    X = torch.tensor([[0.5, -1.0], [1.5, 0.25], [-0.3, 0.8], [0.9, -0.6]], dtype=torch.float64)
+    y = torch.tensor([0, 1, 1, 0])
+    model = StableResNet(2, 2, depth=1, seed=3).double()
+    parameters = [p for p in model.parameters() if p.requires_grad]
+    before = [p.detach().clone() for p in parameters]
+    model.train()
+    grads = torch.autograd.grad(F.cross_entropy(model(X), y), parameters)
+    lr = 1e-2
+    fit(model, X, y, TrainConfig(epochs=1, batch_size=4, learning_rate=lr, standardize=False, adam_epsilon=eps))
+    other = 1e-8 if eps == 1e-7 else 1e-7
+    for p, old, g in zip(parameters, before, grads):
+        torch.testing.assert_close(p.detach() - old, -lr * g / (g.abs() + eps), rtol=1e-9, atol=1e-15)
+    # The other ε gives a measurably different step (here |g| ~ 0.1: a relative change ~1e-6).
+    steps = torch.cat([(p.detach() - old).flatten() for p, old in zip(parameters, before)])
+    with_other = torch.cat([(-lr * g / (g.abs() + other)).flatten() for g in grads])
+    assert not torch.allclose(steps, with_other, rtol=1e-9, atol=1e-15)
+
+
+KERAS_NORM = {"batch_norm_momentum": 0.01, "batch_norm_eps": 1e-3}
+
+
+@pytest.mark.parametrize("options, momentum, eps", [({}, 0.1, 1e-5), (KERAS_NORM, 0.01, 1e-3)])
+def test_batch_norm_momentum_and_eps_by_hand(options, momentum, eps):
+    """Training-mode BN: (z − mean)/sqrt(biased var + ε); running r ← (1 − m)·r + m·(mean, unbiased var)."""
+    model = StableResNet(2, 2, depth=1, block="batchnorm", seed=1, **options).double()
+    X = torch.tensor([[0.5, -1.0], [1.5, 0.25], [-0.3, 0.8], [0.9, -0.6], [0.1, 0.2]], dtype=torch.float64)
+    field = model.field
+    field.train()
+    with torch.no_grad():
+        out = field(X[None], field.layers()[0], 0)[0].numpy()
+    x = X.numpy()
+    K1, K2 = field.K1[0, 0].detach().numpy(), field.K2[0, 0].detach().numpy()
+
+    def norm(z):
+        return (z - z.mean(axis=0)) / np.sqrt(z.var(axis=0) + eps)
+
+    z1 = x @ K1.T
+    np.testing.assert_allclose(out, norm(np.maximum(norm(z1), 0) @ K2.T), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(field.norm1_running_mean[0, 0].numpy(), momentum * z1.mean(axis=0), rtol=1e-12)
+    np.testing.assert_allclose(field.norm1_running_var[0, 0].numpy(),
+                               (1 - momentum) * 1.0 + momentum * z1.var(axis=0, ddof=1), rtol=1e-12)
+
+
+def test_keras_settings_survive_saving_and_old_files_load_with_pytorchs(tmp_path):
+    model = StableResNet(2, 2, depth=2, block="batchnorm", batch_norm_momentum=0.01, batch_norm_eps=1e-3)
+    save_model(tmp_path / "m.safetensors", model, classes=["a", "b"])
+    loaded = load_model(tmp_path / "m.safetensors")[0]
+    assert (loaded.field.momentum, loaded.field.eps) == (0.01, 1e-3)
+    old = {k: v for k, v in model.config().items() if not k.startswith("batch_norm")}  # a file from before
+    assert StableResNet(**old).field.eps == 1e-5
+    with pytest.raises(ConfigError, match="batch_norm_momentum must be in"):
+        StableResNet(2, 2, depth=1, block="batchnorm", batch_norm_momentum=0.99 + 1)
+    with pytest.raises(ConfigError, match="adam_epsilon"):
+        TrainConfig(adam_epsilon=0.0)
+
+
+def test_an_epoch_snapshot_is_the_run_of_that_many_epochs():
+    config = PropagationConfig(block="batchnorm", step_size=0.5, depth=3, n_samples=30, epochs=3, batch_size=8, seeds=2)
+    long = run_propagation_seeds(config, snapshot_epochs=[1], probe=False)
+    short = run_propagation_seeds(dataclasses.replace(config, epochs=1), probe=False)
+    for taken, alone in zip(long.snapshots[1], short.members):
+        np.testing.assert_array_equal(taken.trajectory, alone.trajectory)
+        assert taken.test_accuracy == alone.test_accuracy
+    assert np.isnan(long.members[0].probe_accuracy).all()
+    with pytest.raises(ConfigError, match="snapshot epochs"):
+        run_propagation_seeds(config, snapshot_epochs=[3])
+
+
+# --- the atlas on a tiny config ------------------------------------------------------------------
+
+def tiny_config(seeds=2) -> AtlasConfig:
+    figures = {f"fig{n}": {"figure": n, "seeds": seeds, "epochs": 2, "depth": 2 if n % 2 == 0 else 3,
+                           "n_samples": 24, "batch_size": 8} for n in range(2, 8)}
+    figures["fig5"]["compare_depth"] = 2
+    axes = {"data": {"circles-0.1": AXES["data"]["circles-0.1"]}, "inputs": {"standardised": {"standardize": True}},
+            "optimiser": {"adam-1e-3": AXES["optimiser"]["adam-1e-3"]}, "framework": AXES["framework"]}
+    return AtlasConfig(figures, axes=axes, epoch_factors=(1.0, 2.0))
+
+
+def test_paper_distance_counts_the_stated_axes_off_the_paper():
+    config = tiny_config()
+    assert paper_distance(config, Setup()) == 1  # today's set-up is PyTorch; the paper used Keras
+    assert paper_distance(config, parse_setup(config, "framework=keras")) == 0
+    assert paper_distance(atlas_config("quick"), parse_setup(atlas_config("quick"), "data=moons")) == 2
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory):
+    out = tmp_path_factory.mktemp("atlas")
+    return out, run_atlas(tiny_config(), out)
+
+
+def test_the_atlas_writes_its_table_heatmaps_and_choice(uninterrupted):
+    out, result = uninterrupted
+    table = pd.read_csv(out / "atlas.csv")
+    assert list(dict.fromkeys(table["setup"])) == ["base", "epochs=x2", "framework=keras"] + result.pairs
+    assert len(table) == len(table["setup"].unique()) * len(STATEMENTS)
+    assert set(table["n"]) == {2} and ((table["k"] >= 0) & (table["k"] <= 2)).all()
+    assert np.allclose(table["hold_rate"], table["k"] / table["n"])
+    ids = [sid for sid, _ in STATEMENTS]
+    assert ids == ["fig2.1", "fig2.2", "fig3.1", "fig4.1", "fig4.2", "fig5.1", "fig5.2", "fig6.1", "fig7.1"]
+    for sid in ids:
+        assert (out / f"heatmap-{sid.replace('.', '-')}.png").stat().st_size > 0
+    choice = json.loads((out / "choice.json").read_text())
+    assert choice["chosen"]["setup"] == result.choice.setup and choice["seconds"] > 0
+    # The x2 set-up was trained once, its base read off the epoch-2 snapshot (and costs nothing more).
+    base = json.loads((out / "setups" / "base" / "fig3.json").read_text())
+    assert base["trained_in"] == "epochs=x2" and base["seconds"] == 0.0 and base["settings"]["epochs"] == 2
+    keras = json.loads((out / "setups" / "framework=keras" / "fig7.json").read_text())["settings"]
+    assert (keras["adam_epsilon"], keras["batch_norm_momentum"], keras["batch_norm_eps"]) == (1e-7, 0.01, 1e-3)
+
+
+def test_a_killed_atlas_resumes_to_the_same_table(uninterrupted, tmp_path, monkeypatch):
+    calls = []
+    real = atlas_module._run_figure
+
+    def dies_after_the_first_setup(*args, **kwargs):
+        if len(calls) == 6:
+            raise KeyboardInterrupt
+        calls.append(args[1].key)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(atlas_module, "_run_figure", dies_after_the_first_setup)
+    with pytest.raises(KeyboardInterrupt):
+        run_atlas(tiny_config(), tmp_path)
+    assert not (tmp_path / "atlas.csv").exists()
+    monkeypatch.setattr(atlas_module, "_run_figure", lambda *a, **k: calls.append(a[1].key) or real(*a, **k))
+    resumed = run_atlas(tiny_config(), tmp_path)
+    assert calls.count(calls[0]) == 6  # the finished set-up was not trained again
+    pd.testing.assert_frame_equal(resumed.table.drop(columns="seconds"),
+                                  uninterrupted[1].table.drop(columns="seconds"))
+
+
+def test_a_folder_holding_another_config_is_refused(uninterrupted):
+    out, _ = uninterrupted
+    before = sorted(p.name for p in out.rglob("*"))
+    with pytest.raises(ConfigError, match="holds an atlas with another config"):
+        run_atlas(tiny_config(seeds=3), out)
+    assert sorted(p.name for p in out.rglob("*")) == before
+
+
+def test_the_report_shows_the_atlas_next_to_its_choice(uninterrupted):
+    out, result = uninterrupted
+    record = {"figure": "atlas", "title": "Claims atlas", "kind": "atlas", "settings": {}, "seconds": 1.0,
+              "files": [p.name for p in result.files], "table": "atlas.csv",
+              "atlas": json.loads((out / "choice.json").read_text())}
+    (out / "atlas").mkdir(exist_ok=True)
+    page = build_report(out, [record], evaluate_claims([], out), "quick", "cpu").read_text()
+    assert f"<b>{result.choice.setup}</b>" in page
+    for row in result.unmet.itertuples():
+        assert f"at best {row.k}/{row.n} seeds" in page
+
+
+# --- the rules, on hand-made tables --------------------------------------------------------------
+
+def hand_table(setups: dict, nonfinite: dict | None = None, distance: dict | None = None) -> pd.DataFrame:
+    """{setup: (changes, axis, [k per statement])}, N = 5 seeds, three statements s1-s3; ``nonfinite``:
+    {setup: networks with non-finite features}, of 15; ``distance``: {setup: paper distance}, else 1."""
+    rows = []
+    for setup, (changes, axis, held) in setups.items():
+        for index, k in enumerate(held):
+            rate = hold_rate([True] * k + [False] * (5 - k))
+            rows.append({"setup": setup, "axis": axis, "changes": changes,
+                         "paper_distance": (distance or {}).get(setup, 1), "statement": f"s{index + 1}",
+                         "paper": f"statement {index + 1}", "k": k, "n": 5, "hold_rate": k / 5,
+                         "verdict": rate.verdict, "nonfinite": (nonfinite or {}).get(setup, 0), "networks": 15})
+    return pd.DataFrame(rows)
+
+
+def test_the_most_statements_holding_wins_even_far_from_the_paper_unless_its_networks_overflow():
+    table = hand_table({"base": (0, "today", [5, 0, 0]), "data=moons": (1, "data", [5, 5, 0]),
+                        "data=moons+framework=keras": (2, "pair", [5, 5, 5])})
+    assert (choose_default(table).setup, choose_default(table).holds) == ("data=moons+framework=keras", 3)
+    overflowing = hand_table({"base": (0, "today", [5, 0, 0]), "data=moons": (1, "data", [5, 5, 0]),
+                              "data=moons+framework=keras": (2, "pair", [5, 5, 5])},
+                             nonfinite={"data=moons+framework=keras": 4})
+    choice = choose_default(overflowing)
+    assert (choice.setup, choice.holds) == ("data=moons", 2)
+    assert "left out, some networks overflow: data=moons+framework=keras" in choice.reason
+    everywhere = hand_table({"base": (0, "today", [5, 0, 0]), "data=moons": (1, "data", [5, 5, 0])},
+                            nonfinite={"base": 1, "data=moons": 4})
+    choice = choose_default(everywhere)  # nothing is sound: all compete, with a caution
+    assert choice.setup == "data=moons" and "4 of 15 of its networks overflow" in choice.reason
+
+
+def test_ties_go_to_the_set_up_closest_to_the_paper_then_to_more_seeds():
+    tied = hand_table({"base": (0, "today", [5, 5, 0]), "data=moons": (1, "data", [5, 5, 4])},
+                      distance={"data=moons": 2})
+    choice = choose_default(tied)
+    assert choice.setup == "base" and "closest to what the paper states" in choice.reason
+    # Keras is what the paper used: one axis moved from today, but on the paper's level.
+    keras = hand_table({"base": (0, "today", [5, 5, 0]), "framework=keras": (1, "framework", [5, 5, 0])},
+                       distance={"framework=keras": 0})
+    assert choose_default(keras).setup == "framework=keras"
+    singles = hand_table({"base": (0, "today", [0, 0, 0]), "data=moons": (1, "data", [5, 1, 0]),
+                          "framework=keras": (1, "framework", [5, 3, 0]),
+                          "data=moons+framework=keras": (2, "pair", [5, 4, 4])})
+    choice = choose_default(singles)
+    assert choice.setup == "framework=keras" and "summed hold-rate" in choice.reason
+
+
+def test_pairs_combine_the_single_changes_that_raise_the_most_statements():
+    table = hand_table({"base": (0, "today", [1, 1, 1]), "data=moons": (1, "data", [3, 2, 1]),
+                        "data=spirals": (1, "data", [4, 4, 4]), "inputs=raw": (1, "inputs", [0, 0, 0]),
+                        "optimiser=sgd-1e-1": (1, "optimiser", [2, 1, 1]),
+                        "framework=keras": (1, "framework", [2, 2, 1])})
+    # spirals raises 3, then moons and keras 2 each (moons sums more, but shares spirals' axis), sgd 1.
+    pairs, reason = pairs_to_add(table, 2)
+    assert pairs == ["data=spirals+framework=keras"] and "data=spirals raises 3" in reason
+    pairs, _ = pairs_to_add(table, 3)
+    assert pairs == ["data=spirals+framework=keras", "data=spirals+optimiser=sgd-1e-1",
+                     "optimiser=sgd-1e-1+framework=keras"]
+    nothing = hand_table({"base": (0, "today", [3, 3, 3]), "data=moons": (1, "data", [1, 1, 1])})
+    assert pairs_to_add(nothing, 2)[0] == []
+    broken = hand_table({"base": (0, "today", [1, 1, 1]), "data=spirals": (1, "data", [4, 4, 4]),
+                         "optimiser=sgd-1e-1": (1, "optimiser", [2, 1, 1]),
+                         "framework=keras": (1, "framework", [2, 2, 1])}, nonfinite={"data=spirals": 3})
+    assert pairs_to_add(broken, 2)[0] == ["optimiser=sgd-1e-1+framework=keras"]  # spirals overflows: left out
+
+
+def test_statements_that_hold_in_most_seeds_nowhere_are_listed_with_the_best_count():
+    table = hand_table({"base": (0, "today", [3, 2, 0]), "data=moons": (1, "data", [1, 1, 2])})
+    unmet = unmet_statements(table)
+    assert unmet["statement"].tolist() == ["s2", "s3"]  # s1 holds in 3 of 5 seeds at base
+    assert unmet[["best_setup", "k", "n"]].values.tolist() == [["base", 2, 5], ["data=moons", 2, 5]]
+
+
+# --- reproduce and the command line ---------------------------------------------------------------
+
+def test_reproduce_runs_the_atlas_only_when_named():
+    experiments = load_specs("quick")
+    assert "atlas" not in [e.figure for e in select(experiments, None)]
+    assert [e.settings["scale"] for e in select(experiments, "atlas")] == ["quick"]
+    assert [e.settings["scale"] for e in select(load_specs("paper"), "atlas")] == ["paper"]
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--seeds", "0"], "--seeds must be an integer ≥ 1"),
+    (["--setups", "data=mars"], "unknown set-up key 'data=mars'"),
+    (["--setups", "data=moons+data=spirals"], "moves an axis twice"),
+    (["--scale", "huge"], "unknown scale 'huge'"),
+])
+def test_cli_bad_input_is_one_line_exit_2_and_nothing_written(tmp_path, args, message):
+    out = tmp_path / "atlas"
+    result = runner.invoke(app, ["atlas", *args, "--out", str(out)])
+    text = result.stdout + (result.stderr or "")
+    assert result.exit_code == 2, text
+    assert message in " ".join(text.split()) and len(text.strip().splitlines()) == 1
+    assert not out.exists()
+
+
+def test_cli_refuses_a_folder_holding_another_config(tmp_path):
+    out = tmp_path / "atlas"
+    out.mkdir()
+    (out / "config.json").write_text(json.dumps({"scale": "paper", "pair_from": 3}))
+    result = runner.invoke(app, ["atlas", "--scale", "quick", "--setups", "base", "--out", str(out)])
+    text = result.stdout + (result.stderr or "")
+    assert result.exit_code == 2 and "holds an atlas with another config" in " ".join(text.split())
+    assert len(text.strip().splitlines()) == 1
+    assert [p.name for p in out.iterdir()] == ["config.json"]
