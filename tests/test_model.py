@@ -68,3 +68,25 @@ def test_ensemble_member_initialisation_equals_the_single_model():
 def test_bad_configuration_is_refused_with_a_clear_message(kwargs, message):
     with pytest.raises(ConfigError, match=message):
         StableResNet(**{"in_features": 3, "n_classes": 2, "depth": 2, **kwargs})
+
+
+@pytest.mark.parametrize("block", ["plain", "shrinkage", "batchnorm"])
+@pytest.mark.parametrize("policy", ["fixed", "learnable", "adaptive"])
+def test_select_members_keeps_exactly_those_networks(block, policy):
+    from stableresnet import TrainConfig, fit
+
+    X = torch.randn(40, 5, generator=torch.Generator().manual_seed(0))
+    y = (X[:, 0] > 0).long()
+    model = StableResNet(5, 2, 3, 6, block, step_size=[0.1, 0.5, 1.0, 0.3], seed=[0, 1, 2, 3],
+                         step_size_policy=policy)
+    fit(model, X, y, TrainConfig(epochs=2, batch_size=8))  # moves every parameter and running statistic
+    model.eval()
+    subset = model.select_members([3, 1])
+    assert subset.n_members == 2 and not subset.training
+    assert subset.config()["seed"] == [3, 1] and subset.config()["step_size"] == pytest.approx([0.3, 0.5])
+    with torch.no_grad():
+        # Exact, but batch norm's kernel rounds differently for another channel count (M · width).
+        tolerance = {"rtol": 1e-5, "atol": 1e-6} if block == "batchnorm" else {"rtol": 0, "atol": 0}
+        torch.testing.assert_close(subset(X), model(X)[[3, 1]], **tolerance)
+    with pytest.raises(ConfigError, match=r"indices in \[0, 3\]"):
+        model.select_members([4])

@@ -167,6 +167,25 @@ class StableResNet(nn.Module):
             "batch_norm_eps": self.batch_norm_eps,
         }
 
+    def select_members(self, members: Sequence[int]) -> StableResNet:
+        """A new model of the listed members (indices, in that order): the same networks, a smaller ensemble.
+
+        Every parameter and buffer is stacked along a member axis (the first; batch-norm running
+        statistics are stored (depth, M, d), so their second), which is indexed here.
+        """
+        index = torch.as_tensor(list(members), dtype=torch.long)
+        if index.numel() == 0 or index.min() < 0 or index.max() >= self.n_members:
+            raise ConfigError(f"members must be a non-empty list of indices in [0, {self.n_members - 1}]; "
+                              f"got {list(members)}")
+        config = self.config()
+        for key in ("step_size", "seed", "max_step_size"):
+            config[key] = [config[key][i] for i in index.tolist()]
+        subset = StableResNet(**config).to(device=self.step_size.device, dtype=self.step_size.dtype)
+        state = {name: tensor.index_select(1 if "running_" in name else 0, index.to(tensor.device))
+                 for name, tensor in self.state_dict().items()}
+        subset.load_state_dict(state, strict=True)
+        return subset.train(self.training)
+
     def block_step_sizes(self) -> torch.Tensor:
         """The step size h_i of every block in evaluation mode, shape (M, depth).
 
