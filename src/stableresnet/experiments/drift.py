@@ -40,7 +40,7 @@ from ..data.transactions import SYNTHETIC_NAME, TemporalDataset, load_transactio
 from ..model import ConfigError, StableResNet
 from ..train import TrainConfig, evaluate, fit
 from ..files import write_atomically
-from .sweep import ROBUSTNESS_COLUMNS, ROBUSTNESS_ROWS, keep_config, trial_seed
+from .sweep import ROBUSTNESS_COLUMNS, ROBUSTNESS_ROWS, SPECTRA_ROWS, keep_config, trial_seed
 
 # The paper's Bitcoin network (section "Bitcoin cryptocurrency transaction network"): "128 hidden
 # blocks, width 32, 100 epochs and a 100 K batch size", 5 trials (Figures 14-15).
@@ -248,8 +248,8 @@ def run_block(
     if config.robustness:
         from ..diagnostics import member_robustness
 
-        numbers = member_robustness(model, X[split.n_train:], y[split.n_train:], accuracy_samples=ROBUSTNESS_ROWS,
-                                    seed=config.seed)
+        numbers = member_robustness(model, X[split.n_train:], y[split.n_train:], max_samples=SPECTRA_ROWS,
+                                    accuracy_samples=ROBUSTNESS_ROWS, seed=config.seed)
         sweep = sweep.assign(**{name: numbers[name] for name in ROBUSTNESS_COLUMNS})
     return pd.concat(period_tables, ignore_index=True), sweep, model
 

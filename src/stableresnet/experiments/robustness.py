@@ -81,11 +81,11 @@ def decay_per_member(periods: pd.DataFrame) -> pd.DataFrame:
     return (-slopes).rename("decay").reset_index()
 
 
-def _paired(members: pd.DataFrame, drop: str, better: tuple, worse: tuple):
-    """Drops of the two settings lined up by (dataset, trial); diverged members become NaN."""
+def _paired(members: pd.DataFrame, column: str, better: tuple, worse: tuple):
+    """``column`` of the two settings lined up by (dataset, trial); diverged members become NaN."""
     def side(block, h):
         rows = members[(members["block"] == block) & np.isclose(members["h"], h)]
-        values = rows[drop].where(~rows["diverged"].astype(bool))
+        values = rows[column].where(~rows["diverged"].astype(bool))
         return pd.Series(values.to_numpy(), index=pd.MultiIndex.from_frame(rows[["dataset", "trial"]]))
 
     a, b = side(*better), side(*worse)
@@ -93,13 +93,16 @@ def _paired(members: pd.DataFrame, drop: str, better: tuple, worse: tuple):
     return a.to_numpy(float), b.to_numpy(float)
 
 
-def _paired_row(dataset: str, statement: str, drop: str, a: np.ndarray, b: np.ndarray) -> dict | None:
+def _paired_row(members: pd.DataFrame, dataset: str, statement: str, drop: str, better: tuple,
+                worse: tuple) -> dict | None:
+    a, b = _paired(members, drop, better, worse)
     kept = ~(np.isnan(a) | np.isnan(b))
     if not kept.any():
         return None
     rate = paired_hold_rate(a, b)
-    measured = (f"mean drop {a[kept].mean():.3f} vs {b[kept].mean():.3f} over {kept.sum()} pairs "
-                f"(left out: {len(a) - kept.sum()} with a diverged member)")
+    clean_a, clean_b = (values[kept].mean() for values in _paired(members, "clean_accuracy", better, worse))
+    measured = (f"mean drop {a[kept].mean():.3f} vs {b[kept].mean():.3f} (clean accuracy {clean_a:.3f} vs "
+                f"{clean_b:.3f}) over {kept.sum()} pairs (left out: {len(a) - kept.sum()} with a diverged member)")
     return {"dataset": dataset, "statement": statement.format(attack=ATTACKS[drop]), "measured": measured,
             "k": rate.k, "n": rate.n, "rho": None, "low": rate.low, "high": rate.high, "verdict": rate.verdict}
 
@@ -115,7 +118,7 @@ def study_verdicts(members: pd.DataFrame, n_resamples: int = 2000, seed: int = 0
     rows = []
     for dataset, own in members.groupby("dataset", sort=False):
         for statement, drop, better, worse in PAIRED:
-            row = _paired_row(dataset, statement, drop, *_paired(own, drop, better, worse))
+            row = _paired_row(own, dataset, statement, drop, better, worse)
             if row is not None:
                 rows.append(row)
         alive = own[~own["diverged"].astype(bool)]
@@ -128,7 +131,7 @@ def study_verdicts(members: pd.DataFrame, n_resamples: int = 2000, seed: int = 0
                          "k": None, "n": correlation.n, "rho": correlation.rho, "low": correlation.low, "high": correlation.high,
                          "verdict": correlation.verdict})
     for statement, drop, better, worse in PAIRED:
-        row = _paired_row(ALL_DATASETS, statement, drop, *_paired(members, drop, better, worse))
+        row = _paired_row(members, ALL_DATASETS, statement, drop, better, worse)
         if row is not None:
             rows.append(row)
     return pd.DataFrame(rows, columns=VERDICT_COLUMNS)

@@ -53,10 +53,11 @@ COLUMNS = [
 # Added per member by ``robustness=True`` (see stableresnet.diagnostics.member_robustness). The four
 # accuracies are measured on one seeded subset of at most ROBUSTNESS_ROWS test rows (all rows of the
 # small sets; PGD on all of Adult's 16 281 would dominate the sweep), so clean − attacked is a drop
-# on the same rows.
+# on the same rows; c and the amplification on at most SPECTRA_ROWS of them (one eigen-decomposition
+# per member, layer and row is most of the cost).
 ROBUSTNESS_COLUMNS = ["stability_constant", "max_amplification", "clean_accuracy", "noise_accuracy", "fgsm_accuracy",
                       "pgd_accuracy"]
-ROBUSTNESS_ROWS = 2000
+ROBUSTNESS_ROWS, SPECTRA_ROWS = 2000, 256
 
 BLOCKS = ("plain", "shrinkage", "batchnorm")  # the paper's three blocks
 # Without a paper preset: the paper's own grid and trial count (every preset has these: "from
@@ -349,7 +350,7 @@ def _robustness(model: StableResNet, data: TrialData, group: Group, seed: int) -
     for rows, members in by_rows.items():
         rows = torch.tensor(rows)
         numbers = member_robustness(model.select_members(members), data.X[rows], data.y[rows],
-                                    accuracy_samples=ROBUSTNESS_ROWS, seed=seed)
+                                    max_samples=SPECTRA_ROWS, accuracy_samples=ROBUSTNESS_ROWS, seed=seed)
         for name, values in columns.items():
             values[members] = numbers[name]
     return columns
