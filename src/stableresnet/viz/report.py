@@ -176,8 +176,9 @@ def build_report(out: str | Path, records: list[dict], claims: pd.DataFrame, sca
         figure = record["figure"]
         if beyond and record is beyond[0]:
             parts.append("<h1 id='beyond'>Beyond the paper</h1><p>The next steps the paper's conclusion names — "
-                         "adaptive step sizes, multi-level depth, other integrators of the same ODE — run with "
-                         "the same engines, seeds and splits as the paper's figures.</p>")
+                         "adaptive step sizes, multi-level depth, other integrators of the same ODE — and a test "
+                         "of what it only postulates, that stability buys robustness, run with the same engines, "
+                         "seeds and splits as the paper's figures.</p>")
         parts.append(f"<h2 id='{_escape(figure)}'>{_escape(figure)}: {_escape(record['title'])}</h2>")
         parts.append(f"<p>Made by <code>stableresnet reproduce --scale {_escape(scale)} --only {_escape(figure)}</code>"
                      "</p>")

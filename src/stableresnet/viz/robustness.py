@@ -15,16 +15,22 @@ from ..experiments.robustness import ATTACKS, drop_summary, with_drops
 from .sweep import BLOCK_COLOURS, BLOCK_LABELS
 
 
-def plot_drops(members: pd.DataFrame):
-    """Two rows (PGD drop, noise drop) × one column per data set: mean ± std drop against h per block."""
+def plot_drops(members: pd.DataFrame, per_row: int = 4):
+    """Per data set a PGD-drop panel above a noise-drop panel, ``per_row`` data sets across: mean ± std
+    drop against h, one line per block."""
     from matplotlib.figure import Figure
 
     summary = drop_summary(members)
     datasets = list(dict.fromkeys(summary["dataset"]))
-    figure = Figure(figsize=(2.9 * len(datasets), 5.6), layout="constrained")
-    axes = figure.subplots(2, len(datasets), squeeze=False, sharex=True)
-    for row, drop in enumerate(("pgd_drop", "noise_drop")):
-        for column, dataset in enumerate(datasets):
+    columns, bands = min(per_row, len(datasets)), -(-len(datasets) // per_row)
+    figure = Figure(figsize=(3.2 * columns, 5.2 * bands), layout="constrained")
+    axes = figure.subplots(2 * bands, columns, squeeze=False, sharex=True)
+    for column in range(len(datasets) - (bands - 1) * columns, columns):  # empty slots of the last band
+        axes[-2, column].set_visible(False)
+        axes[-1, column].set_visible(False)
+    for kind, drop in enumerate(("pgd_drop", "noise_drop")):
+        for index, dataset in enumerate(datasets):
+            row, column = 2 * (index // columns) + kind, index % columns
             ax = axes[row, column]
             for block, rows in summary[summary["dataset"] == dataset].groupby("block", sort=False):
                 mean, std = rows[f"{drop}_mean"], rows[f"{drop}_std"].fillna(0.0)
@@ -33,7 +39,8 @@ def plot_drops(members: pd.DataFrame):
                 ax.fill_between(rows["h"], mean - std, mean + std, color=colour, alpha=0.18, linewidth=0)
             ax.axhline(0, color="#888", linewidth=0.6)
             ax.grid(alpha=0.3)
-            if row == 0:
+            ax.tick_params(labelbottom=True)
+            if kind == 0:
                 ax.set_title(dataset)
             else:
                 ax.set_xlabel("step size h")
