@@ -176,6 +176,13 @@ def test_a_killed_atlas_resumes_to_the_same_table(uninterrupted, tmp_path, monke
                                   uninterrupted[1].table.drop(columns="seconds"))
 
 
+def test_two_worker_processes_give_the_same_table(uninterrupted, tmp_path):
+    """Every (set-up, figure) unit is seeded: where it trains does not change its numbers."""
+    parallel = run_atlas(tiny_config(), tmp_path, workers=2)
+    pd.testing.assert_frame_equal(parallel.table.drop(columns="seconds"),
+                                  uninterrupted[1].table.drop(columns="seconds"))
+
+
 def test_a_folder_holding_another_config_is_refused(uninterrupted):
     out, _ = uninterrupted
     before = sorted(p.name for p in out.rglob("*"))
@@ -284,6 +291,7 @@ def test_reproduce_runs_the_atlas_only_when_named():
     (["--setups", "data=mars"], "unknown set-up key 'data=mars'"),
     (["--setups", "data=moons+data=spirals"], "moves an axis twice"),
     (["--scale", "huge"], "unknown scale 'huge'"),
+    (["--setups", "base", "--workers", "0"], "--workers must be an integer ≥ 1; got 0"),
 ])
 def test_cli_bad_input_is_one_line_exit_2_and_nothing_written(tmp_path, args, message):
     out = tmp_path / "atlas"

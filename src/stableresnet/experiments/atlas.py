@@ -280,34 +280,78 @@ def _run_figure(config: AtlasConfig, trained: Setup, read: list[Setup], figure: 
     return result
 
 
+def _timed_figure(config: AtlasConfig, trained: Setup, read: list[Setup], figure: str, device: str,
+                  on_epoch=None, threads: int | None = None) -> tuple[dict[str, list[dict]], float]:
+    """`_run_figure` and its seconds; ``threads`` sets torch's thread count first (a worker process)."""
+    if threads is not None:
+        import torch
+
+        torch.set_num_threads(threads)
+    started = time.perf_counter()
+    numbers = _run_figure(config, trained, read, figure, device, on_epoch)
+    return numbers, time.perf_counter() - started
+
+
+def _check_workers(workers) -> None:
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise ConfigError(f"--workers must be an integer ≥ 1; got {workers!r}")
+
+
 def run_setups(config: AtlasConfig, out: Path, setups: list[Setup], device: str = "cpu",
-               progress: Callable[[str, int], Callable | None] | None = None) -> float:
+               progress: Callable[[str, int], Callable | None] | None = None, workers: int = 1) -> float:
     """Run every figure of every set-up not yet in ``out``; returns the seconds spent now.
 
     Each (set-up, figure) file is written atomically once its training is done, so a killed
-    atlas resumes where it stopped. ``progress(label, epochs)`` returns an ``on_epoch`` callback.
+    atlas resumes where it stopped. ``progress(label, epochs, done=False)`` returns an ``on_epoch``
+    callback; with workers it is called once a unit has finished, with ``done=True``. ``workers`` > 1 trains that many (set-up, figure) units at once in worker processes of one
+    thread each, longest first; this process alone writes the files. Every unit is seeded, so
+    the records are those of one worker.
     """
+    _check_workers(workers)
+    units = [(trained, read, figure) for trained, read in _runs(config, setups) for figure in FIGURES
+             if not all(_record_path(out, setup, figure).exists() for setup in read)]
+
+    def label(trained, read, figure):
+        return f"{trained.key}: {figure}" + (f" (snapshots {', '.join(s.key for s in read if s != trained)})"
+                                             if len(read) > 1 else "")
+
+    def save(trained, read, figure, numbers, seconds):
+        for setup in read:
+            path = _record_path(out, setup, figure)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            record = {"setup": setup.key, "figure": figure,
+                      "settings": figure_settings(config, setup, figure), "members": numbers[setup.key],
+                      # A snapshot costs nothing beyond the run it is read from.
+                      "seconds": round(seconds, 2) if setup == trained else 0.0, "trained_in": trained.key}
+            write_atomically(path, lambda p, r=record: p.write_text(json.dumps(r, indent=1) + "\n"))
+
     spent = 0.0
-    for trained, read in _runs(config, setups):
-        for figure in FIGURES:
-            if all(_record_path(out, setup, figure).exists() for setup in read):
-                continue
-            label = f"{trained.key}: {figure}" + (f" (snapshots {', '.join(s.key for s in read if s != trained)})"
-                                                  if len(read) > 1 else "")
+    if workers == 1 or len(units) <= 1:
+        for trained, read, figure in units:
             epochs = figure_settings(config, trained, figure)["epochs"]
-            on_epoch = progress(label, epochs) if progress else None
-            started = time.perf_counter()
-            numbers = _run_figure(config, trained, read, figure, device, on_epoch)
-            seconds = time.perf_counter() - started
+            on_epoch = progress(label(trained, read, figure), epochs) if progress else None
+            numbers, seconds = _timed_figure(config, trained, read, figure, device, on_epoch)
             spent += seconds
-            for setup in read:
-                path = _record_path(out, setup, figure)
-                path.parent.mkdir(parents=True, exist_ok=True)
-                record = {"setup": setup.key, "figure": figure,
-                          "settings": figure_settings(config, setup, figure), "members": numbers[setup.key],
-                          # A snapshot costs nothing beyond the run it is read from.
-                          "seconds": round(seconds, 2) if setup == trained else 0.0, "trained_in": trained.key}
-                write_atomically(path, lambda p, r=record: p.write_text(json.dumps(r, indent=1) + "\n"))
+            save(trained, read, figure, numbers, seconds)
+        return spent
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    def cost(unit):  # epochs × depth, the twin depth included: a rough training time, to start the longest first
+        settings = figure_settings(config, unit[0], unit[2])
+        propagation = PropagationKind.config(settings)
+        return propagation.epochs * (propagation.depth + (settings.get("compare_depth") or 0))
+
+    units.sort(key=cost, reverse=True)
+    with ProcessPoolExecutor(min(workers, len(units)), mp_context=multiprocessing.get_context("spawn")) as pool:
+        futures = {pool.submit(_timed_figure, config, *unit, device, None, 1): unit for unit in units}
+        for future in as_completed(futures):
+            trained, read, figure = futures[future]
+            numbers, seconds = future.result()
+            spent += seconds
+            save(trained, read, figure, numbers, seconds)
+            if progress:
+                progress(label(trained, read, figure), 1, done=True)
     return spent
 
 
@@ -472,7 +516,7 @@ class AtlasResult:
 
 
 def run_atlas(config: AtlasConfig, out: str | Path, setups: list[str] | None = None, device: str = "cpu",
-              progress: Callable[[str, int], Callable | None] | None = None) -> AtlasResult:
+              progress: Callable[..., Callable | None] | None = None, workers: int = 1) -> AtlasResult:
     """Run the atlas into ``out`` (resumable); write the table, the heat-maps and the choice.
 
     ``setups``: keys of the set-ups to run (today's set-up is always run); ``None`` runs every
@@ -480,6 +524,7 @@ def run_atlas(config: AtlasConfig, out: str | Path, setups: list[str] | None = N
     """
     from ..viz.atlas import plot_overview, plot_statement
 
+    _check_workers(workers)  # before anything is written
     out = Path(out)
     planned = None if setups is None else [Setup()] + [parse_setup(config, key) for key in setups]
     try:
@@ -488,11 +533,11 @@ def run_atlas(config: AtlasConfig, out: str | Path, setups: list[str] | None = N
         raise ConfigError(f"cannot write results to {str(out)!r}: {error.strerror}") from None
     keep_config(out / "config.json", config.to_json(), out, "an atlas")
     if planned is None:
-        run_setups(config, out, one_axis_setups(config), device, progress)
+        run_setups(config, out, one_axis_setups(config), device, progress, workers)
         pairs, pairs_reason = pairs_to_add(atlas_table(config, out).query("changes <= 1"), config.pair_from)
-        run_setups(config, out, [parse_setup(config, key) for key in pairs], device, progress)
+        run_setups(config, out, [parse_setup(config, key) for key in pairs], device, progress, workers)
     else:
-        run_setups(config, out, list(dict.fromkeys(planned)), device, progress)
+        run_setups(config, out, list(dict.fromkeys(planned)), device, progress, workers)
         pairs, pairs_reason = [], "no pairs: the set-ups were named"
     table = atlas_table(config, out)
     choice = choose_default(table)

@@ -421,7 +421,7 @@ class AtlasKind:
         from .atlas import atlas_config, run_atlas
 
         result = run_atlas(atlas_config(*AtlasKind.config(experiment.settings)), run_dir, device=device,
-                           progress=lambda label, epochs: progress(epochs, label))
+                           progress=lambda label, epochs, done=False: progress(epochs, label))
         for path in result.files:
             write_atomically(figure_dir / path.name, lambda p, source=path: shutil.copyfile(source, p))
         return {"files": [path.name for path in result.files], "table": f"runs/{run_dir.name}/atlas.csv",
