@@ -5,7 +5,6 @@ the batched ensemble engine against a plain sequential PyTorch loop, measured si
     .venv/bin/python benchmarks/bench_sweep.py --sequential 300   # the whole sequential loop (~minutes)
     .venv/bin/python benchmarks/bench_sweep.py --vmap-epochs 50   # the whole vmap recipe (default: 10 epochs, scaled)
     .venv/bin/python benchmarks/bench_sweep.py --device cuda
-    .venv/bin/python benchmarks/bench_sweep.py --workers 1        # skip the two-worker timing
 
 The sequential loop is what a user writes without the engine: one ``nn.Module`` per network
 (``nn.Linear`` layers, ``nn.BatchNorm1d``), trained one after another with ``DataLoader``-style
@@ -154,8 +153,6 @@ def main() -> None:
     parser.add_argument("--vmap-epochs", type=int, default=10, help="epochs of the vmap recipe (scaled to the sweep's)")
     parser.add_argument("--epochs", type=int, default=None, help="override the sweep's 50 epochs (a shorter run)")
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--workers", type=int, default=2, help="also time the engine with this many worker processes "
-                                                             "(one thread each; 1 skips it)")
     args = parser.parse_args()
     config = SweepConfig.from_preset("wine", **({"epochs": args.epochs} if args.epochs else {}))
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, device {args.device}, {config.epochs} epochs")
@@ -166,12 +163,6 @@ def main() -> None:
         if args.device == "cuda":
             torch.cuda.synchronize()
         engine = time.perf_counter() - started
-    parallel = None
-    if args.workers > 1:
-        with tempfile.TemporaryDirectory() as directory:
-            started = time.perf_counter()
-            run_sweep(config, directory, device=args.device, workers=args.workers)
-            parallel = time.perf_counter() - started
     members = len(table)
     data = TrialData(config)
     vmap_epochs = min(args.vmap_epochs, config.epochs)
@@ -183,9 +174,6 @@ def main() -> None:
     peak = matmul_flops_per_second()
 
     print(f"engine:     {members} networks in {engine:.1f} s ({engine / members * 1000:.0f} ms per network)")
-    if parallel is not None:
-        print(f"engine, {args.workers} workers: {parallel:.1f} s ({engine / parallel:.2f}x the engine in one process; "
-              f"worker start-up included); vmap and loop ratios below use the one-process time")
     note = "measured" if vmap_epochs == config.epochs else f"scaled from {vmap_epochs} epochs"
     print(f"vmap recipe: {vmap:.1f} s ({note}); engine speed-up {vmap / engine:.1f}x")
     note = "measured" if measured >= members else f"extrapolated from {measured} networks"

@@ -73,21 +73,6 @@ def sweep_command(out, extra=()):
             "--out", str(out), *extra]
 
 
-def test_worker_processes_give_the_uninterrupted_table(tmp_path):
-    """Groups trained two at a time in one-thread workers: the same rows as one after another."""
-    config = SweepConfig.from_preset("wine", blocks=("plain", "shrinkage", "batchnorm"), step_sizes=(0.1, 1.0),
-                                     trials=2, depth=3, epochs=2, members_per_group=2)
-    alone = run_sweep(config, tmp_path / "alone")
-    together = run_sweep(config, tmp_path / "workers", workers=2)
-    assert len(alone) == 12 and len(list((tmp_path / "workers" / "groups").glob("*.csv"))) == 6
-    pd.testing.assert_frame_equal(together.drop(columns="seconds"), alone.drop(columns="seconds"))
-    for workers, backend, message in ((0, "local", "--workers must be an integer ≥ 1; got 0"),
-                                      (2, "ray", "--workers is for the local backend")):
-        with pytest.raises(ConfigError, match=message):
-            run_sweep(config, tmp_path / "refused", workers=workers, backend=backend)
-    assert not (tmp_path / "refused").exists()
-
-
 def test_a_killed_sweep_resumes_and_ends_with_the_uninterrupted_table(tmp_path):
     whole = tmp_path / "whole"
     subprocess.run(sweep_command(whole), check=True, capture_output=True)

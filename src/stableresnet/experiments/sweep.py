@@ -419,33 +419,20 @@ class SweepIncomplete(RuntimeError):
 BACKENDS = ("local", "ray")
 
 
-def _group_in_worker(config: SweepConfig, group: Group, data: TrialData, device: str) -> pd.DataFrame:
-    """`run_group` in a worker process of one thread (``run_sweep(workers=...)``)."""
-    torch.set_num_threads(1)
-    return run_group(config, group, data, device)
-
-
 def run_sweep(
     config: SweepConfig, directory: str | Path, device: str = "cpu",
     progress: Callable[[Group, int, int], Callable | None] | None = None,
-    backend: str = "local", address: str | None = None, workers: int = 1,
+    backend: str = "local", address: str | None = None,
 ) -> pd.DataFrame:
     """Run (or resume) the sweep into ``directory``; returns the full results table.
 
-    ``backend="local"`` trains the groups one after another in this process, or with
-    ``workers`` > 1 that many at once, each in a worker process of one thread (this process
-    writes every file; the numbers are the same, as each group is seeded on its own);
+    ``backend="local"`` trains the groups one after another in this process;
     ``backend="ray"`` runs them as Ray tasks (see :mod:`.ray_backend`), on the cluster at
     ``address`` or on a local Ray. ``progress(group, index, n_groups)`` may return an
-    ``on_epoch`` callback for that group (local backend, one worker) and is called as groups
-    start, or as they finish (workers, Ray).
+    ``on_epoch`` callback for that group (local backend) and is called as groups start.
     """
     if backend not in BACKENDS:
         raise ConfigError(f"unknown backend {backend!r}; expected one of {list(BACKENDS)}")
-    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
-        raise ConfigError(f"--workers must be an integer ≥ 1; got {workers!r}")
-    if workers > 1 and backend != "local":
-        raise ConfigError("--workers is for the local backend; Ray places its own tasks")
     if backend == "ray":
         from .ray_backend import require_ray
 
@@ -454,22 +441,10 @@ def run_sweep(
     store = SweepStore(directory, config)
     all_groups = groups(config)
     pending = [g for g in all_groups if not store.is_done(g)]
-    if pending and backend == "local" and (workers == 1 or len(pending) == 1):
+    if pending and backend == "local":
         for index, group in enumerate(pending):
             on_epoch = progress(group, index, len(pending)) if progress else None
             store.save_group(group, run_group(config, group, data, device, on_epoch))
-    elif pending and backend == "local":
-        import multiprocessing
-        from concurrent.futures import ProcessPoolExecutor, as_completed
-
-        context = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(min(workers, len(pending)), mp_context=context) as pool:
-            futures = {pool.submit(_group_in_worker, config, group, data, device): group for group in pending}
-            for index, future in enumerate(as_completed(futures)):
-                group = futures[future]
-                store.save_group(group, future.result())
-                if progress:
-                    progress(group, index, len(pending))
     elif pending:
         from .ray_backend import run_groups_on_ray
 
