@@ -355,8 +355,6 @@ class RobustnessKind:
 
     @staticmethod
     def config(settings):
-        from .drift import DriftConfig
-
         settings = dict(settings)
         datasets, drift = list(settings.pop("datasets", [])), settings.pop("drift", None)
         if not datasets and drift is None:
@@ -365,11 +363,7 @@ class RobustnessKind:
         sweeps = [dataclasses.replace(config, robustness=True) for config in sweeps]
         if drift is not None:
             shared = {k: v for k, v in settings.items() if k in ("blocks", "step_sizes", "trials", "seed")}
-            drift = {**shared, **drift, "robustness": True}
-            for key in ("blocks", "step_sizes"):
-                if key in drift:
-                    drift[key] = tuple(drift[key])
-            drift = DriftConfig(**drift)
+            drift = DriftKind.config({**shared, **drift, "robustness": True})
         return sweeps, drift
 
     @staticmethod
