@@ -11,6 +11,11 @@ path of the groups on N workers (greedy, longest first); that assumes each worke
 like this one. A member-step is one member's mini-batch update through all its blocks.
 ``--max-steps`` times only the first batches of each epoch and scales to the whole epoch (a shorter
 run; the default times whole epochs). Peak memory is printed at the end.
+
+``--compile`` trains through ``torch.compile`` (``TrainConfig(compile=True)``): each group first
+compiles (a warm-up fit over one full and one tail batch, whose time is printed and added once
+per group to the projection), then its steps are timed as above. ``--compare`` runs both, eager
+and compiled, group by group in the same run and prints their ratio.
 """
 
 from __future__ import annotations
@@ -30,26 +35,36 @@ DATASETS = ("circles", "wine", "abalone", "absenteeism", "autism", "adult")
 
 
 def epoch_seconds(config: SweepConfig, data: TrialData, block: str, device: str,
-                  max_steps: int | None = None) -> tuple[float, int]:
-    """Seconds of one training epoch of one block type's whole group, and its member-steps.
+                  max_steps: int | None = None, compile: bool = False) -> tuple[float, int, float]:
+    """Seconds of one training epoch of one block type's whole group, its member-steps, and the
+    seconds its compilation took (0 when eager).
 
     With ``max_steps`` only that many batches are timed and the time is scaled to the epoch.
     """
     group = next(g for g in groups(config) if g.block == block)
-    model = StableResNet(
-        data.n_features, data.n_classes, config.depth, config.width, block,
-        step_size=[h for _, h in group.members], seed=list(range(len(group.members))),
-    ).to(device)
+
+    def model():
+        return StableResNet(
+            data.n_features, data.n_classes, config.depth, config.width, block,
+            step_size=[h for _, h in group.members], seed=list(range(len(group.members))),
+        ).to(device)
+
     rows = data.rows(group, "train")
     steps = -(-rows.shape[1] // config.batch_size)
     timed_steps = min(steps, max_steps or steps)
-    one_epoch = TrainConfig(1, config.batch_size, config.learning_rate)
+    one_epoch = TrainConfig(1, config.batch_size, config.learning_rate, compile=compile)
+    compile_seconds = 0.0
+    if compile:  # the shapes of a full and of the epoch's last batch, compiled once
+        tail = rows.shape[1] % config.batch_size
+        started = time.perf_counter()
+        fit(model(), data.X, data.y, one_epoch, train_index=rows[:, : config.batch_size + (tail or config.batch_size)])
+        compile_seconds = time.perf_counter() - started
     started = time.perf_counter()
-    fit(model, data.X, data.y, one_epoch, train_index=rows[:, : timed_steps * config.batch_size])
+    fit(model(), data.X, data.y, one_epoch, train_index=rows[:, : timed_steps * config.batch_size])
     if device == "cuda":
         torch.cuda.synchronize()
     seconds = (time.perf_counter() - started) * steps / timed_steps
-    return seconds, steps * len(group.members)
+    return seconds, steps * len(group.members), compile_seconds
 
 
 def longest_path(durations: list[float], workers: int) -> float:
@@ -66,24 +81,37 @@ def main() -> None:
     parser.add_argument("--workers", default="1,4,18")
     parser.add_argument("--datasets", default=",".join(DATASETS), help="a subset projects only those datasets")
     parser.add_argument("--max-steps", type=int, default=None, help="batches timed per group (scaled to the epoch)")
+    parser.add_argument("--compile", action="store_true", help="train through torch.compile")
+    parser.add_argument("--compare", action="store_true", help="eager and compiled side by side")
     args = parser.parse_args()
+    modes = [False, True] if args.compare else [args.compile]
     print(f"torch {torch.__version__}, device {args.device}, {torch.get_num_threads()} threads")
-    print(f"{'dataset':12} {'depth':>5} {'width':>5} {'batch':>5} {'epochs':>6} {'member-steps/s':>15} {'full sweep':>11}")
-    group_seconds = []
+    print(f"{'dataset':12} {'engine':>8} {'depth':>5} {'width':>5} {'batch':>5} {'epochs':>6} {'member-steps/s':>15} "
+          f"{'compile':>8} {'full sweep':>11}")
+    group_seconds = {mode: [] for mode in modes}
     for name in args.datasets.split(","):
         config = SweepConfig.from_preset(name)
         data = TrialData(config)
-        total, rates = 0.0, []
-        for block in config.blocks:
-            seconds, member_steps = epoch_seconds(config, data, block, args.device, args.max_steps)
-            rates.append(member_steps / seconds)
-            group_seconds.append(seconds * config.epochs)
-            total += seconds * config.epochs
-        print(f"{name:12} {config.depth:>5} {config.width:>5} {config.batch_size:>5} {config.epochs:>6} "
-              f"{sum(rates) / len(rates):>15,.0f} {total / 60:>9.1f} min")
-    for workers in (int(w) for w in args.workers.split(",")):
-        print(f"full grid ({len(args.datasets.split(','))} datasets × 300 members) on {workers:>2} worker(s): "
-              f"{longest_path(group_seconds, workers) / 60:.1f} min")
+        for compile in modes:
+            total, rates, compiling = 0.0, [], 0.0
+            for block in config.blocks:
+                seconds, member_steps, compile_seconds = epoch_seconds(config, data, block, args.device,
+                                                                       args.max_steps, compile)
+                rates.append(member_steps / seconds)
+                group_seconds[compile].append(seconds * config.epochs + compile_seconds)
+                total += seconds * config.epochs + compile_seconds
+                compiling += compile_seconds
+            print(f"{name:12} {'compiled' if compile else 'eager':>8} {config.depth:>5} {config.width:>5} "
+                  f"{config.batch_size:>5} {config.epochs:>6} {sum(rates) / len(rates):>15,.0f} "
+                  f"{compiling:>7.0f}s {total / 60:>9.1f} min", flush=True)
+    for compile in modes:
+        for workers in (int(w) for w in args.workers.split(",")):
+            print(f"full grid ({len(args.datasets.split(','))} datasets × 300 members), "
+                  f"{'compiled' if compile else 'eager'}, on {workers:>2} worker(s): "
+                  f"{longest_path(group_seconds[compile], workers) / 60:.1f} min")
+    if args.compare:
+        ratio = sum(group_seconds[False]) / sum(group_seconds[True])
+        print(f"compiled / eager: {ratio:.2f}× faster over the grid on one worker, compilation included")
     peak = f"peak resident memory {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20:.2f} GiB"
     if torch.cuda.is_initialized():
         peak += f", peak CUDA memory {torch.cuda.max_memory_allocated() / 2**30:.2f} GiB"

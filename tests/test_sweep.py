@@ -1,5 +1,6 @@
 """The sweep engine: ensemble = single model, resume after a kill, plots from the table, bad input."""
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -402,3 +403,25 @@ def test_a_user_sweep_on_ray_workers_gives_the_local_table(tmp_path, monkeypatch
     on_ray = run_sweep(config, tmp_path / "ray", backend="ray")
     pd.testing.assert_frame_equal(on_ray.drop(columns="seconds"), local.drop(columns="seconds"),
                                   check_exact=False, rtol=1e-5)
+
+
+def test_sweep_compile_trains_every_group_through_torch_compile(tmp_path, monkeypatch):
+    """``sweep --compile`` reaches each group's TrainConfig (its numerics are tested in test_train)."""
+    from stableresnet.experiments import sweep as sweep_module
+
+    seen = []
+
+    def recording(model, X, y, config, levels, **kwargs):
+        seen.append(config.compile)
+        return fit_multilevel(model, X, y, dataclasses.replace(config, compile=False), levels, **kwargs)
+
+    fit_multilevel = sweep_module.fit_multilevel
+    monkeypatch.setattr(sweep_module, "fit_multilevel", recording)
+    write_toy_csv(tmp_path / "toy.csv")
+    args = ["sweep", "--data", str(tmp_path / "toy.csv"), "--target", "label", "--trials", "1", "--depth", "2",
+            "--epochs", "1", "--step-sizes", "0.1,1", "--blocks", "plain,shrinkage"]
+    result = CliRunner().invoke(app, [*args, "--compile", "--out", str(tmp_path / "compiled")])
+    assert result.exit_code == 0, result.output
+    result = CliRunner().invoke(app, [*args, "--out", str(tmp_path / "eager")])
+    assert result.exit_code == 0, result.output
+    assert seen == [True, True, False, False]

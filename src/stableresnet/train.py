@@ -34,7 +34,11 @@ class TrainConfig:
     ``smoothness`` is λ ≥ 0 of the inter-layer penalty λ Σ_i ‖K_{i+1} − K_i‖²_F (Haber &
     Ruthotto 2017), summed over the field's weight matrices; 0 (the paper) turns it off.
     ``adam_epsilon`` is Adam's ε in the step lr · m̂ / (√v̂ + ε): PyTorch's 1e-8 by default,
-    Keras' (the paper's framework) is 1e-7.
+    Keras' (the paper's framework) is 1e-7. ``compile`` runs each mini-batch's forward pass and
+    loss through ``torch.compile`` (its backward too): fused element-wise kernels, at the cost of a
+    one-off compilation per network shape (about half a minute to a minute on 2 cores), so it pays
+    only for long runs (``benchmarks/bench_capacity.py --compile``). Fused kernels round
+    differently: results match the eager engine's to round-off, not to the bit.
     """
 
     epochs: int = 50
@@ -44,6 +48,7 @@ class TrainConfig:
     standardize: bool = True
     smoothness: float = 0.0
     adam_epsilon: float = 1e-8
+    compile: bool = False
 
     def __post_init__(self):
         for name in ("epochs", "batch_size"):
@@ -56,6 +61,8 @@ class TrainConfig:
             raise ConfigError(f"smoothness must be a finite number ≥ 0; got {self.smoothness!r}")
         if isinstance(self.adam_epsilon, bool) or not np.isfinite(self.adam_epsilon) or self.adam_epsilon <= 0:
             raise ConfigError(f"adam_epsilon must be a finite number > 0; got {self.adam_epsilon!r}")
+        if not isinstance(self.compile, bool):
+            raise ConfigError(f"compile must be true or false; got {self.compile!r}")
         if self.optimizer not in OPTIMIZERS:
             raise ConfigError(f"unknown optimizer {self.optimizer!r}; expected one of {sorted(OPTIMIZERS)}")
 
@@ -218,6 +225,16 @@ def _train(
     # the per-member checks. Elsewhere every step takes the masked path, which never waits on the host.
     host_checks, any_dead = device.type == "cpu", False
     history = []
+
+    def member_losses(x: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Each member's mean cross-entropy on its (B,) batch, and its training objective."""
+        member_loss = F.cross_entropy(model(x).flatten(0, 1), target.flatten(), reduction="none")
+        member_loss = member_loss.view(n_members, -1).mean(dim=1)
+        objective = member_loss + config.smoothness * model.field.smoothness() if config.smoothness else member_loss
+        return member_loss, objective
+
+    if config.compile:
+        member_losses = torch.compile(member_losses, dynamic=False)
     model.train()
     for epoch in range(config.epochs):
         order = torch.stack([torch.randperm(n_train, generator=g) for g in batch_generators]).to(device)
@@ -227,11 +244,7 @@ def _train(
         for start in _batch_starts(n_train, config.batch_size):
             rows = order[:, start : start + config.batch_size]  # (M, B): indices, not data copies
             saved = [b.clone() for b, _ in buffers]
-            logits = model(X[rows])
-            member_loss = F.cross_entropy(
-                logits.flatten(0, 1), y[rows].flatten(), reduction="none"
-            ).view(n_members, -1).mean(dim=1)
-            objective = member_loss + config.smoothness * model.field.smoothness() if config.smoothness else member_loss
+            member_loss, objective = member_losses(X[rows], y[rows])
             flat.grads.zero_()
             torch.where(alive, objective, 0.0).sum().backward()
             # A sum is finite only if every term is (an overflow merely sends the step to the exact check).

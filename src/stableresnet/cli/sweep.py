@@ -58,6 +58,9 @@ def sweep(
     backend: str = typer.Option("local", help="local (this process) or ray (one Ray task per group)."),
     address: Optional[str] = typer.Option(None, help="Ray cluster address [start a local Ray]."),
     levels: int = typer.Option(1, help=LEVELS_HELP),
+    compile: bool = typer.Option(False, "--compile", help="Train through torch.compile: about 1.5× faster steps "
+                                 "on deep networks (Adult) after a compilation of about a minute per block type; "
+                                 "equal to the eager engine to round-off. Pays only for long runs."),
 ):
     """Train every (block, h, trial) of an h-sweep as batched ensembles; resumable.
 
@@ -102,7 +105,8 @@ def sweep(
                                reported_when_done=backend == "ray")
 
         try:
-            table = run_sweep(config, out, device=device, progress=on_group, backend=backend, address=address)
+            table = run_sweep(config, out, device=device, progress=on_group, backend=backend, address=address,
+                              compile=compile)
             steps.end()
         except SweepIncomplete as error:
             errors.print(f"[bold red]incomplete:[/] {error}", highlight=False)

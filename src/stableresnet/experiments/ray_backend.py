@@ -39,9 +39,9 @@ def _trial_data(config: SweepConfig) -> TrialData:
     return TrialData(config)
 
 
-def train_group(config: SweepConfig, group: Group, device: str) -> pd.DataFrame:
+def train_group(config: SweepConfig, group: Group, device: str, compile: bool = False) -> pd.DataFrame:
     """The body of one Ray task: train one group, return its rows to the driver."""
-    return run_group(config, group, _trial_data(config), device)
+    return run_group(config, group, _trial_data(config), device, compile=compile)
 
 
 def run_groups_on_ray(
@@ -51,6 +51,7 @@ def run_groups_on_ray(
     device: str = "cpu",
     address: str | None = None,
     on_done: Callable[[Group], None] | None = None,
+    compile: bool = False,
 ) -> list[Group]:
     """Run ``pending`` groups as Ray tasks, saving each as it completes; returns the groups that failed."""
     ray = require_ray()
@@ -60,7 +61,7 @@ def run_groups_on_ray(
         ray.init(include_dashboard=False, log_to_driver=False, **options)
     try:
         task = ray.remote(num_gpus=1 if device == "cuda" else 0, max_retries=0)(train_group)
-        futures = {task.remote(config, group, device): group for group in pending}
+        futures = {task.remote(config, group, device, compile): group for group in pending}
         failed = []
         while futures:
             (done,), _ = ray.wait(list(futures), num_returns=1)

@@ -300,9 +300,10 @@ def _same_split(a: Dataset, b: Dataset) -> bool:
 
 def run_group(
     config: SweepConfig, group: Group, data: TrialData, device: str = "cpu",
-    on_epoch: Callable[[int, np.ndarray], None] | None = None,
+    on_epoch: Callable[[int, np.ndarray], None] | None = None, compile: bool = False,
 ) -> pd.DataFrame:
-    """Train one group's members together; one tidy row per member."""
+    """Train one group's members together; one tidy row per member. ``compile``: through
+    ``torch.compile`` (``TrainConfig.compile``; equal to the eager engine to round-off)."""
     started = time.perf_counter()
     seeds = [trial_seed(config.seed, trial) for trial, _ in group.members]
     model = coarsest_model(StableResNet(
@@ -310,7 +311,8 @@ def run_group(
         step_size=[h for _, h in group.members], activation=config.activation, seed=seeds,
         integrator=config.integrator, step_size_policy=config.step_size_policy,
     ), config.levels).to(device)
-    train_config = TrainConfig(config.epochs, config.batch_size, config.learning_rate, config.optimizer)
+    train_config = TrainConfig(config.epochs, config.batch_size, config.learning_rate, config.optimizer,
+                               compile=compile)
     train_rows, test_rows = data.rows(group, "train"), data.rows(group, "test")
     model, result = fit_multilevel(model, data.X, data.y, train_config, config.levels, train_index=train_rows,
                                    on_epoch=on_epoch)
@@ -422,9 +424,12 @@ BACKENDS = ("local", "ray")
 def run_sweep(
     config: SweepConfig, directory: str | Path, device: str = "cpu",
     progress: Callable[[Group, int, int], Callable | None] | None = None,
-    backend: str = "local", address: str | None = None,
+    backend: str = "local", address: str | None = None, compile: bool = False,
 ) -> pd.DataFrame:
     """Run (or resume) the sweep into ``directory``; returns the full results table.
+
+    ``compile`` trains every group through ``torch.compile`` (see ``run_group``); it is how the
+    groups run, not part of the config, so a sweep may resume with or without it.
 
     ``backend="local"`` trains the groups one after another in this process;
     ``backend="ray"`` runs them as Ray tasks (see :mod:`.ray_backend`), on the cluster at
@@ -444,13 +449,13 @@ def run_sweep(
     if pending and backend == "local":
         for index, group in enumerate(pending):
             on_epoch = progress(group, index, len(pending)) if progress else None
-            store.save_group(group, run_group(config, group, data, device, on_epoch))
+            store.save_group(group, run_group(config, group, data, device, on_epoch, compile))
     elif pending:
         from .ray_backend import run_groups_on_ray
 
         finished = []
         on_done = (lambda g: (finished.append(g), progress(g, len(finished) - 1, len(pending)))) if progress else None
-        failed = run_groups_on_ray(config, pending, store, device, address, on_done)
+        failed = run_groups_on_ray(config, pending, store, device, address, on_done, compile)
         if failed:
             raise SweepIncomplete(
                 f"{len(failed)} of {len(pending)} groups failed on Ray workers ({', '.join(g.name for g in failed)}); "
