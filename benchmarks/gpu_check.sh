@@ -3,7 +3,7 @@
 #
 #     bash benchmarks/gpu_check.sh            # from the repository root; about 5 minutes on one GPU
 #
-# Fails at once, with a message, where PyTorch sees no CUDA GPU. Shortened settings keep it under
+# Fails at once, with a message, where PyTorch sees no CUDA GPU. Shortened settings keep it near
 # 5 minutes: the Wine sweep at 10 epochs (the vmap recipe at 2, scaled), capacity on 20 batches per
 # group (scaled to the epoch). Logs are kept in $LOG_DIR (default: a temporary folder).
 set -euo pipefail
@@ -21,6 +21,9 @@ timeout 120 "$PYTHON" benchmarks/bench_sweep.py --device cuda --epochs 10 --vmap
     2>&1 | tee "$LOG_DIR/sweep.txt"
 timeout 120 "$PYTHON" benchmarks/bench_capacity.py --device cuda --max-steps 20 --workers 1 \
     2>&1 | tee "$LOG_DIR/capacity.txt"
+# Eager against CUDA graphs (TrainConfig(compile=True) on CUDA), Wine's three groups, compilation included.
+timeout 150 "$PYTHON" benchmarks/bench_capacity.py --device cuda --max-steps 20 --workers 1 --datasets wine \
+    --compare 2>&1 | tee "$LOG_DIR/compiled.txt"
 
 echo
 echo "| check | result |"
@@ -29,3 +32,4 @@ echo "| GPU tests | $(tail -1 "$LOG_DIR/tests.txt") |"
 grep -E "^(engine|vmap recipe|sequential|speed-up|peak)" "$LOG_DIR/sweep.txt" | sed 's/^/| sweep (10 epochs) | /; s/$/ |/'
 grep -E "^(wine|adult|circles|abalone|absenteeism|autism|full grid|peak)" "$LOG_DIR/capacity.txt" \
     | sed 's/^/| capacity | /; s/$/ |/'
+grep -E "^(wine|full grid|compiled)" "$LOG_DIR/compiled.txt" | sed 's/^/| compiled | /; s/$/ |/'

@@ -37,8 +37,9 @@ class TrainConfig:
     Keras' (the paper's framework) is 1e-7. ``compile`` runs each mini-batch's forward pass and
     loss through ``torch.compile`` (its backward too): fused element-wise kernels, at the cost of a
     one-off compilation per network shape (about half a minute to a minute on 2 cores), so it pays
-    only for long runs (``benchmarks/bench_capacity.py --compile``). Fused kernels round
-    differently: results match the eager engine's to round-off, not to the bit.
+    only for long runs (``benchmarks/bench_capacity.py --compare``). On CUDA the compiled step is
+    captured as CUDA graphs (``mode="reduce-overhead"``). Fused kernels round differently: results
+    match the eager engine's to round-off, not to the bit.
     """
 
     epochs: int = 50
@@ -233,8 +234,9 @@ def _train(
         objective = member_loss + config.smoothness * model.field.smoothness() if config.smoothness else member_loss
         return member_loss, objective
 
-    if config.compile:
-        member_losses = torch.compile(member_losses, dynamic=False)
+    if config.compile:  # on CUDA, captured as CUDA graphs: one launch per step instead of hundreds
+        member_losses = torch.compile(member_losses, dynamic=False,
+                                      mode="reduce-overhead" if device.type == "cuda" else None)
     model.train()
     for epoch in range(config.epochs):
         order = torch.stack([torch.randperm(n_train, generator=g) for g in batch_generators]).to(device)
