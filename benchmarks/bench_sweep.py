@@ -5,6 +5,7 @@ the batched ensemble engine against a plain sequential PyTorch loop, measured si
     .venv/bin/python benchmarks/bench_sweep.py --sequential 300   # the whole sequential loop (~minutes)
     .venv/bin/python benchmarks/bench_sweep.py --vmap-epochs 50   # the whole vmap recipe (default: 10 epochs, scaled)
     .venv/bin/python benchmarks/bench_sweep.py --device cuda
+    .venv/bin/python benchmarks/bench_sweep.py --compile          # also the engine through torch.compile
 
 The sequential loop is what a user writes without the engine: one ``nn.Module`` per network
 (``nn.Linear`` layers, ``nn.BatchNorm1d``), trained one after another with ``DataLoader``-style
@@ -16,6 +17,11 @@ sweep's it is scaled linearly. The achieved FLOP/s of the engine is set against 
 product's FLOP/s on the same machine. Peak memory (resident set; on CUDA also the allocator's) is
 printed. On ``--device cuda`` the engine and the vmap recipe run on the GPU, the sequential loop
 and the reference product on the CPU.
+
+``--compile`` also runs the sweep with ``TrainConfig(compile=True)`` twice: the first run compiles
+(from TorchInductor's on-disk cache if an earlier process filled it; the printout says whether the
+cache folder was empty), the second reuses this process's compiled graphs. Each time includes
+the compilation.
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ import copy
 import resource
 import tempfile
 import time
+from pathlib import Path
 
 import torch
 from torch import nn
@@ -121,6 +128,22 @@ def vmap_recipe_seconds(config: SweepConfig, data: TrialData, epochs: int, devic
     return time.perf_counter() - started
 
 
+def compiled_seconds(config: SweepConfig, device: str) -> list[tuple[str, float]]:
+    """The whole sweep through ``torch.compile``, twice in this process, compilation included."""
+    from torch._inductor.runtime.cache_dir_utils import cache_dir
+
+    found = "empty" if not any(Path(cache_dir()).glob("*")) else "filled by an earlier process"
+    result = []
+    for label in (f"first run (inductor cache {found})", "second run"):
+        with tempfile.TemporaryDirectory() as directory:
+            started = time.perf_counter()
+            run_sweep(config, directory, device=device, compile=True)
+            if device == "cuda":
+                torch.cuda.synchronize()
+            result.append((label, time.perf_counter() - started))
+    return result
+
+
 def peak_memory() -> str:
     """Peak resident memory of this process (and of the CUDA allocator when used)."""
     text = f"peak resident memory {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20:.2f} GiB"
@@ -153,6 +176,7 @@ def main() -> None:
     parser.add_argument("--vmap-epochs", type=int, default=10, help="epochs of the vmap recipe (scaled to the sweep's)")
     parser.add_argument("--epochs", type=int, default=None, help="override the sweep's 50 epochs (a shorter run)")
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--compile", action="store_true", help="also the engine through torch.compile, twice")
     args = parser.parse_args()
     config = SweepConfig.from_preset("wine", **({"epochs": args.epochs} if args.epochs else {}))
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, device {args.device}, {config.epochs} epochs")
@@ -164,6 +188,7 @@ def main() -> None:
             torch.cuda.synchronize()
         engine = time.perf_counter() - started
     members = len(table)
+    compiled = compiled_seconds(config, args.device) if args.compile else []
     data = TrialData(config)
     vmap_epochs = min(args.vmap_epochs, config.epochs)
     vmap = vmap_recipe_seconds(config, data, vmap_epochs, args.device) * config.epochs / vmap_epochs
@@ -174,6 +199,8 @@ def main() -> None:
     peak = matmul_flops_per_second()
 
     print(f"engine:     {members} networks in {engine:.1f} s ({engine / members * 1000:.0f} ms per network)")
+    for label, seconds in compiled:
+        print(f"engine, compiled, {label}: {seconds:.1f} s ({engine / seconds:.2f}x the eager engine)")
     note = "measured" if vmap_epochs == config.epochs else f"scaled from {vmap_epochs} epochs"
     print(f"vmap recipe: {vmap:.1f} s ({note}); engine speed-up {vmap / engine:.1f}x")
     note = "measured" if measured >= members else f"extrapolated from {measured} networks"
