@@ -166,7 +166,7 @@ def test_a_member_forced_to_diverge_mid_epoch_is_frozen_and_its_neighbours_are_u
 def test_compiled_training_matches_the_eager_engine_to_round_off_and_repeats_to_the_bit(moons, block):
     """``TrainConfig(compile=True)``: the same seeds, batches and updates through fused kernels.
 
-    200 rows in batches of 16 end in a batch of 8 (a second compiled shape). Fused kernels may
+    200 rows in batches of 16 end in a batch of 8 (a second shape for the one compiled graph). Fused kernels may
     round differently, so parameters and batch-norm statistics are compared to round-off, and a
     second compiled run must repeat the first to the bit.
     """

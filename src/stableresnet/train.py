@@ -235,7 +235,9 @@ def _train(
         return member_loss, objective
 
     if config.compile:  # on CUDA, captured as CUDA graphs: one launch per step instead of hundreds
-        member_losses = torch.compile(member_losses, dynamic=False,
+        # Shapes as symbols: the epoch's last, smaller batch (and another group's member count)
+        # reuse the one compiled graph; static shapes compiled twice, for no faster steps.
+        member_losses = torch.compile(member_losses, dynamic=True,
                                       mode="reduce-overhead" if device.type == "cuda" else None)
     model.train()
     for epoch in range(config.epochs):
