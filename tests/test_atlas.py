@@ -21,7 +21,7 @@ from stableresnet.experiments.atlas import (
 )
 from stableresnet.experiments.claims import evaluate_claims
 from stableresnet.experiments.propagation import PropagationConfig, run_propagation_seeds
-from stableresnet.experiments.reproduce import load_specs, select
+from stableresnet.experiments.reproduce import PropagationKind, load_specs, select
 from stableresnet.model import ConfigError
 from stableresnet.serialization import load_model, save_model
 from stableresnet.stats import hold_rate
@@ -311,3 +311,51 @@ def test_cli_refuses_a_folder_holding_another_config(tmp_path):
     assert result.exit_code == 2 and "holds an atlas with another config" in " ".join(text.split())
     assert len(text.strip().splitlines()) == 1
     assert [p.name for p in out.iterdir()] == ["config.json"]
+
+
+# --- the chosen set-up in reproduce --------------------------------------------------------------
+
+def test_a_setup_key_moves_a_pictures_settings_to_that_atlas_set_up():
+    fig3 = {"figure": 3, "seeds": 2, "epochs": 100}
+    keras = PropagationKind.config({**fig3, "setup": "framework=keras"})
+    assert (keras.adam_epsilon, keras.batch_norm_momentum, keras.batch_norm_eps) == (1e-7, 0.01, 1e-3)
+    assert dataclasses.replace(keras, adam_epsilon=1e-8, batch_norm_momentum=0.1, batch_norm_eps=1e-5) == \
+        PropagationKind.config(fig3)
+    moved = PropagationKind.config({**fig3, "setup": "data=moons+optimiser=sgd-1e-2+epochs=x0.1"})
+    assert (moved.data, moved.optimizer, moved.learning_rate, moved.epochs) == ("moons", "sgd", 1e-2, 10)
+    assert PropagationKind.config({**fig3, "setup": "base"}) == PropagationKind.config(fig3)
+    with pytest.raises(ConfigError, match="unknown set-up key 'framework=jax'"):
+        PropagationKind.config({**fig3, "setup": "framework=jax"})
+
+
+def test_the_atlas_varies_around_the_settings_before_the_chosen_set_up():
+    for scale in ("quick", "paper"):
+        specs = {e.figure: e.settings for e in load_specs(scale)}
+        for figure, settings in atlas_config(scale).figures.items():
+            assert "setup" not in settings
+            assert settings == {k: v for k, v in specs[figure].items() if k not in ("frames", "setup")}
+
+
+def test_the_paper_pictures_use_the_set_up_the_rule_picks_from_the_shipped_atlas():
+    """Part 4 of issue 14: the paper-scale picture default is `choose_default` of the paper-scale
+    atlas table (shipped in the package), not a hand choice; the quick scale keeps today's set-up."""
+    table, choice = atlas_module.shipped_atlas()
+    assert set(table["n"]) == {10} and table["statement"].nunique() == len(STATEMENTS)
+    assert set(parse_setup(atlas_config("paper"), key).key for key in table["setup"].unique()) == \
+        set(table["setup"].unique())  # every row is a set-up of today's paper atlas
+    paper = {e.figure: e.settings for e in load_specs("paper")}
+    quick = {e.figure: e.settings for e in load_specs("quick")}
+    for figure in atlas_module.FIGURES:
+        assert paper[figure]["setup"] == choice.setup
+        assert "setup" not in quick[figure]
+
+
+def test_the_report_shows_the_shipped_atlas_once_beside_the_pictures_in_its_set_up(tmp_path):
+    table, choice = atlas_module.shipped_atlas()
+    records = [{"figure": figure, "title": figure, "kind": "propagation", "seconds": 1.0, "files": [],
+                "settings": {"figure": int(figure[3:]), "setup": choice.setup}} for figure in ("fig2", "fig3")]
+    page = build_report(tmp_path, records, evaluate_claims([], tmp_path), "paper", "cpu").read_text()
+    assert page.count(f"claims-atlas set-up <b>{choice.setup}</b>") == 2
+    assert page.count("The whole atlas (seeds where each statement holds)") == 1
+    first = table.iloc[0]
+    assert f"{first['k']}/{first['n']}" in page

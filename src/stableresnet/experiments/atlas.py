@@ -78,6 +78,7 @@ PAPER_LEVELS = {"data": ("circles-0", "circles-0.05", "circles-0.1"), "framework
 EPOCHS_AXIS = "epochs"
 EPOCH_FACTORS = (0.1, 1.0, 3.0)
 AXIS_ORDER = ("data", "inputs", "optimiser", EPOCHS_AXIS, "framework")
+SHIPPED_ATLAS = Path(__file__).with_name("atlas-paper.csv")
 
 
 def _statements() -> list[tuple[str, object]]:
@@ -133,7 +134,8 @@ def atlas_config(scale: str, seeds: int | None = None) -> AtlasConfig:
     for figure in FIGURES:
         if figure not in specs or specs[figure].kind != "propagation":
             raise ConfigError(f"reproduce.toml has no propagation experiment {figure!r} to vary")
-        settings = {k: v for k, v in specs[figure].settings.items() if k != "frames"}
+        # The atlas varies around the settings a picture has before any chosen set-up is applied.
+        settings = {k: v for k, v in specs[figure].settings.items() if k not in ("frames", "setup")}
         figures[figure] = {**settings, **({"seeds": seeds} if seeds is not None else {})}
     return AtlasConfig(figures, scale=scale, pair_from=2 if scale == "quick" else 3)
 
@@ -161,20 +163,41 @@ def _epoch_level(factor: float) -> str:
     return f"x{factor:g}"
 
 
-def _levels(config: AtlasConfig) -> dict[str, list[str]]:
-    return {axis: list(config.axes[axis]) if axis != EPOCHS_AXIS else [_epoch_level(f) for f in config.epoch_factors]
+def _levels(axes: dict = AXES, epoch_factors: tuple = EPOCH_FACTORS) -> dict[str, list[str]]:
+    return {axis: list(axes[axis]) if axis != EPOCHS_AXIS else [_epoch_level(f) for f in epoch_factors]
             for axis in AXIS_ORDER}
+
+
+def _config_levels(config: AtlasConfig) -> dict[str, list[str]]:
+    return _levels(config.axes, config.epoch_factors)
+
+
+def _apply(settings: dict, choices, axes: dict) -> dict:
+    """``settings`` with each (axis, level) of ``choices`` applied: a level sets its values, the
+    epochs level scales today's epochs (at least 1)."""
+    result = dict(settings)
+    factor = 1.0
+    for axis, level in choices:
+        if axis == EPOCHS_AXIS:
+            factor = float(level[1:])
+        else:
+            result.update(axes[axis][level])
+    result["epochs"] = max(1, round(factor * PropagationKind.config(settings).epochs))
+    return result
 
 
 def figure_settings(config: AtlasConfig, setup: Setup, figure: str) -> dict:
     """The propagation settings of ``figure`` in ``setup`` (epochs scaled, at least 1)."""
-    settings = dict(config.figures[figure])
-    for axis, level in setup.choices:
-        if axis != EPOCHS_AXIS:
-            settings.update(config.axes[axis][level])
-    base_epochs = PropagationKind.config(config.figures[figure]).epochs
-    settings["epochs"] = max(1, round(setup.epoch_factor * base_epochs))
-    return settings
+    return _apply(config.figures[figure], setup.choices, config.axes)
+
+
+def setup_settings(settings: dict, key: str) -> dict:
+    """A picture's propagation settings moved to the atlas set-up ``key`` ("base", "framework=keras",
+    "data=moons+epochs=x3"), with the atlas' axes (``AXES``, ``EPOCH_FACTORS``): how ``reproduce``
+    trains a picture figure in the set-up the atlas chose (its ``setup`` setting)."""
+    if not isinstance(key, str):
+        raise ConfigError(f"setup must be a set-up key such as 'framework=keras'; got {key!r}")
+    return _apply(settings, _parse_choices(key, _levels()), AXES)
 
 
 def _is_today(config: AtlasConfig, axis: str, level: str) -> bool:
@@ -188,7 +211,7 @@ def _is_today(config: AtlasConfig, axis: str, level: str) -> bool:
 def one_axis_setups(config: AtlasConfig) -> list[Setup]:
     """Today's set-up, then each axis moved alone to each of its other levels, in ``AXIS_ORDER``."""
     setups = [Setup()]
-    for axis, levels in _levels(config).items():
+    for axis, levels in _config_levels(config).items():
         setups += [Setup(((axis, level),)) for level in levels if not _is_today(config, axis, level)]
     return setups
 
@@ -196,10 +219,17 @@ def one_axis_setups(config: AtlasConfig) -> list[Setup]:
 def parse_setup(config: AtlasConfig, key: str) -> Setup:
     """A set-up from its key ("base", "optimiser=sgd-1e-1", "data=moons+framework=keras"); a
     `ConfigError` names an unknown axis or level, or an axis given twice."""
+    choices = _parse_choices(key, _config_levels(config))
+    choices = [(axis, level) for axis, level in choices if not _is_today(config, axis, level)]
+    return Setup(tuple(sorted(choices, key=lambda c: AXIS_ORDER.index(c[0]))))
+
+
+def _parse_choices(key: str, levels: dict[str, list[str]]) -> list[tuple[str, str]]:
+    """The (axis, level) pairs of a set-up key; a `ConfigError` names an unknown axis or level, or an axis twice."""
     key = key.strip()
     if key == "base":
-        return Setup()
-    levels, choices = _levels(config), []
+        return []
+    choices = []
     for part in key.split("+"):
         axis, _, level = part.partition("=")
         if axis not in levels or level not in levels[axis]:
@@ -210,8 +240,7 @@ def parse_setup(config: AtlasConfig, key: str) -> Setup:
     axes = [axis for axis, _ in choices]
     if len(set(axes)) != len(axes):
         raise ConfigError(f"set-up {key!r} moves an axis twice")
-    choices = [(axis, level) for axis, level in choices if not _is_today(config, axis, level)]
-    return Setup(tuple(sorted(choices, key=lambda c: AXIS_ORDER.index(c[0]))))
+    return choices
 
 
 def paper_distance(config: AtlasConfig, setup: Setup) -> int:
@@ -230,7 +259,7 @@ def paper_distance(config: AtlasConfig, setup: Setup) -> int:
 
 def _order(config: AtlasConfig, setup: Setup) -> tuple:
     """Sort key: fewer changes first, then axis and level order."""
-    levels = _levels(config)
+    levels = _config_levels(config)
     return len(setup.choices), [(AXIS_ORDER.index(axis), levels[axis].index(level)) for axis, level in setup.choices]
 
 
@@ -552,6 +581,14 @@ def run_atlas(config: AtlasConfig, out: str | Path, setups: list[str] | None = N
     for stem, figure in figures:
         files.append(write_atomically(out / f"{stem}.png", lambda p, f=figure: f.savefig(p, dpi=110)))
     return AtlasResult(table, choice, pairs, pairs_reason, unmet, seconds, files)
+
+
+def shipped_atlas() -> tuple[pd.DataFrame, Choice]:
+    """The paper-scale atlas table this release ships (``stableresnet atlas --scale paper``'s
+    atlas.csv, copied to ``SHIPPED_ATLAS``) and the set-up `choose_default` picks from it: the
+    picture figures' paper-scale ``setup`` in reproduce.toml (a test holds the two together)."""
+    table = pd.read_csv(SHIPPED_ATLAS)
+    return table, choose_default(table)
 
 
 def hold_counts(table: pd.DataFrame) -> pd.Series:

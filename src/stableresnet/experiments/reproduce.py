@@ -49,7 +49,7 @@ KIND_KEYS = {
     "propagation": {"figure", "block", "step_size", "depth", "data", "n_samples", "noise", "epochs", "batch_size",
                     "learning_rate", "optimizer", "activation", "seed", "integrator", "step_size_policy", "levels",
                     "frames", "seeds", "compare_depth", "standardize", "adam_epsilon", "batch_norm_momentum",
-                    "batch_norm_eps"},
+                    "batch_norm_eps", "setup"},
     "sweep": {"dataset"} | SWEEP_KEYS,
     "comparison": {"datasets", "variants"} | SWEEP_KEYS,
     "drift": {"plot", "data", "train_until", "blocks", "step_sizes", "trials", "depth", "width", "epochs",
@@ -164,7 +164,8 @@ class PropagationKind:
     The done record holds ``members``: each seed's numbers (what the picture claims are
     checked on, seed by seed), also written to ``summary.csv``. ``compare_depth`` trains the
     same seeds at that depth too and records each one's test accuracy there (Figure 5's
-    "100 and 500 layers are largely the same").
+    "100 and 500 layers are largely the same"). ``setup`` moves the settings to a set-up of the
+    claims atlas (``atlas.setup_settings``), e.g. the one the atlas chose for the pictures.
     """
 
     @staticmethod
@@ -174,6 +175,10 @@ class PropagationKind:
         from ..viz.propagation import frame_layers
 
         frames, compare_depth = settings.get("frames"), settings.get("compare_depth")
+        if "setup" in settings:
+            from .atlas import setup_settings
+
+            settings = setup_settings({k: v for k, v in settings.items() if k != "setup"}, settings["setup"])
         settings = {k: v for k, v in settings.items() if k not in ("frames", "compare_depth")}
         preset = figure_preset(settings.pop("figure")) if "figure" in settings else None
         base = dataclasses.asdict(preset) if preset else {}

@@ -6,6 +6,7 @@ from disk with no network. Every piece of text that comes from data is escaped.
 
 from __future__ import annotations
 
+import dataclasses
 import html
 import json
 import platform
@@ -106,24 +107,47 @@ def _atlas_section(out: Path, record: dict) -> str:
     """The atlas next to its chosen default: the rule's choice, statements no set-up makes hold in
     most seeds (with the numbers), the whole table (k/N per set-up and statement) and the heat-maps."""
     atlas = record["atlas"]
-    chosen = atlas["chosen"]
-    parts = [f"<p class='note'>Chosen picture default (rule in code: most statements holding over seeds, ties "
-             f"to the set-up closest to the paper's): <b>{_escape(chosen['setup'])}</b>. {_escape(chosen['reason'])}. "
-             "It is the best of these set-ups for these statements, not a set-up that makes the paper hold in "
-             f"general. Pairs added: {_escape(atlas['pairs_reason'])}.</p>"]
-    if atlas["unmet"]:
-        items = "".join(f"<li>{_escape(u['statement'])} (“{_escape(u['paper'])}”): at best {u['k']}/{u['n']} seeds "
-                        f"({_escape(u['best_setup'])}), over {u['setups']} set-ups</li>" for u in atlas["unmet"])
-        parts.append(f"<p><b>No set-up makes these statements hold in most seeds:</b></p><ul>{items}</ul>")
-    table = pd.read_csv(out / record["table"])
-    wide = table.assign(cell=table["k"].astype(str) + "/" + table["n"].astype(str)).pivot(
-        index="setup", columns="statement", values="cell").reindex(list(dict.fromkeys(table["setup"])))
-    parts += ["<h3>The whole atlas (seeds where each statement holds)</h3>", _table(wide.reset_index())]
+    parts = [_atlas_summary(pd.read_csv(out / record["table"]), atlas["chosen"], atlas["unmet"],
+                            f" Pairs added: {atlas['pairs_reason']}.")]
     for name in record.get("files", []):
         if name.startswith("heatmap-"):
             parts.append(f"<figure><img src='{_escape(record['figure'])}/{_escape(name)}' alt='{_escape(name)}' "
                          f"style='width:520px'><figcaption>{_escape(name)}</figcaption></figure>")
     return "".join(parts)
+
+
+def _atlas_summary(table: pd.DataFrame, chosen: dict, unmet: list[dict], extra: str = "") -> str:
+    """The chosen set-up and why, the statements no set-up makes hold in most seeds, the k/N table."""
+    parts = [f"<p class='note'>Chosen picture default (rule in code: most statements holding over seeds, ties "
+             f"to the set-up closest to the paper's): <b>{_escape(chosen['setup'])}</b>. {_escape(chosen['reason'])}. "
+             "It is the best of these set-ups for these statements, not a set-up that makes the paper hold in "
+             f"general.{_escape(extra)}</p>"]
+    if unmet:
+        items = "".join(f"<li>{_escape(u['statement'])} (“{_escape(u['paper'])}”): at best {u['k']}/{u['n']} seeds "
+                        f"({_escape(u['best_setup'])}), over {u['setups']} set-ups</li>" for u in unmet)
+        parts.append(f"<p><b>No set-up makes these statements hold in most seeds:</b></p><ul>{items}</ul>")
+    wide = table.assign(cell=table["k"].astype(str) + "/" + table["n"].astype(str)).pivot(
+        index="setup", columns="statement", values="cell").reindex(list(dict.fromkeys(table["setup"])))
+    parts += ["<h3>The whole atlas (seeds where each statement holds)</h3>", _table(wide.reset_index())]
+    return "".join(parts)
+
+
+def _setup_section(setup: str, first: bool) -> str:
+    """A picture trained in an atlas set-up: which, and (with the first such picture) the shipped
+    paper-scale atlas it was chosen from, whole."""
+    from ..experiments.atlas import shipped_atlas, unmet_statements
+
+    table, choice = shipped_atlas()
+    text = (f"<p class='note'>Trained in the claims-atlas set-up <b>{_escape(setup)}</b> (today's picture settings "
+            "with the axes it names moved; <code>stableresnet atlas --scale paper</code>).")
+    if setup == choice.setup:
+        text += " It is the default the atlas rule chose from the paper-scale atlas this release ships"
+        text += " (shown with the first picture)." if not first else ":"
+    text += "</p>"
+    if not first or setup != choice.setup:
+        return text
+    unmet = unmet_statements(table).to_dict(orient="records")
+    return text + _atlas_summary(table, dataclasses.asdict(choice), unmet)
 
 
 def environment() -> dict:
@@ -172,6 +196,7 @@ def build_report(out: str | Path, records: list[dict], claims: pd.DataFrame, sca
     parts += ["<h2 id='claims'>Paper vs. here</h2>", _claims_table(claims)]
     paper = [r for r in records if not r["figure"].startswith(BEYOND_PREFIX)]
     beyond = [r for r in records if r["figure"].startswith(BEYOND_PREFIX)]
+    shown_setup = False
     for record in paper + beyond:
         figure = record["figure"]
         if beyond and record is beyond[0]:
@@ -196,6 +221,9 @@ def build_report(out: str | Path, records: list[dict], claims: pd.DataFrame, sca
             parts.append(f"<p class='note'>{_escape(record['note'])}</p>")
         if record["kind"] == "atlas":
             parts.append(_atlas_section(out, record))
+        if record["kind"] == "propagation" and record["settings"].get("setup"):
+            parts.append(_setup_section(record["settings"]["setup"], first=not shown_setup))
+            shown_setup = True
         verdicts = out / figure / "verdicts.csv"
         if verdicts.exists():
             parts += ["<h3>Verdicts</h3>", _verdicts_table(pd.read_csv(verdicts))]
