@@ -89,6 +89,7 @@ def main() -> None:
     print(f"{'dataset':12} {'engine':>8} {'depth':>5} {'width':>5} {'batch':>5} {'epochs':>6} {'member-steps/s':>15} "
           f"{'compile':>8} {'full sweep':>11}")
     group_seconds = {mode: [] for mode in modes}
+    block_rates = []
     for name in args.datasets.split(","):
         config = SweepConfig.from_preset(name)
         data = TrialData(config)
@@ -98,6 +99,7 @@ def main() -> None:
                 seconds, member_steps, compile_seconds = epoch_seconds(config, data, block, args.device,
                                                                        args.max_steps, compile)
                 rates.append(member_steps / seconds)
+                block_rates.append((name, block, compile, member_steps / seconds, compile_seconds))
                 group_seconds[compile].append(seconds * config.epochs + compile_seconds)
                 total += seconds * config.epochs + compile_seconds
                 compiling += compile_seconds
@@ -110,6 +112,11 @@ def main() -> None:
                   f"{'compiled' if compile else 'eager'}, on {workers:>2} worker(s): "
                   f"{longest_path(group_seconds[compile], workers) / 60:.1f} min")
     if args.compare:
+        for name, block, compile, rate, compile_seconds in block_rates:
+            if compile:
+                eager = next(r for n, b, c, r, _ in block_rates if (n, b, c) == (name, block, False))
+                print(f"  {name} {block}: compiled steps {rate / eager:.2f}× the eager rate "
+                      f"({rate:,.0f} against {eager:,.0f} member-steps/s), compiled in {compile_seconds:.0f} s")
         ratio = sum(group_seconds[False]) / sum(group_seconds[True])
         print(f"compiled / eager: {ratio:.2f}× faster over the grid on one worker, compilation included")
     peak = f"peak resident memory {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20:.2f} GiB"
