@@ -117,12 +117,13 @@ def test_bad_training_config_is_refused(kwargs, message):
         TrainConfig(**kwargs)
 
 
-def test_a_member_forced_to_diverge_mid_epoch_is_frozen_and_its_neighbours_are_unchanged_to_the_bit(moons):
+@pytest.mark.parametrize("compile", [False, True])
+def test_a_member_forced_to_diverge_mid_epoch_is_frozen_and_its_neighbours_are_unchanged_to_the_bit(moons, compile):
     """Member 1's split holds one row of float32's largest value: its batch overflows mid-epoch 0.
 
     Its parameters must be those of an explicit reference loop (same seed, same batch order, Adam)
     stopped just before that batch; members 0 and 2 must equal, bit for bit, a run where member 1's
-    split is clean.
+    split is clean. Compiled (fused kernels, fused Adam) as well as eager.
     """
     X, y = moons
     poison = X.shape[0]
@@ -131,7 +132,7 @@ def test_a_member_forced_to_diverge_mid_epoch_is_frozen_and_its_neighbours_are_u
     clean = torch.arange(100).expand(3, -1)
     poisoned = clean.clone()
     poisoned[1, -1] = poison
-    config = TrainConfig(epochs=3, batch_size=10, learning_rate=1e-2, standardize=False)
+    config = TrainConfig(epochs=3, batch_size=10, learning_rate=1e-2, standardize=False, compile=compile)
 
     def ensemble(rows):
         model = StableResNet(2, 2, depth=5, width=8, step_size=0.2, seed=[5, 6, 7])
