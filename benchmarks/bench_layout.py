@@ -19,9 +19,8 @@ import time
 import torch
 
 import stableresnet.blocks as blocks
-from stableresnet.experiments.sweep import SweepConfig, TrialData, groups
+from profile_step import group_training
 from stableresnet.model import StableResNet
-from stableresnet.train import TrainConfig, fit
 
 
 def column_affine(y: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
@@ -39,21 +38,15 @@ def microseconds(call, repeats: int = 300) -> float:
 
 
 def step_milliseconds(dataset: str, block: str, steps: int) -> tuple[float, StableResNet]:
-    config = SweepConfig.from_preset(dataset)
-    data = TrialData(config)
-    group = next(g for g in groups(config) if g.block == block)
-    rows = data.rows(group, "train")[:, : steps * config.batch_size]
-
-    def once():
-        model = StableResNet(data.n_features, data.n_classes, config.depth, config.width, block,
-                             step_size=[h for _, h in group.members], seed=list(range(len(group.members))))
+    """Milliseconds per training step (the minimum of 3 calls after a warm-up) and a trained model."""
+    run, _ = group_training(dataset, block, steps)
+    run()  # warm-up
+    times, model = [], None
+    for _ in range(3):
         started = time.perf_counter()
-        fit(model, data.X, data.y, TrainConfig(1, config.batch_size, config.learning_rate), train_index=rows)
-        return (time.perf_counter() - started) / steps * 1e3, model
-
-    once()  # warm-up
-    runs = [once() for _ in range(3)]
-    return min(ms for ms, _ in runs), runs[0][1]
+        model = run()
+        times.append((time.perf_counter() - started) / steps * 1e3)
+    return min(times), model
 
 
 def main() -> None:

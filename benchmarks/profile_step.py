@@ -61,7 +61,9 @@ def _family(event) -> str:
     return "other tensor ops"
 
 
-def _group(dataset: str, block: str, steps: int):
+def group_training(dataset: str, block: str, steps: int):
+    """A call that trains a fresh 100-member group of ``dataset``'s paper sweep for ``steps``
+    mini-batches (one epoch over a cut training split) and returns the model; and the config."""
     config = SweepConfig.from_preset(dataset)
     data = TrialData(config)
     group = next(g for g in groups(config) if g.block == block)
@@ -71,13 +73,14 @@ def _group(dataset: str, block: str, steps: int):
         model = StableResNet(data.n_features, data.n_classes, config.depth, config.width, block,
                              step_size=[h for _, h in group.members], seed=list(range(len(group.members))))
         fit(model, data.X, data.y, TrainConfig(1, config.batch_size, config.learning_rate), train_index=rows)
+        return model
 
     return run, config
 
 
 def profile_group(dataset: str, block: str, steps: int, repeats: int) -> dict[str, float]:
     """Milliseconds per step by family (profiled), plus 'unprofiled' and the products' GFLOP/s."""
-    run, _ = _group(dataset, block, steps)
+    run, _ = group_training(dataset, block, steps)
     run()  # warm-up: allocator, MKL, lazy optimiser state
     unprofiled = []
     for _ in range(repeats):
