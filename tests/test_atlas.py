@@ -183,6 +183,19 @@ def test_two_worker_processes_give_the_same_table(uninterrupted, tmp_path):
                                   uninterrupted[1].table.drop(columns="seconds"))
 
 
+def test_compile_reaches_every_picture_the_atlas_trains(uninterrupted, tmp_path, monkeypatch):
+    """``compile`` trains each figure (and Figure 5's twin depth) through ``torch.compile``; here a
+    recorder returning the eager function, so the numbers are those of the eager atlas."""
+    import torch
+
+    calls = []
+    monkeypatch.setattr(torch, "compile", lambda function, **options: calls.append(options) or function)
+    result = run_atlas(tiny_config(), tmp_path, setups=[], compile=True)
+    assert len(calls) == 7  # figures 2-7 and fig5 at its compare depth, base set-up only
+    base = uninterrupted[1].table.query("setup == 'base'").reset_index(drop=True)
+    pd.testing.assert_frame_equal(result.table.drop(columns="seconds"), base.drop(columns="seconds"))
+
+
 def test_a_folder_holding_another_config_is_refused(uninterrupted):
     out, _ = uninterrupted
     before = sorted(p.name for p in out.rglob("*"))

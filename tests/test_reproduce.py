@@ -229,3 +229,59 @@ def test_unanimous_seeds_decide_and_an_old_single_seed_record_counts_as_one(tmp_
     page = build_report(tmp_path, [{**r, "title": r["figure"], "kind": "propagation", "settings": {}, "seconds": 1.0}
                                    for r in records], evaluate_claims(records, tmp_path), "quick", "cpu").read_text()
     assert "5/5 (95 % CI 0.57–1.00)" in page and "2 of 3 checked statements hold, 1 unclear" in page
+
+
+ENGINE_SPEC = """
+[fig15]
+title = "elec2 over time"
+kind = "drift"
+plot = "periods"
+data = "elec2"
+train_until = "12"
+step_sizes = [1.0]
+quick = { trials = 1, depth = 2, width = 4, epochs = 1, batch_size = 4000, blocks = ["plain"] }
+
+[beyond1]
+title = "policies"
+kind = "comparison"
+datasets = ["wine"]
+blocks = ["plain"]
+step_sizes = [0.5]
+trials = 1
+depth = 2
+epochs = 1
+variants = [{ name = "fixed", step_size_policy = "fixed" }, { name = "learnable", step_size_policy = "learnable" }]
+"""
+
+
+def test_compile_reaches_the_training_of_every_kind_and_is_recorded(tiny_spec, tmp_path, monkeypatch):
+    """``reproduce --compile``: every training (pictures, sweeps, drift, comparisons) goes through
+    ``torch.compile`` (here a recorder that returns the eager function; the numerics are tested in
+    test_train), each record says so, and a figure already done is reused under either engine."""
+    import torch
+
+    calls = []
+
+    def recorder(function, **options):
+        calls.append(options)
+        return function
+
+    monkeypatch.setattr(torch, "compile", recorder)
+    experiments = load_specs("quick", tiny_spec(ENGINE_SPEC))
+    trained = [e for e in experiments if e.kind != "data"]
+    counts = {}
+    for experiment in trained:
+        before = len(calls)
+        record, = run_reproduce([experiment], tmp_path / "compiled", "quick", compile=True)
+        counts[experiment.figure] = len(calls) - before
+        assert record["compiled"] is True
+    # One fit per group, block or variant: fig2 one ensemble, fig9 two blocks, fig15 one block,
+    # beyond1 two variants.
+    assert counts == {"fig2": 1, "fig9": 2, "fig15": 1, "beyond1": 2}
+    assert all(options == {"dynamic": True, "mode": None} for options in calls)
+
+    before = len(calls)
+    records = run_reproduce(trained, tmp_path / "eager", "quick")
+    assert len(calls) == before and all(record["compiled"] is False for record in records)
+    reused = run_reproduce(trained, tmp_path / "eager", "quick", compile=True)
+    assert len(calls) == before and [r["compiled"] for r in reused] == [False] * len(trained)

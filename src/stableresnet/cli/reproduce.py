@@ -10,7 +10,15 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from ..files import check_output_folder
-from .common import DEVICE_OPTION, StepLog, app, console, resolve_device, user_errors
+from .common import (
+    COMPILE_OPTION,
+    DEVICE_OPTION,
+    StepLog,
+    app,
+    console,
+    resolve_device,
+    user_errors,
+)
 
 
 @app.command()
@@ -20,6 +28,7 @@ def reproduce(
     only: Optional[str] = typer.Option(None, help="Comma-separated figures, e.g. fig2,fig9 [all]."),
     out: Path = typer.Option(Path("results/reproduce"), help="Output folder; an existing one is resumed."),
     device: str = DEVICE_OPTION,
+    compile: bool = COMPILE_OPTION,
 ):
     """Reproduce the paper's figures 1-15 and the beyond-the-paper experiments; HTML report DIR/index.html; resumable."""
     from ..experiments.claims import evaluate_claims, hold_rate_text
@@ -49,7 +58,7 @@ def reproduce(
 
             return on_run
 
-        records = run_reproduce(experiments, out, scale, device, on_start)
+        records = run_reproduce(experiments, out, scale, device, on_start, compile)
         steps.end()
         progress.update(overall, completed=len(experiments))
     claims = evaluate_claims(records, out)

@@ -13,8 +13,8 @@ from ..experiments.sweep import SweepConfig, estimator_defaults
 from ..files import check_output_folder, write_atomically
 from ..model import ConfigError
 from .common import (
-    DATASET_OPTION, DATA_OPTION, DEVICE_OPTION, INTEGRATOR_HELP, LEVELS_HELP, ONE_HOT_OPTION, POLICY_HELP,
-    TARGET_OPTION, TEST_SIZE_OPTION, StepLog, app, check_data_source, console, epoch_progress, errors,
+    COMPILE_OPTION, DATASET_OPTION, DATA_OPTION, DEVICE_OPTION, INTEGRATOR_HELP, LEVELS_HELP, ONE_HOT_OPTION,
+    POLICY_HELP, TARGET_OPTION, TEST_SIZE_OPTION, StepLog, app, check_data_source, console, epoch_progress, errors,
     resolve_device, start_group, user_errors,
 )
 
@@ -58,10 +58,7 @@ def sweep(
     backend: str = typer.Option("local", help="local (this process) or ray (one Ray task per group)."),
     address: Optional[str] = typer.Option(None, help="Ray cluster address [start a local Ray]."),
     levels: int = typer.Option(1, help=LEVELS_HELP),
-    compile: bool = typer.Option(False, "--compile", help="Train through torch.compile, with a fused optimiser (CUDA "
-                                 "graphs on --device cuda); equal to the eager engine to round-off. On a 2-core "
-                                 "CPU, Adult's steps ran 1.09-1.45× faster by block, after a compilation of "
-                                 "minutes (seconds once cached): it pays only for long runs."),
+    compile: bool = COMPILE_OPTION,
 ):
     """Train every (block, h, trial) of an h-sweep as batched ensembles; resumable.
 

@@ -284,19 +284,19 @@ def _record_path(out: Path, setup: Setup, figure: str) -> Path:
 
 
 def _run_figure(config: AtlasConfig, trained: Setup, read: list[Setup], figure: str, device: str,
-                on_epoch) -> dict[str, list[dict]]:
+                on_epoch, compile: bool = False) -> dict[str, list[dict]]:
     """Train ``figure`` in ``trained``'s set-up once; each set-up of ``read``'s per-seed numbers."""
     settings = figure_settings(config, trained, figure)
     propagation = PropagationKind.config(settings)
     epochs = {setup.key: figure_settings(config, setup, figure)["epochs"] for setup in read}
     snapshots = {e for e in epochs.values() if e < propagation.epochs}
     records = run_propagation_seeds(propagation, device=device, on_epoch=on_epoch, snapshot_epochs=snapshots,
-                                    probe=False)
+                                    probe=False, compile=compile)
     compare_depth = settings.get("compare_depth")
     twin = None
     if compare_depth is not None:
         twin = run_propagation_seeds(dataclasses.replace(propagation, depth=compare_depth), device=device,
-                                     snapshot_epochs=snapshots, probe=False)
+                                     snapshot_epochs=snapshots, probe=False, compile=compile)
     result = {}
     for key, epoch in epochs.items():
         members = records.members if epoch == propagation.epochs else records.snapshots[epoch]
@@ -310,14 +310,14 @@ def _run_figure(config: AtlasConfig, trained: Setup, read: list[Setup], figure: 
 
 
 def _timed_figure(config: AtlasConfig, trained: Setup, read: list[Setup], figure: str, device: str,
-                  on_epoch=None, threads: int | None = None) -> tuple[dict[str, list[dict]], float]:
+                  on_epoch=None, threads: int | None = None, compile: bool = False) -> tuple[dict[str, list[dict]], float]:
     """`_run_figure` and its seconds; ``threads`` sets torch's thread count first (a worker process)."""
     if threads is not None:
         import torch
 
         torch.set_num_threads(threads)
     started = time.perf_counter()
-    numbers = _run_figure(config, trained, read, figure, device, on_epoch)
+    numbers = _run_figure(config, trained, read, figure, device, on_epoch, compile)
     return numbers, time.perf_counter() - started
 
 
@@ -327,14 +327,16 @@ def _check_workers(workers) -> None:
 
 
 def run_setups(config: AtlasConfig, out: Path, setups: list[Setup], device: str = "cpu",
-               progress: Callable[[str, int], Callable | None] | None = None, workers: int = 1) -> float:
+               progress: Callable[[str, int], Callable | None] | None = None, workers: int = 1,
+               compile: bool = False) -> float:
     """Run every figure of every set-up not yet in ``out``; returns the seconds spent now.
 
     Each (set-up, figure) file is written atomically once its training is done, so a killed
     atlas resumes where it stopped. ``progress(label, epochs, done=False)`` returns an ``on_epoch``
     callback; with workers it is called once a unit has finished, with ``done=True``. ``workers`` > 1 trains that many (set-up, figure) units at once in worker processes of one
     thread each, longest first; this process alone writes the files. Every unit is seeded, so
-    the records are those of one worker.
+    the records are those of one worker. ``compile`` trains through ``torch.compile``
+    (``TrainConfig.compile``: equal to the eager engine to round-off).
     """
     _check_workers(workers)
     units = [(trained, read, figure) for trained, read in _runs(config, setups) for figure in FIGURES
@@ -359,7 +361,7 @@ def run_setups(config: AtlasConfig, out: Path, setups: list[Setup], device: str 
         for trained, read, figure in units:
             epochs = figure_settings(config, trained, figure)["epochs"]
             on_epoch = progress(label(trained, read, figure), epochs) if progress else None
-            numbers, seconds = _timed_figure(config, trained, read, figure, device, on_epoch)
+            numbers, seconds = _timed_figure(config, trained, read, figure, device, on_epoch, compile=compile)
             spent += seconds
             save(trained, read, figure, numbers, seconds)
         return spent
@@ -373,7 +375,7 @@ def run_setups(config: AtlasConfig, out: Path, setups: list[Setup], device: str 
 
     units.sort(key=cost, reverse=True)
     with ProcessPoolExecutor(min(workers, len(units)), mp_context=multiprocessing.get_context("spawn")) as pool:
-        futures = {pool.submit(_timed_figure, config, *unit, device, None, 1): unit for unit in units}
+        futures = {pool.submit(_timed_figure, config, *unit, device, None, 1, compile): unit for unit in units}
         for future in as_completed(futures):
             trained, read, figure = futures[future]
             numbers, seconds = future.result()
@@ -545,11 +547,12 @@ class AtlasResult:
 
 
 def run_atlas(config: AtlasConfig, out: str | Path, setups: list[str] | None = None, device: str = "cpu",
-              progress: Callable[..., Callable | None] | None = None, workers: int = 1) -> AtlasResult:
+              progress: Callable[..., Callable | None] | None = None, workers: int = 1,
+              compile: bool = False) -> AtlasResult:
     """Run the atlas into ``out`` (resumable); write the table, the heat-maps and the choice.
 
     ``setups``: keys of the set-ups to run (today's set-up is always run); ``None`` runs every
-    one-axis set-up, then the pairs of `pairs_to_add`.
+    one-axis set-up, then the pairs of `pairs_to_add`. ``compile``: see `run_setups`.
     """
     from ..viz.atlas import plot_overview, plot_statement
 
@@ -562,11 +565,11 @@ def run_atlas(config: AtlasConfig, out: str | Path, setups: list[str] | None = N
         raise ConfigError(f"cannot write results to {str(out)!r}: {error.strerror}") from None
     keep_config(out / "config.json", config.to_json(), out, "an atlas")
     if planned is None:
-        run_setups(config, out, one_axis_setups(config), device, progress, workers)
+        run_setups(config, out, one_axis_setups(config), device, progress, workers, compile)
         pairs, pairs_reason = pairs_to_add(atlas_table(config, out).query("changes <= 1"), config.pair_from)
-        run_setups(config, out, [parse_setup(config, key) for key in pairs], device, progress, workers)
+        run_setups(config, out, [parse_setup(config, key) for key in pairs], device, progress, workers, compile)
     else:
-        run_setups(config, out, list(dict.fromkeys(planned)), device, progress, workers)
+        run_setups(config, out, list(dict.fromkeys(planned)), device, progress, workers, compile)
         pairs, pairs_reason = [], "no pairs: the set-ups were named"
     table = atlas_table(config, out)
     choice = choose_default(table)

@@ -203,9 +203,10 @@ def temporal_split(data: TemporalDataset, train_until) -> TemporalSplit:
 
 def run_block(
     config: DriftConfig, block: str, data: TemporalDataset, split: TemporalSplit, device: str = "cpu",
-    on_epoch: Callable[[int, np.ndarray], None] | None = None,
+    on_epoch: Callable[[int, np.ndarray], None] | None = None, compile: bool = False,
 ) -> tuple[pd.DataFrame, pd.DataFrame, StableResNet]:
-    """Train every (trial, h) of one block as one batched model; returns (periods, sweep, model)."""
+    """Train every (trial, h) of one block as one batched model; returns (periods, sweep, model).
+    ``compile``: through ``torch.compile`` (``TrainConfig.compile``)."""
     started = time.perf_counter()
     members = [(trial, h) for trial in range(config.trials) for h in config.step_sizes]
     seeds = [trial_seed(config.seed, trial) for trial, _ in members]
@@ -216,7 +217,8 @@ def run_block(
     # Shared with numpy, no copy (np.require copies only an array that is read-only, as pandas may hand out).
     X, y = (torch.from_numpy(np.require(a, requirements="W")) for a in (data.X, data.y))
     train_rows = torch.arange(split.n_train).expand(len(members), -1)  # the same window for every member
-    train_config = TrainConfig(config.epochs, config.batch_size, config.learning_rate, config.optimizer)
+    train_config = TrainConfig(config.epochs, config.batch_size, config.learning_rate, config.optimizer,
+                               compile=compile)
     result = fit(model, X, y, train_config, train_index=train_rows, on_epoch=on_epoch)
     train = evaluate(model, X[: split.n_train], y[: split.n_train])
 
@@ -298,12 +300,14 @@ def run_drift(
     progress: Callable[[str, int, int], Callable | None] | None = None,
     data: TemporalDataset | None = None,
     directory: str | Path | None = None,
+    compile: bool = False,
 ) -> DriftResult:
     """Load the data, cut it at ``train_until``, train each block's members together, evaluate per period.
 
     ``progress(block, index, n_blocks)`` may return an ``on_epoch`` callback for that block. ``data``
     skips loading (it must be what ``load_drift_data(config)`` gives). With ``directory`` each
     finished block is saved there (``BlockStore``) and a rerun trains only the missing blocks.
+    ``compile`` trains through ``torch.compile`` (``TrainConfig.compile``).
     """
     data = load_drift_data(config) if data is None else data
     split = temporal_split(data, config.train_until)
@@ -312,7 +316,7 @@ def run_drift(
     pending = [block for block in config.blocks if store is None or not store.is_done(block)]
     for index, block in enumerate(pending):
         on_epoch = progress(block, index, len(pending)) if progress else None
-        block_periods, block_sweep, _ = run_block(config, block, data, split, device, on_epoch)
+        block_periods, block_sweep, _ = run_block(config, block, data, split, device, on_epoch, compile)
         if store is not None:
             store.save(block, block_periods, block_sweep)
         else:

@@ -526,6 +526,7 @@ def run_propagation_seeds(
     on_epoch: Callable[[int, np.ndarray], None] | None = None,
     snapshot_epochs: Collection[int] = (),
     probe: bool = True,
+    compile: bool = False,
 ) -> PropagationSeeds:
     """Train ``config.seeds`` width-2 networks (no lift) as one ensemble and record each one's propagation.
 
@@ -537,7 +538,8 @@ def run_propagation_seeds(
 
     ``snapshot_epochs``: also record the members after each of these epochs (1 ≤ e < epochs;
     one level only) into ``snapshots``, as runs of e epochs would. ``probe=False`` skips the
-    per-layer logistic probes (`propagate_members`).
+    per-layer logistic probes (`propagate_members`). ``compile`` trains through ``torch.compile``
+    (``TrainConfig.compile``: equal to the eager engine to round-off).
     """
     snapshot_epochs = sorted(set(snapshot_epochs))
     if snapshot_epochs and (config.levels != 1 or snapshot_epochs[0] < 1 or snapshot_epochs[-1] >= config.epochs):
@@ -570,7 +572,8 @@ def run_propagation_seeds(
             model.train()  # the recording put the model in evaluation mode
 
     # All members' rows in one table; member m trains on its own block of rows.
-    model, result = fit_multilevel(model, X_train.reshape(-1, 2), y_train.reshape(-1), config.train_config(),
+    model, result = fit_multilevel(model, X_train.reshape(-1, 2), y_train.reshape(-1),
+                                   replace(config.train_config(), compile=compile),
                                    config.levels, train_index=torch.arange(n_members * n_train).view(n_members, n_train),
                                    on_epoch=record if snapshot_epochs else on_epoch)
     members = propagate_members(model, X_train, y_train, X_test, y_test, probe=probe)

@@ -151,7 +151,7 @@ class DataKind:
         return settings["dataset"], settings.get("seed", 0), options
 
     @staticmethod
-    def run(experiment, run_dir, figure_dir, device, progress):
+    def run(experiment, run_dir, figure_dir, device, progress, compile=False):
         name, seed, options = DataKind.config(experiment.settings)
         dataset = load_dataset(name, seed=seed, **options)
         files = _save_figure(plot_synthetic(dataset), figure_dir, "data")
@@ -206,19 +206,21 @@ class PropagationKind:
         }
 
     @staticmethod
-    def run(experiment, run_dir, figure_dir, device, progress):
+    def run(experiment, run_dir, figure_dir, device, progress, compile=False):
         from ..viz.propagation import write_propagation_figures
         from .propagation import run_propagation_seeds, write_records
 
         config = PropagationKind.config(experiment.settings)
-        records = run_propagation_seeds(config, device=device, on_epoch=progress(config.epochs * config.levels))
+        records = run_propagation_seeds(config, device=device, on_epoch=progress(config.epochs * config.levels),
+                                        compile=compile)
         write_records(records, figure_dir)
         written = write_propagation_figures(records, figure_dir, max_frames=experiment.settings.get("frames"))
         members = [PropagationKind.member_numbers(record) for record in records.members]
         compare_depth = experiment.settings.get("compare_depth")
         if compare_depth is not None:
             twin = run_propagation_seeds(dataclasses.replace(config, depth=compare_depth), device=device,
-                                         on_epoch=progress(config.epochs * config.levels, f"depth {compare_depth}"))
+                                         on_epoch=progress(config.epochs * config.levels, f"depth {compare_depth}"),
+                                         compile=compile)
             for numbers, record in zip(members, twin.members):
                 numbers["compare_depth"], numbers["compare_depth_test_accuracy"] = compare_depth, record.test_accuracy
         table = pd.DataFrame(members)
@@ -242,11 +244,11 @@ class SweepKind:
         return SweepConfig.from_preset(dataset, **settings)
 
     @staticmethod
-    def run(experiment, run_dir, figure_dir, device, progress):
+    def run(experiment, run_dir, figure_dir, device, progress, compile=False):
         from ..viz.sweep import plot_sweep, summarize
 
         config = SweepKind.config(experiment.settings)
-        table = run_sweep(config, run_dir, device=device,
+        table = run_sweep(config, run_dir, device=device, compile=compile,
                           progress=lambda group, index, n: progress(config.epochs, f"{group.block} {index + 1}/{n}"))
         summary = summarize(table)
         write_atomically(figure_dir / "summary.csv", lambda p: summary.to_csv(p, index=False))
@@ -296,7 +298,7 @@ class ComparisonKind:
         return runs
 
     @staticmethod
-    def run(experiment, run_dir, figure_dir, device, progress):
+    def run(experiment, run_dir, figure_dir, device, progress, compile=False):
         from ..viz.sweep import plot_comparison, summarize_comparison
 
         tables = []
@@ -304,7 +306,8 @@ class ComparisonKind:
         names = list(dict.fromkeys(name for name, _ in runs))
         for name, config in runs:
             directory = run_dir / f"{config.dataset}-{names.index(name)}"
-            table = run_sweep(config, directory, device=device, progress=lambda group, index, n, c=config, v=name:
+            table = run_sweep(config, directory, device=device, compile=compile,
+                              progress=lambda group, index, n, c=config, v=name:
                               progress(c.epochs * c.levels, f"{c.dataset}: {v}, {group.block} {index + 1}/{n}"))
             tables.append(table.assign(variant=name))
         table = pd.concat(tables, ignore_index=True)
@@ -328,7 +331,7 @@ class DriftKind:
         return DriftConfig(**settings)
 
     @staticmethod
-    def run(experiment, run_dir, figure_dir, device, progress):
+    def run(experiment, run_dir, figure_dir, device, progress, compile=False):
         from ..viz.drift import plot_drift, summarize_drift
         from ..viz.sweep import plot_sweep, summarize
         from .drift import run_drift, save_drift
@@ -336,7 +339,7 @@ class DriftKind:
         config = DriftKind.config(experiment.settings)
         if not (run_dir / "periods.csv").exists():
             result = run_drift(config, device=device, progress=lambda block, i, n: progress(config.epochs, block),
-                               directory=run_dir)
+                               directory=run_dir, compile=compile)
             save_drift(run_dir, config, result)
         periods, sweep = pd.read_csv(run_dir / "periods.csv"), pd.read_csv(run_dir / "sweep.csv")
         if experiment.settings.get("plot", "periods") == "sweep":
@@ -372,7 +375,7 @@ class RobustnessKind:
         return sweeps, drift
 
     @staticmethod
-    def run(experiment, run_dir, figure_dir, device, progress):
+    def run(experiment, run_dir, figure_dir, device, progress, compile=False):
         from ..viz.robustness import plot_drops, plot_stability_scatter
         from .drift import run_drift
         from .robustness import decay_per_member, drop_summary, study_verdicts
@@ -380,10 +383,11 @@ class RobustnessKind:
         sweeps, drift = RobustnessKind.config(experiment.settings)
         tables = []
         for config in sweeps:
-            tables.append(run_sweep(config, run_dir / config.dataset, device=device, progress=lambda group, index, n, c=config:
+            tables.append(run_sweep(config, run_dir / config.dataset, device=device, compile=compile,
+                                    progress=lambda group, index, n, c=config:
                                     progress(c.epochs * c.levels, f"{c.dataset}: {group.block} {index + 1}/{n}")))
         if drift is not None:
-            result = run_drift(drift, device=device, directory=run_dir / drift.data,
+            result = run_drift(drift, device=device, directory=run_dir / drift.data, compile=compile,
                                progress=lambda block, index, n: progress(drift.epochs, f"{drift.data}: {block}"))
             tables.append(result.sweep.merge(decay_per_member(result.periods), on=["dataset", "block", "h", "trial"]))
         members = pd.concat(tables, ignore_index=True)
@@ -414,13 +418,13 @@ class AtlasKind:
         return scale, seeds
 
     @staticmethod
-    def run(experiment, run_dir, figure_dir, device, progress):
+    def run(experiment, run_dir, figure_dir, device, progress, compile=False):
         import shutil
 
         from .atlas import atlas_config, run_atlas
 
         result = run_atlas(atlas_config(*AtlasKind.config(experiment.settings)), run_dir, device=device,
-                           progress=lambda label, epochs, done=False: progress(epochs, label))
+                           progress=lambda label, epochs, done=False: progress(epochs, label), compile=compile)
         for path in result.files:
             write_atomically(figure_dir / path.name, lambda p, source=path: shutil.copyfile(source, p))
         return {"files": [path.name for path in result.files], "table": f"runs/{run_dir.name}/atlas.csv",
@@ -440,8 +444,13 @@ def run_reproduce(
     scale: str,
     device: str = "cpu",
     on_start: Callable[[Experiment, int, int], Callable] | None = None,
+    compile: bool = False,
 ) -> list[dict]:
     """Run each experiment not already done into ``out``; returns every figure's done record.
+
+    ``compile`` trains through ``torch.compile`` (``TrainConfig.compile``: equal to the eager engine
+    to round-off); each record says which engine trained it (``compiled``). A figure already done
+    is reused whichever engine trained it, and a half-run sweep resumes with the engine asked now.
 
     ``on_start(experiment, index, total)`` returns ``progress(total_epochs, label=None)``, which in
     turn returns an ``on_epoch(epoch, loss)`` callback.
@@ -463,11 +472,12 @@ def run_reproduce(
         figure_dir.mkdir(parents=True, exist_ok=True)
         progress = on_start(experiment, index, len(experiments)) if on_start else (lambda *args: None)
         started = time.perf_counter()
-        outcome = KINDS[experiment.kind].run(experiment, out / "runs" / experiment.run_key, figure_dir, device, progress)
+        outcome = KINDS[experiment.kind].run(experiment, out / "runs" / experiment.run_key, figure_dir, device, progress,
+                                             compile)
         record = {
             "figure": experiment.figure, "title": experiment.title, "kind": experiment.kind, "scale": scale,
             "settings": experiment.settings, "run": experiment.run_key, "note": experiment.note,
-            "seconds": round(time.perf_counter() - started, 2), **outcome,
+            "seconds": round(time.perf_counter() - started, 2), "compiled": compile, **outcome,
         }
         write_atomically(done_path, lambda p: p.write_text(json.dumps(record, indent=2) + "\n"))
         records.append(record)
