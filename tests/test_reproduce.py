@@ -285,3 +285,10 @@ def test_compile_reaches_the_training_of_every_kind_and_is_recorded(tiny_spec, t
     assert len(calls) == before and all(record["compiled"] is False for record in records)
     reused = run_reproduce(trained, tmp_path / "eager", "quick", compile=True)
     assert len(calls) == before and [r["compiled"] for r in reused] == [False] * len(trained)
+    compiled = run_reproduce(trained, tmp_path / "compiled", "quick")  # all done: reused as compiled
+    page = build_report(tmp_path / "compiled", compiled, evaluate_claims(compiled, tmp_path / "compiled"),
+                        "quick", "cpu").read_text()
+    assert page.count("(compiled, torch.compile)") == len(trained) and "<td>compiled</td>" in page
+    page = build_report(tmp_path / "eager", records, evaluate_claims(records, tmp_path / "eager"),
+                        "quick", "cpu").read_text()
+    assert "(compiled, torch.compile)" not in page and "<td>eager</td>" in page

@@ -230,13 +230,15 @@ def build_report(out: str | Path, records: list[dict], claims: pd.DataFrame, sca
         mine = claims[claims["figure"] == figure]
         if len(mine):
             parts.append(_claims_table(mine))
-        parts.append(f"<p>Run time {record['seconds']:.1f} s. Settings ({_escape(record['kind'])}):</p>"
+        engine = " (compiled, torch.compile)" if record.get("compiled") else ""
+        parts.append(f"<p>Run time {record['seconds']:.1f} s{engine}. Settings ({_escape(record['kind'])}):</p>"
                      f"<pre>{_escape(json.dumps(record['settings'], indent=2))}</pre>")
     env = environment()
     parts += ["<h2 id='environment'>Environment</h2>",
               _table(pd.DataFrame({"item": list(env), "value": [str(v) for v in env.values()]})),
               "<h3>Run times</h3>",
-              _table(pd.DataFrame([{"figure": r["figure"], "kind": r["kind"], "seconds": r["seconds"]} for r in records])),
+              _table(pd.DataFrame([{"figure": r["figure"], "kind": r["kind"], "seconds": r["seconds"],
+                                   "engine": "compiled" if r.get("compiled") else "eager"} for r in records])),
               "</body></html>"]
     path = out / "index.html"
     write_atomically(path, lambda p: p.write_text("\n".join(parts), encoding="utf-8"))
