@@ -16,7 +16,7 @@ from stableresnet.data.transactions import (
     ENTITIES, load_transactions, read_transactions, synthetic_btc, synthetic_btc_dataset,
 )
 from stableresnet.experiments.drift import (
-    DriftConfig, load_drift_data, run_block, run_drift, save_drift, temporal_split,
+    BlockStore, DriftConfig, load_drift_data, run_block, run_drift, save_drift, temporal_split,
 )
 from stableresnet.model import ConfigError
 from stableresnet.train import predict_logits
@@ -242,6 +242,33 @@ def test_a_killed_drift_run_resumes_with_the_finished_blocks_and_ends_with_the_s
                                       getattr(whole, name).drop(columns="seconds", errors="ignore"))
     with pytest.raises(ConfigError, match="holds a drift run with another config .*epochs: 1 there, 2 here"):
         run_drift(DriftConfig(**{**config.__dict__, "epochs": 2}), data=elec2, directory=tmp_path / "run")
+
+
+def test_a_block_cut_off_mid_way_resumes_from_its_saved_epoch(elec2, tmp_path, monkeypatch):
+    monkeypatch.setattr(BlockStore, "checkpoint_seconds", 0.0)
+    config = DriftConfig("elec2", "30", blocks=("plain",), step_sizes=(0.1, 1.0), trials=1, depth=2,
+                         width=4, epochs=3, batch_size=4096)
+    epochs = []
+
+    def killed_in_epoch_2(block, index, n):
+        def on_epoch(epoch, loss):
+            epochs.append(epoch)
+            if epoch == 1:
+                raise KeyboardInterrupt
+        return on_epoch
+
+    with pytest.raises(KeyboardInterrupt):
+        run_drift(config, progress=killed_in_epoch_2, data=elec2, directory=tmp_path / "run")
+    assert (tmp_path / "run" / "blocks" / "plain.checkpoint").is_file()
+    epochs.clear()
+    resumed = run_drift(config, progress=lambda block, i, n: lambda epoch, loss: epochs.append(epoch), data=elec2,
+                        directory=tmp_path / "run")
+    assert epochs == [2]
+    whole = run_drift(config, data=elec2, directory=tmp_path / "whole")
+    for name in ("periods", "sweep"):
+        pd.testing.assert_frame_equal(getattr(resumed, name).drop(columns="seconds", errors="ignore"),
+                                      getattr(whole, name).drop(columns="seconds", errors="ignore"))
+    assert not list((tmp_path / "run").rglob("*.checkpoint"))
 
 
 def test_elec2_as_a_dataset_trains_on_the_first_756_days_and_tests_on_the_rest(elec2):

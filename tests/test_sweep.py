@@ -99,6 +99,37 @@ def test_a_killed_sweep_resumes_and_ends_with_the_uninterrupted_table(tmp_path):
     assert not list(resumed.rglob(".*.partial-*"))
 
 
+def test_a_group_cut_off_mid_way_resumes_from_its_saved_epoch(tmp_path, monkeypatch):
+    """A group's training saves its state between epochs (here after every one): a rerun trains
+    only the epochs not saved and ends with the uninterrupted table; no checkpoint is left."""
+    monkeypatch.setattr(SweepStore, "checkpoint_seconds", 0.0)
+    config = SweepConfig.from_preset("wine", blocks=("batchnorm",), trials=2, depth=3, epochs=4, step_sizes=(0.1, 1.0))
+    whole = run_sweep(config, tmp_path / "whole")
+    epochs = []
+
+    class Killed(Exception):
+        pass
+
+    def killed_in_epoch_3(group, index, n):
+        def on_epoch(epoch, loss):
+            epochs.append(epoch)
+            if epoch == 2:
+                raise Killed
+        return on_epoch
+
+    with pytest.raises(Killed):
+        run_sweep(config, tmp_path / "resumed", progress=killed_in_epoch_3)
+    group, = groups(config)
+    saved = SweepStore(tmp_path / "resumed", config).checkpoint(group).path
+    assert list((tmp_path / "resumed" / "groups").iterdir()) == [saved]
+    epochs.clear()
+    resumed = run_sweep(config, tmp_path / "resumed",
+                        progress=lambda group, index, n: lambda epoch, loss: epochs.append(epoch))
+    assert epochs == [3]  # epochs 0-2 were saved before the kill (epoch 2's save precedes its callback)
+    pd.testing.assert_frame_equal(resumed.drop(columns="seconds"), whole.drop(columns="seconds"))
+    assert not list((tmp_path / "resumed").rglob("*.checkpoint"))
+
+
 def test_plot_and_summary_from_a_small_table(tmp_path):
     table = pd.DataFrame({
         "dataset": "toy", "block": ["plain"] * 4 + ["shrinkage"] * 4,

@@ -7,6 +7,7 @@ from sklearn.datasets import make_moons
 from torch.nn import functional as F
 
 from stableresnet import ConfigError, StableResNet, TrainConfig, evaluate, fit
+from stableresnet.train import Checkpoint
 from stableresnet.model import member_generator
 
 
@@ -161,6 +162,75 @@ def test_a_member_forced_to_diverge_mid_epoch_is_frozen_and_its_neighbours_are_u
     for (name, a), (_, b) in zip(model.state_dict().items(), unpoisoned.state_dict().items()):
         assert torch.equal(a[[0, 2]], b[[0, 2]]), name
     np.testing.assert_array_equal(result.loss_history[:, [0, 2]], unpoisoned_result.loss_history[:, [0, 2]])
+
+
+class Killed(Exception):
+    """Stands for a kill between epochs."""
+
+
+@pytest.mark.parametrize("block, policy", [("plain", "fixed"), ("batchnorm", "adaptive"), ("shrinkage", "learnable")])
+def test_a_run_killed_between_epochs_resumes_from_its_checkpoint_to_the_numbers_of_an_uninterrupted_one(
+        moons, tmp_path, block, policy):
+    """Parameters, Adam's moments, batch-norm statistics, the adaptive policy's averages and each
+    member's batch order all carry over: the resumed run ends bit for bit where an uninterrupted
+    one does, with the same loss history, and the checkpoint is gone once training is done.
+    Member 1 diverges (its split holds a row of float32's largest value), so its mark carries over too."""
+    X, y = moons
+    poison = X.shape[0]
+    X = torch.cat([X, torch.full((1, 2), torch.finfo(torch.float32).max)])
+    y = torch.cat([y, y[:1]])
+    rows = torch.arange(100).expand(3, -1).clone()
+    rows[1, 5] = poison
+    config = TrainConfig(epochs=5, batch_size=16, learning_rate=1e-2, standardize=False)
+
+    def model():
+        return StableResNet(2, 2, depth=3, width=4, block=block, step_size=[0.1, 0.5, 1.0], seed=[1, 2, 3],
+                            step_size_policy=policy)
+
+    whole = model()
+    whole_result = fit(whole, X, y, config, train_index=rows)
+    assert whole_result.diverged.tolist() == [False, True, False]
+
+    checkpoint = Checkpoint(tmp_path / "group.checkpoint", every_seconds=0)
+    seen = []
+
+    def killed_after_epoch_2(epoch, loss):
+        seen.append(epoch)
+        if epoch == 2:
+            raise Killed
+
+    with pytest.raises(Killed):
+        fit(model(), X, y, config, train_index=rows, on_epoch=killed_after_epoch_2, checkpoint=checkpoint)
+    assert checkpoint.path.is_file()
+    resumed = model()
+    result = fit(resumed, X, y, config, train_index=rows, on_epoch=lambda epoch, loss: seen.append(epoch),
+                 checkpoint=checkpoint)
+    assert seen == [0, 1, 2, 3, 4]  # the saved epochs were not trained again
+    for (name, a), (_, b) in zip(whole.state_dict().items(), resumed.state_dict().items()):
+        assert torch.equal(a, b), name
+    np.testing.assert_array_equal(result.loss_history, whole_result.loss_history)
+    assert result.diverged_epoch.tolist() == whole_result.diverged_epoch.tolist()
+    assert not checkpoint.path.exists()
+
+
+def test_a_checkpoint_of_another_run_is_not_used(moons, tmp_path):
+    X, y = moons
+    checkpoint = Checkpoint(tmp_path / "run.checkpoint", every_seconds=0)
+    config = TrainConfig(epochs=3, batch_size=16, learning_rate=1e-2)
+
+    def stop(epoch, loss):
+        if epoch == 1:
+            raise Killed
+
+    with pytest.raises(Killed):
+        fit(StableResNet(2, 2, depth=3, width=4, seed=1), X, y, config, on_epoch=stop, checkpoint=checkpoint)
+    other, seen = StableResNet(2, 2, depth=3, width=4, seed=2), []
+    fit(other, X, y, config, on_epoch=lambda epoch, loss: seen.append(epoch), checkpoint=checkpoint)
+    assert seen == [0, 1, 2]  # seed 2 trained from its start, not from seed 1's state
+    reference = StableResNet(2, 2, depth=3, width=4, seed=2)
+    fit(reference, X, y, config)
+    for (name, a), (_, b) in zip(other.state_dict().items(), reference.state_dict().items()):
+        assert torch.equal(a, b), name
 
 
 @pytest.mark.parametrize("block", ["plain", "batchnorm"])

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from .model import ConfigError, StableResNet
-from .train import TrainConfig, TrainResult, fit
+from .train import Checkpoint, TrainConfig, TrainResult, fit
 
 
 def _check_levels(levels) -> int:
@@ -104,6 +104,7 @@ def fit_multilevel(
     levels: int,
     train_index: torch.Tensor | None = None,
     on_epoch: Callable[[int, np.ndarray], None] | None = None,
+    checkpoint: Checkpoint | None = None,
 ) -> tuple[StableResNet, TrainResult]:
     """Train ``model`` (the coarsest level), prolongate, train again: ``levels`` levels in all.
 
@@ -111,9 +112,12 @@ def fit_multilevel(
     plain ``fit``. Returns the finest network (depth · 2^(levels−1), a new object unless
     ``levels=1``) and one `TrainResult` over all levels: losses of every epoch in order
     (``on_epoch`` gets that running epoch index), and a member counts as diverged, at
-    its first such epoch, if it diverged at any level.
+    its first such epoch, if it diverged at any level. ``checkpoint`` (`train.Checkpoint`) is
+    used with one level only: a multi-level run resumes at its start.
     """
     levels = _check_levels(levels)
+    if levels == 1:
+        return model, fit(model, X, y, config, train_index=train_index, on_epoch=on_epoch, checkpoint=checkpoint)
     results = []
     for level in range(levels):
         if level:

@@ -11,17 +11,25 @@ member's own loss, so it keeps the members independent.
 A member whose loss or gradient turns non-finite is marked diverged (with the
 epoch), frozen at its last finite parameters, and evaluated with them; the others
 carry on. Divergence is a result, never a crash.
+
+With a `Checkpoint`, ``fit`` saves its whole state between epochs, and a run killed part-way
+resumes at the last save with the numbers of an uninterrupted run.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
+import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
 
 import numpy as np
 import torch
 from torch.nn import functional as F
 
+from .files import write_atomically
 from .model import ConfigError, StableResNet, member_generator
 
 OPTIMIZERS = {"adam": torch.optim.Adam, "sgd": torch.optim.SGD}
@@ -79,6 +87,32 @@ class TrainResult:
     # (M, depth) each block's h after training (``StableResNet.block_step_sizes``): the
     # learnable policy's trained h_i, the adaptive policy's running average, else h.
     step_sizes: np.ndarray | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """Where ``fit`` keeps its state, saved after an epoch once ``every_seconds`` have passed since
+    the last save (0: after every epoch), so that a killed run resumes there.
+
+    The state is everything the remaining epochs read: parameters, optimiser moments, buffers
+    (batch-norm statistics, the adaptive policy's averages), each member's mini-batch generator,
+    the divergence marks and the loss history; so a resumed run ends with the numbers of an
+    uninterrupted one, to the bit. A file saved by another run (other data, seeds, model or
+    training settings; the engine, eager or compiled, aside) is not used and is overwritten.
+    ``fit`` removes the file once it has trained every epoch.
+    """
+
+    path: Path
+    every_seconds: float = 300.0
+
+
+def _fingerprint(model: StableResNet, X: torch.Tensor, y: torch.Tensor, config: TrainConfig,
+                 train_index: torch.Tensor) -> str:
+    """What a checkpoint must come from: the model's config, the training settings and the rows."""
+    digest = hashlib.sha256(json.dumps([model.config(), asdict(replace(config, compile=False))], sort_keys=True).encode())
+    for tensor in (X, y, train_index):
+        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()
 
 
 def _check_data(X: torch.Tensor, y: torch.Tensor, model: StableResNet) -> None:
@@ -169,6 +203,7 @@ def fit(
     config: TrainConfig,
     train_index: torch.Tensor | None = None,
     on_epoch: Callable[[int, np.ndarray], None] | None = None,
+    checkpoint: Checkpoint | None = None,
 ) -> TrainResult:
     """Train every member of ``model`` on its rows of (X, y).
 
@@ -180,7 +215,10 @@ def fit(
     config : TrainConfig
     train_index : (M, n_train) int64 or None
         Rows of X each member trains on (its own split); ``None`` means all rows for all.
-    on_epoch : called as ``on_epoch(epoch, mean_loss_per_member)`` after each epoch.
+    on_epoch : called as ``on_epoch(epoch, mean_loss_per_member)`` after each epoch (from the
+        first epoch not yet trained, when resumed from a checkpoint).
+    checkpoint : Checkpoint or None
+        Save the state between epochs there, and resume from it (see `Checkpoint`).
     """
     _check_data(X, y, model)
     n_members = model.n_members
@@ -195,11 +233,14 @@ def fit(
     if config.standardize:
         fit_standardization(model, X, train_index)
 
+    saving = None if checkpoint is None else (checkpoint, _fingerprint(model, X, y, config, train_index))
     flat = _FlatParameters(model)
     try:
-        alive, diverged_epoch, history = _train(model, X, y, config, train_index, on_epoch, flat)
+        alive, diverged_epoch, history = _train(model, X, y, config, train_index, on_epoch, flat, saving)
     finally:
         flat.release()
+    if checkpoint is not None:
+        Path(checkpoint.path).unlink(missing_ok=True)
     model.eval()
     return TrainResult(
         diverged=~alive.cpu().numpy(),
@@ -212,8 +253,13 @@ def fit(
 def _train(
     model: StableResNet, X: torch.Tensor, y: torch.Tensor, config: TrainConfig, train_index: torch.Tensor,
     on_epoch: Callable[[int, np.ndarray], None] | None, flat: _FlatParameters,
+    saving: tuple[Checkpoint, str] | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor, list[np.ndarray]]:
-    """The epochs of ``fit``; returns (alive, diverged_epoch, loss history)."""
+    """The epochs of ``fit``; returns (alive, diverged_epoch, loss history).
+
+    ``saving`` is a checkpoint and the fingerprint of this run: the epochs start from the state
+    saved there (when it is this run's) and the state is saved there between epochs.
+    """
     n_members, n_train, device = model.n_members, train_index.shape[1], X.device
     # One tensor for the optimiser (foreach: Adam's update as a few whole-buffer kernels).
     flat.values.grad = flat.grads
@@ -244,7 +290,13 @@ def _train(
         member_losses = torch.compile(member_losses, dynamic=True,
                                       mode="reduce-overhead" if device.type == "cuda" else None)
     model.train()
-    for epoch in range(config.epochs):
+    first_epoch, last_save = 0, time.monotonic()
+    if saving is not None:
+        resumed = _load_state(saving, model, flat, optimizer, batch_generators)
+        if resumed is not None:
+            first_epoch, alive, diverged_epoch, history = resumed
+            any_dead = host_checks and not bool(alive.all())
+    for epoch in range(first_epoch, config.epochs):
         order = torch.stack([torch.randperm(n_train, generator=g) for g in batch_generators]).to(device)
         order = torch.gather(train_index, 1, order)
         epoch_loss = torch.zeros(n_members, device=device)
@@ -269,11 +321,59 @@ def _train(
         mean_loss = (epoch_loss / max(n_batches, 1)).cpu().numpy()
         mean_loss[~alive.cpu().numpy()] = np.nan
         history.append(mean_loss)
+        if not alive.any():
+            if on_epoch is not None:
+                on_epoch(epoch, mean_loss)
+            break
+        if saving is not None and epoch + 1 < config.epochs and \
+                time.monotonic() - last_save >= saving[0].every_seconds:
+            _save_state(saving, epoch + 1, model, flat, optimizer, batch_generators, alive, diverged_epoch, history)
+            last_save = time.monotonic()
         if on_epoch is not None:
             on_epoch(epoch, mean_loss)
-        if not alive.any():
-            break
     return alive, diverged_epoch, history
+
+
+def _save_state(saving: tuple[Checkpoint, str], next_epoch: int, model: StableResNet, flat: _FlatParameters,
+                optimizer: torch.optim.Optimizer, generators: list[torch.Generator], alive: torch.Tensor,
+                diverged_epoch: torch.Tensor, history: list[np.ndarray]) -> None:
+    """Write the state the epochs from ``next_epoch`` on read, atomically (a kill mid-write keeps the last one)."""
+    checkpoint, fingerprint = saving
+    state = {
+        "fingerprint": fingerprint, "next_epoch": next_epoch, "parameters": flat.values.detach().cpu(),
+        "buffers": {name: b.detach().cpu() for name, b in model.named_buffers()},
+        "optimizer": optimizer.state_dict(), "generators": [g.get_state() for g in generators],
+        "alive": alive.cpu(), "diverged_epoch": diverged_epoch.cpu(), "history": torch.from_numpy(np.stack(history)),
+    }
+    write_atomically(checkpoint.path, lambda p: torch.save(state, p))
+
+
+def _load_state(saving: tuple[Checkpoint, str], model: StableResNet, flat: _FlatParameters,
+                optimizer: torch.optim.Optimizer, generators: list[torch.Generator],
+                ) -> tuple[int, torch.Tensor, torch.Tensor, list[np.ndarray]] | None:
+    """Put this run's saved state back; (next epoch, alive, diverged_epoch, history), or None where
+    there is no checkpoint or it is another run's."""
+    checkpoint, fingerprint = saving
+    path = Path(checkpoint.path)
+    if not path.is_file():
+        return None
+    state = torch.load(path, weights_only=True)
+    if state.get("fingerprint") != fingerprint:
+        return None
+    device = flat.values.device
+    with torch.no_grad():
+        flat.values.copy_(state["parameters"])
+        for name, buffer in model.named_buffers():
+            buffer.copy_(state["buffers"][name])
+    saved = state["optimizer"]
+    # The moments are the run's; the kernel (foreach or fused) is this engine's, so keep today's groups.
+    saved["param_groups"] = [{**group, "params": old["params"]}
+                             for group, old in zip(optimizer.state_dict()["param_groups"], saved["param_groups"])]
+    optimizer.load_state_dict(saved)
+    for generator, generator_state in zip(generators, state["generators"]):
+        generator.set_state(generator_state)
+    history = list(state["history"].numpy())
+    return state["next_epoch"], state["alive"].to(device), state["diverged_epoch"].to(device), history
 
 
 def _freeze_diverged(

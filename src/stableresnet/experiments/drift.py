@@ -38,7 +38,7 @@ from ..data.dataset import DataError
 from ..data.elec2 import load_elec2
 from ..data.transactions import SYNTHETIC_NAME, TemporalDataset, load_transactions, synthetic_btc_dataset
 from ..model import ConfigError, StableResNet
-from ..train import TrainConfig, evaluate, fit
+from ..train import Checkpoint, TrainConfig, evaluate, fit
 from ..files import write_atomically
 from .sweep import ROBUSTNESS_COLUMNS, ROBUSTNESS_ROWS, SPECTRA_ROWS, keep_config, trial_seed
 
@@ -204,9 +204,11 @@ def temporal_split(data: TemporalDataset, train_until) -> TemporalSplit:
 def run_block(
     config: DriftConfig, block: str, data: TemporalDataset, split: TemporalSplit, device: str = "cpu",
     on_epoch: Callable[[int, np.ndarray], None] | None = None, compile: bool = False,
+    checkpoint: Checkpoint | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame, StableResNet]:
     """Train every (trial, h) of one block as one batched model; returns (periods, sweep, model).
-    ``compile``: through ``torch.compile`` (``TrainConfig.compile``)."""
+    ``compile``: through ``torch.compile`` (``TrainConfig.compile``); ``checkpoint``: where training
+    saves its state between epochs and resumes from."""
     started = time.perf_counter()
     members = [(trial, h) for trial in range(config.trials) for h in config.step_sizes]
     seeds = [trial_seed(config.seed, trial) for trial, _ in members]
@@ -219,7 +221,7 @@ def run_block(
     train_rows = torch.arange(split.n_train).expand(len(members), -1)  # the same window for every member
     train_config = TrainConfig(config.epochs, config.batch_size, config.learning_rate, config.optimizer,
                                compile=compile)
-    result = fit(model, X, y, train_config, train_index=train_rows, on_epoch=on_epoch)
+    result = fit(model, X, y, train_config, train_index=train_rows, on_epoch=on_epoch, checkpoint=checkpoint)
     train = evaluate(model, X[: split.n_train], y[: split.n_train])
 
     member_columns = {
@@ -271,6 +273,8 @@ class BlockStore:
     files, so a resumed run returns exactly what an uninterrupted one does.
     """
 
+    checkpoint_seconds = 300.0  # how often a running block saves its training state
+
     def __init__(self, directory: str | Path, config: DriftConfig):
         self.directory = Path(directory) / "blocks"
         try:
@@ -284,6 +288,10 @@ class BlockStore:
 
     def is_done(self, block: str) -> bool:
         return all(path.exists() for path in self.paths(block))
+
+    def checkpoint(self, block: str) -> Checkpoint:
+        """Where a block's training keeps its state until the block is done (``train.Checkpoint``)."""
+        return Checkpoint(self.directory / f"{block}.checkpoint", self.checkpoint_seconds)
 
     def save(self, block: str, periods: pd.DataFrame, sweep: pd.DataFrame) -> None:
         periods_path, sweep_path = self.paths(block)
@@ -306,7 +314,8 @@ def run_drift(
 
     ``progress(block, index, n_blocks)`` may return an ``on_epoch`` callback for that block. ``data``
     skips loading (it must be what ``load_drift_data(config)`` gives). With ``directory`` each
-    finished block is saved there (``BlockStore``) and a rerun trains only the missing blocks.
+    finished block is saved there (``BlockStore``) and a rerun trains only the missing blocks, a
+    block cut off mid-way from the state its training saved (every 5 minutes, between epochs).
     ``compile`` trains through ``torch.compile`` (``TrainConfig.compile``).
     """
     data = load_drift_data(config) if data is None else data
@@ -316,7 +325,8 @@ def run_drift(
     pending = [block for block in config.blocks if store is None or not store.is_done(block)]
     for index, block in enumerate(pending):
         on_epoch = progress(block, index, len(pending)) if progress else None
-        block_periods, block_sweep, _ = run_block(config, block, data, split, device, on_epoch, compile)
+        checkpoint = store.checkpoint(block) if store is not None else None
+        block_periods, block_sweep, _ = run_block(config, block, data, split, device, on_epoch, compile, checkpoint)
         if store is not None:
             store.save(block, block_periods, block_sweep)
         else:

@@ -41,7 +41,7 @@ from ..files import write_atomically
 from ..model import ConfigError, StableResNet
 from ..multilevel import coarsen, coarsest_model, fit_multilevel
 from ..step_size import STEP_SIZE_POLICIES
-from ..train import TrainConfig, evaluate
+from ..train import Checkpoint, TrainConfig, evaluate
 
 # block_h_mean / block_h_min: the blocks' h_i after training (``TrainResult.step_sizes``): h for
 # the fixed policy, the trained h_i for learnable, the running average for adaptive.
@@ -301,9 +301,11 @@ def _same_split(a: Dataset, b: Dataset) -> bool:
 def run_group(
     config: SweepConfig, group: Group, data: TrialData, device: str = "cpu",
     on_epoch: Callable[[int, np.ndarray], None] | None = None, compile: bool = False,
+    checkpoint: Checkpoint | None = None,
 ) -> pd.DataFrame:
     """Train one group's members together; one tidy row per member. ``compile``: through
-    ``torch.compile`` (``TrainConfig.compile``; equal to the eager engine to round-off)."""
+    ``torch.compile`` (``TrainConfig.compile``; equal to the eager engine to round-off).
+    ``checkpoint``: where training saves its state between epochs and resumes from (one level only)."""
     started = time.perf_counter()
     seeds = [trial_seed(config.seed, trial) for trial, _ in group.members]
     model = coarsest_model(StableResNet(
@@ -315,7 +317,7 @@ def run_group(
                                compile=compile)
     train_rows, test_rows = data.rows(group, "train"), data.rows(group, "test")
     model, result = fit_multilevel(model, data.X, data.y, train_config, config.levels, train_index=train_rows,
-                                   on_epoch=on_epoch)
+                                   on_epoch=on_epoch, checkpoint=checkpoint)
     train_metrics = evaluate(model, data.X, data.y, train_rows)
     test_metrics = evaluate(model, data.X, data.y, test_rows)
     robustness = _robustness(model, data, group, config.seed) if config.robustness else {}
@@ -377,6 +379,8 @@ def keep_config(path: Path, wanted: dict, folder: Path, what: str) -> None:
 class SweepStore:
     """A results folder: config.json, one CSV per finished group, and the assembled results.csv."""
 
+    checkpoint_seconds = 300.0  # how often a running group saves its training state
+
     def __init__(self, directory: str | Path, config: SweepConfig):
         self.directory = Path(directory)
         self.config = config
@@ -400,6 +404,10 @@ class SweepStore:
 
     def group_path(self, group: Group) -> Path:
         return self.group_dir / f"{group.name}.csv"
+
+    def checkpoint(self, group: Group) -> Checkpoint:
+        """Where a group's training keeps its state until the group is done (``train.Checkpoint``)."""
+        return Checkpoint(self.group_dir / f"{group.name}.checkpoint", self.checkpoint_seconds)
 
     def is_done(self, group: Group) -> bool:
         return self.group_path(group).exists()
@@ -429,7 +437,9 @@ def run_sweep(
     """Run (or resume) the sweep into ``directory``; returns the full results table.
 
     ``compile`` trains every group through ``torch.compile`` (see ``run_group``); it is how the
-    groups run, not part of the config, so a sweep may resume with or without it.
+    groups run, not part of the config, so a sweep may resume with or without it. A finished group
+    is never trained again, and on the local backend a group cut off mid-way resumes from the state
+    its training saved (every 5 minutes, between epochs).
 
     ``backend="local"`` trains the groups one after another in this process;
     ``backend="ray"`` runs them as Ray tasks (see :mod:`.ray_backend`), on the cluster at
@@ -449,7 +459,7 @@ def run_sweep(
     if pending and backend == "local":
         for index, group in enumerate(pending):
             on_epoch = progress(group, index, len(pending)) if progress else None
-            store.save_group(group, run_group(config, group, data, device, on_epoch, compile))
+            store.save_group(group, run_group(config, group, data, device, on_epoch, compile, store.checkpoint(group)))
     elif pending:
         from .ray_backend import run_groups_on_ray
 
