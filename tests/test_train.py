@@ -173,7 +173,8 @@ def test_a_run_killed_between_epochs_resumes_from_its_checkpoint_to_the_numbers_
         moons, tmp_path, block, policy):
     """Parameters, Adam's moments, batch-norm statistics, the adaptive policy's averages and each
     member's batch order all carry over: the resumed run ends bit for bit where an uninterrupted
-    one does, with the same loss history, and the checkpoint is gone once training is done.
+    one does, with the same loss history. The finished state is saved too: run again, fit trains
+    nothing and returns the same numbers.
     Member 1 diverges (its split holds a row of float32's largest value), so its mark carries over too."""
     X, y = moons
     poison = X.shape[0]
@@ -210,10 +211,17 @@ def test_a_run_killed_between_epochs_resumes_from_its_checkpoint_to_the_numbers_
         assert torch.equal(a, b), name
     np.testing.assert_array_equal(result.loss_history, whole_result.loss_history)
     assert result.diverged_epoch.tolist() == whole_result.diverged_epoch.tolist()
-    assert not checkpoint.path.exists()
+    seen.clear()
+    again = model()
+    again_result = fit(again, X, y, config, train_index=rows, on_epoch=lambda epoch, loss: seen.append(epoch),
+                       checkpoint=checkpoint)
+    assert seen == []
+    for (name, a), (_, b) in zip(whole.state_dict().items(), again.state_dict().items()):
+        assert torch.equal(a, b), name
+    np.testing.assert_array_equal(again_result.loss_history, whole_result.loss_history)
 
 
-def test_a_checkpoint_of_another_run_is_not_used(moons, tmp_path):
+def test_a_checkpoint_of_another_run_or_damaged_is_not_used(moons, tmp_path):
     X, y = moons
     checkpoint = Checkpoint(tmp_path / "run.checkpoint", every_seconds=0)
     config = TrainConfig(epochs=3, batch_size=16, learning_rate=1e-2)
@@ -231,6 +239,14 @@ def test_a_checkpoint_of_another_run_is_not_used(moons, tmp_path):
     fit(reference, X, y, config)
     for (name, a), (_, b) in zip(other.state_dict().items(), reference.state_dict().items()):
         assert torch.equal(a, b), name
+
+    checkpoint.path.write_bytes(b"not a checkpoint")  # damaged: trained from the start, then overwritten
+    damaged, seen = StableResNet(2, 2, depth=3, width=4, seed=2), []
+    numpy_epochs = TrainConfig(epochs=np.int64(3), batch_size=16, learning_rate=1e-2)  # numpy integers are accepted
+    fit(damaged, X, y, numpy_epochs, on_epoch=lambda epoch, loss: seen.append(epoch), checkpoint=checkpoint)
+    assert seen == [0, 1, 2] and torch.equal(damaged.field.K1, reference.field.K1)
+    with pytest.raises(ConfigError, match="every_seconds must be a finite number ≥ 0; got nan"):
+        Checkpoint(checkpoint.path, every_seconds=float("nan"))
 
 
 @pytest.mark.parametrize("block", ["plain", "batchnorm"])

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import pickle
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
@@ -97,21 +98,32 @@ class Checkpoint:
     The state is everything the remaining epochs read: parameters, optimiser moments, buffers
     (batch-norm statistics, the adaptive policy's averages), each member's mini-batch generator,
     the divergence marks and the loss history; so a resumed run ends with the numbers of an
-    uninterrupted one, to the bit. A file saved by another run (other data, seeds, model or
-    training settings; the engine, eager or compiled, aside) is not used and is overwritten.
-    ``fit`` removes the file once it has trained every epoch.
+    uninterrupted one, to the bit. The state is saved once more after the last epoch, and the file
+    is left for the caller to remove once it has kept its results: a run killed in between resumes
+    after the last epoch, at no cost. A file saved by another run (other data, seeds, model or
+    training settings), by another version of this format, or unreadable, is not used and is
+    overwritten. The engine (eager or compiled) and the device may change between runs; the
+    numbers then agree with an uninterrupted run's to round-off only.
     """
 
     path: Path
     every_seconds: float = 300.0
 
+    def __post_init__(self):
+        if isinstance(self.every_seconds, bool) or not np.isfinite(self.every_seconds) or self.every_seconds < 0:
+            raise ConfigError(f"a checkpoint's every_seconds must be a finite number ≥ 0; got {self.every_seconds!r}")
+
+
+CHECKPOINT_FORMAT = 1  # the saved state's layout; a file of another format is not used
+
 
 def _fingerprint(model: StableResNet, X: torch.Tensor, y: torch.Tensor, config: TrainConfig,
                  train_index: torch.Tensor) -> str:
     """What a checkpoint must come from: the model's config, the training settings and the rows."""
-    digest = hashlib.sha256(json.dumps([model.config(), asdict(replace(config, compile=False))], sort_keys=True).encode())
+    settings = [model.config(), asdict(replace(config, compile=False))]
+    digest = hashlib.sha256(json.dumps(settings, sort_keys=True, default=lambda number: number.item()).encode())
     for tensor in (X, y, train_index):
-        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+        digest.update(tensor.detach().cpu().contiguous().numpy())
     return digest.hexdigest()
 
 
@@ -239,8 +251,6 @@ def fit(
         alive, diverged_epoch, history = _train(model, X, y, config, train_index, on_epoch, flat, saving)
     finally:
         flat.release()
-    if checkpoint is not None:
-        Path(checkpoint.path).unlink(missing_ok=True)
     model.eval()
     return TrainResult(
         diverged=~alive.cpu().numpy(),
@@ -321,12 +331,15 @@ def _train(
         mean_loss = (epoch_loss / max(n_batches, 1)).cpu().numpy()
         mean_loss[~alive.cpu().numpy()] = np.nan
         history.append(mean_loss)
-        if not alive.any():
+        if not alive.any():  # nothing left to train: saved as finished
+            if saving is not None:
+                _save_state(saving, config.epochs, model, flat, optimizer, batch_generators, alive, diverged_epoch,
+                            history)
             if on_epoch is not None:
                 on_epoch(epoch, mean_loss)
             break
-        if saving is not None and epoch + 1 < config.epochs and \
-                time.monotonic() - last_save >= saving[0].every_seconds:
+        if saving is not None and (epoch + 1 == config.epochs or
+                                   time.monotonic() - last_save >= saving[0].every_seconds):
             _save_state(saving, epoch + 1, model, flat, optimizer, batch_generators, alive, diverged_epoch, history)
             last_save = time.monotonic()
         if on_epoch is not None:
@@ -340,7 +353,7 @@ def _save_state(saving: tuple[Checkpoint, str], next_epoch: int, model: StableRe
     """Write the state the epochs from ``next_epoch`` on read, atomically (a kill mid-write keeps the last one)."""
     checkpoint, fingerprint = saving
     state = {
-        "fingerprint": fingerprint, "next_epoch": next_epoch, "parameters": flat.values.detach().cpu(),
+        "format": CHECKPOINT_FORMAT, "fingerprint": fingerprint, "next_epoch": next_epoch, "parameters": flat.values.detach().cpu(),
         "buffers": {name: b.detach().cpu() for name, b in model.named_buffers()},
         "optimizer": optimizer.state_dict(), "generators": [g.get_state() for g in generators],
         "alive": alive.cpu(), "diverged_epoch": diverged_epoch.cpu(), "history": torch.from_numpy(np.stack(history)),
@@ -352,13 +365,17 @@ def _load_state(saving: tuple[Checkpoint, str], model: StableResNet, flat: _Flat
                 optimizer: torch.optim.Optimizer, generators: list[torch.Generator],
                 ) -> tuple[int, torch.Tensor, torch.Tensor, list[np.ndarray]] | None:
     """Put this run's saved state back; (next epoch, alive, diverged_epoch, history), or None where
-    there is no checkpoint or it is another run's."""
+    there is no checkpoint, or it is another run's, another format's or unreadable."""
     checkpoint, fingerprint = saving
     path = Path(checkpoint.path)
     if not path.is_file():
         return None
-    state = torch.load(path, weights_only=True)
-    if state.get("fingerprint") != fingerprint:
+    try:  # on the CPU first: a state saved on a GPU loads anywhere, and goes to this run's device below
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except (OSError, RuntimeError, EOFError, pickle.UnpicklingError):
+        return None
+    if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT or \
+            state.get("fingerprint") != fingerprint:
         return None
     device = flat.values.device
     with torch.no_grad():

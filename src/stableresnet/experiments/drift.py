@@ -290,13 +290,14 @@ class BlockStore:
         return all(path.exists() for path in self.paths(block))
 
     def checkpoint(self, block: str) -> Checkpoint:
-        """Where a block's training keeps its state until the block is done (``train.Checkpoint``)."""
+        """Where a block's training keeps its state until the block's tables are saved (``train.Checkpoint``)."""
         return Checkpoint(self.directory / f"{block}.checkpoint", self.checkpoint_seconds)
 
     def save(self, block: str, periods: pd.DataFrame, sweep: pd.DataFrame) -> None:
         periods_path, sweep_path = self.paths(block)
         write_atomically(periods_path, lambda p: periods.to_csv(p, index=False))
         write_atomically(sweep_path, lambda p: sweep.to_csv(p, index=False))  # written last: marks the block done
+        self.checkpoint(block).path.unlink(missing_ok=True)  # its training state is no longer needed
 
     def load(self, block: str) -> tuple[pd.DataFrame, pd.DataFrame]:
         periods_path, sweep_path = self.paths(block)

@@ -406,14 +406,16 @@ class SweepStore:
         return self.group_dir / f"{group.name}.csv"
 
     def checkpoint(self, group: Group) -> Checkpoint:
-        """Where a group's training keeps its state until the group is done (``train.Checkpoint``)."""
+        """Where a group's training keeps its state until the group's rows are saved (``train.Checkpoint``)."""
         return Checkpoint(self.group_dir / f"{group.name}.checkpoint", self.checkpoint_seconds)
 
     def is_done(self, group: Group) -> bool:
         return self.group_path(group).exists()
 
     def save_group(self, group: Group, rows: pd.DataFrame) -> None:
+        """Keep the group's rows; its training state is then no longer needed."""
         write_atomically(self.group_path(group), lambda p: rows.to_csv(p, index=False))
+        self.checkpoint(group).path.unlink(missing_ok=True)
 
     def assemble(self, all_groups: list[Group]) -> pd.DataFrame:
         """Concatenate the group files in canonical order into results.csv."""
