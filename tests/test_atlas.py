@@ -192,6 +192,9 @@ def test_compile_reaches_every_picture_the_atlas_trains(uninterrupted, tmp_path,
     monkeypatch.setattr(torch, "compile", lambda function, **options: calls.append(options) or function)
     result = run_atlas(tiny_config(), tmp_path, setups=[], compile=True)
     assert len(calls) == 7  # figures 2-7 and fig5 at its compare depth, base set-up only
+    units = [json.loads(path.read_text()) for path in (tmp_path / "setups" / "base").glob("*.json")]
+    assert len(units) == 6 and all(unit["compiled"] for unit in units)
+    assert not json.loads((uninterrupted[0] / "setups" / "base" / "fig2.json").read_text())["compiled"]
     base = uninterrupted[1].table.query("setup == 'base'").reset_index(drop=True)
     pd.testing.assert_frame_equal(result.table.drop(columns="seconds"), base.drop(columns="seconds"))
 

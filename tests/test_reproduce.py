@@ -274,7 +274,7 @@ def test_compile_reaches_the_training_of_every_kind_and_is_recorded(tiny_spec, t
         before = len(calls)
         record, = run_reproduce([experiment], tmp_path / "compiled", "quick", compile=True)
         counts[experiment.figure] = len(calls) - before
-        assert record["compiled"] is True
+        assert record["engine"] == "compiled"
     # One fit per group, block or variant: fig2 one ensemble, fig9 two blocks, fig15 one block,
     # beyond1 two variants.
     assert counts == {"fig2": 1, "fig9": 2, "fig15": 1, "beyond1": 2}
@@ -282,9 +282,9 @@ def test_compile_reaches_the_training_of_every_kind_and_is_recorded(tiny_spec, t
 
     before = len(calls)
     records = run_reproduce(trained, tmp_path / "eager", "quick")
-    assert len(calls) == before and all(record["compiled"] is False for record in records)
+    assert len(calls) == before and all(record["engine"] == "eager" for record in records)
     reused = run_reproduce(trained, tmp_path / "eager", "quick", compile=True)
-    assert len(calls) == before and [r["compiled"] for r in reused] == [False] * len(trained)
+    assert len(calls) == before and [r["engine"] for r in reused] == ["eager"] * len(trained)
     compiled = run_reproduce(trained, tmp_path / "compiled", "quick")  # all done: reused as compiled
     page = build_report(tmp_path / "compiled", compiled, evaluate_claims(compiled, tmp_path / "compiled"),
                         "quick", "cpu").read_text()
@@ -292,3 +292,33 @@ def test_compile_reaches_the_training_of_every_kind_and_is_recorded(tiny_spec, t
     page = build_report(tmp_path / "eager", records, evaluate_claims(records, tmp_path / "eager"),
                         "quick", "cpu").read_text()
     assert "(compiled, torch.compile)" not in page and "<td>eager</td>" in page
+
+
+def test_the_engine_recorded_is_the_one_that_trained_the_numbers(tiny_spec, tmp_path, monkeypatch):
+    """A sweep cut off after its first group and finished under ``--compile`` is "mixed", each
+    member's row saying how it was trained; a figure read from a run trained earlier (fig15 shares
+    fig14's drift run) keeps that run's engine."""
+    import torch
+
+    monkeypatch.setattr(torch, "compile", lambda function, **options: function)
+    fig15 = ENGINE_SPEC.split("[beyond1]")[0]
+    fig14 = fig15.replace("[fig15]", "[fig14]").replace('plot = "periods"', 'plot = "sweep"')
+    experiments = {e.figure: e for e in load_specs("quick", tiny_spec(fig14 + fig15))}
+    assert experiments["fig14"].run_key == experiments["fig15"].run_key
+
+    def stop_at_batchnorm(experiment, index, total):
+        def progress(epochs, label=None):
+            if label and label.startswith("batchnorm"):
+                raise KeyboardInterrupt
+        return progress
+
+    with pytest.raises(KeyboardInterrupt):
+        run_reproduce([experiments["fig9"]], tmp_path, "quick", on_start=stop_at_batchnorm)
+    fig9, = run_reproduce([experiments["fig9"]], tmp_path, "quick", compile=True)
+    assert fig9["engine"] == "mixed"
+    table = pd.read_csv(tmp_path / fig9["table"])
+    assert table.groupby("block")["compiled"].unique().to_dict() == {"plain": [False], "batchnorm": [True]}
+
+    fig15, = run_reproduce([experiments["fig15"]], tmp_path, "quick")
+    fig14, = run_reproduce([experiments["fig14"]], tmp_path, "quick", compile=True)
+    assert fig15["engine"] == fig14["engine"] == "eager"

@@ -92,15 +92,15 @@ class TrainResult:
 
 @dataclass(frozen=True)
 class Checkpoint:
-    """Where ``fit`` keeps its state, saved after an epoch once ``every_seconds`` have passed since
-    the last save (0: after every epoch), so that a killed run resumes there.
+    """Where ``fit`` keeps its state, saved after an epoch (the last one too) once ``every_seconds``
+    have passed since training started or was last saved (0: after every epoch), so that a killed
+    run resumes there; a run shorter than that writes nothing.
 
     The state is everything the remaining epochs read: parameters, optimiser moments, buffers
     (batch-norm statistics, the adaptive policy's averages), each member's mini-batch generator,
     the divergence marks and the loss history; so a resumed run ends with the numbers of an
-    uninterrupted one, to the bit. The state is saved once more after the last epoch, and the file
-    is left for the caller to remove once it has kept its results: a run killed in between resumes
-    after the last epoch, at no cost. A file saved by another run (other data, seeds, model or
+    uninterrupted one, to the bit. The file is left for the caller to remove once it has kept its
+    results: a run killed after a save of its last epoch resumes there, at no cost. A file saved by another run (other data, seeds, model or
     training settings), by another version of this format, or unreadable, is not used and is
     overwritten. The engine (eager or compiled) and the device may change between runs; the
     numbers then agree with an uninterrupted run's to round-off only.
@@ -331,19 +331,15 @@ def _train(
         mean_loss = (epoch_loss / max(n_batches, 1)).cpu().numpy()
         mean_loss[~alive.cpu().numpy()] = np.nan
         history.append(mean_loss)
-        if not alive.any():  # nothing left to train: saved as finished
-            if saving is not None:
-                _save_state(saving, config.epochs, model, flat, optimizer, batch_generators, alive, diverged_epoch,
-                            history)
-            if on_epoch is not None:
-                on_epoch(epoch, mean_loss)
-            break
-        if saving is not None and (epoch + 1 == config.epochs or
-                                   time.monotonic() - last_save >= saving[0].every_seconds):
-            _save_state(saving, epoch + 1, model, flat, optimizer, batch_generators, alive, diverged_epoch, history)
+        everyone_dead = not bool(alive.any())
+        if saving is not None and time.monotonic() - last_save >= saving[0].every_seconds:
+            next_epoch = config.epochs if everyone_dead else epoch + 1  # nobody left to train: finished
+            _save_state(saving, next_epoch, model, flat, optimizer, batch_generators, alive, diverged_epoch, history)
             last_save = time.monotonic()
         if on_epoch is not None:
             on_epoch(epoch, mean_loss)
+        if everyone_dead:
+            break
     return alive, diverged_epoch, history
 
 

@@ -353,7 +353,8 @@ def run_setups(config: AtlasConfig, out: Path, setups: list[Setup], device: str 
             record = {"setup": setup.key, "figure": figure,
                       "settings": figure_settings(config, setup, figure), "members": numbers[setup.key],
                       # A snapshot costs nothing beyond the run it is read from.
-                      "seconds": round(seconds, 2) if setup == trained else 0.0, "trained_in": trained.key}
+                      "seconds": round(seconds, 2) if setup == trained else 0.0, "trained_in": trained.key,
+                      "compiled": compile}
             write_atomically(path, lambda p, r=record: p.write_text(json.dumps(r, indent=1) + "\n"))
 
     spent = 0.0

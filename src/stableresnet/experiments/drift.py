@@ -55,7 +55,7 @@ PERIOD_COLUMNS = [
 SWEEP_COLUMNS = [
     "dataset", "block", "h", "depth", "width", "epochs", "batch_size", "lr", "trial", "seed",
     "n_train", "n_test", "train_accuracy", "train_loss", "test_accuracy", "test_loss",
-    "diverged", "diverged_epoch", "seconds", "version",
+    "diverged", "diverged_epoch", "seconds", "version", "compiled",
 ]
 
 
@@ -247,7 +247,7 @@ def run_block(
         "n_train": split.n_train, "n_test": split.n_test,
         "train_accuracy": train["accuracy"], "train_loss": train["loss"],
         "test_accuracy": correct / split.n_test, "test_loss": loss_sum / split.n_test,
-        "seconds": seconds, "version": __version__,
+        "seconds": seconds, "version": __version__, "compiled": compile,
     })[SWEEP_COLUMNS]
     if config.robustness:
         from ..diagnostics import member_robustness

@@ -133,6 +133,13 @@ def _figure_number(name: str) -> int:
     return int("".join(ch for ch in name if ch.isdigit()) or 0)
 
 
+def _engine(compiled) -> str:
+    """"compiled", "eager" or "mixed" from each member's (or atlas unit's) flag of how it was trained;
+    a missing flag (results older than the flag) counts as eager."""
+    flags = pd.Series(compiled, dtype=object).fillna(False).astype(bool)
+    return "compiled" if flags.all() else "mixed" if flags.any() else "eager"
+
+
 def _save_figure(figure, directory: Path, stem: str) -> list[str]:
     names = []
     for suffix in ("png", "svg"):
@@ -230,7 +237,8 @@ class PropagationKind:
             **{f"median_{name}": float(table[name].median())
                for name in ("test_accuracy", "knn_accuracy", "max_layer_accuracy", "inactive_share_mean")},
         }
-        return {"files": sorted({p.name for p in written}) + ["summary.csv"], "numbers": numbers, "members": members}
+        return {"files": sorted({p.name for p in written}) + ["summary.csv"], "numbers": numbers, "members": members,
+                "engine": _engine([compile])}
 
 
 class SweepKind:
@@ -253,7 +261,8 @@ class SweepKind:
         summary = summarize(table)
         write_atomically(figure_dir / "summary.csv", lambda p: summary.to_csv(p, index=False))
         files = _save_figure(plot_sweep(table), figure_dir, "sweep")
-        return {"files": files + ["summary.csv"], "numbers": {"members": len(table)}, "table": f"runs/{run_dir.name}/results.csv"}
+        return {"files": files + ["summary.csv"], "numbers": {"members": len(table)}, "engine": _engine(table.get("compiled")),
+                "table": f"runs/{run_dir.name}/results.csv"}
 
 
 def _for_dataset(values: dict, dataset: str) -> dict:
@@ -315,7 +324,7 @@ class ComparisonKind:
         summary = summarize_comparison(table, order=names)
         write_atomically(figure_dir / "summary.csv", lambda p: summary.to_csv(p, index=False))
         files = _save_figure(plot_comparison(summary), figure_dir, "comparison")
-        return {"files": files + ["summary.csv"], "numbers": {"members": len(table)},
+        return {"files": files + ["summary.csv"], "numbers": {"members": len(table)}, "engine": _engine(table.get("compiled")),
                 "table": f"runs/{run_dir.name}/results.csv"}
 
 
@@ -347,7 +356,7 @@ class DriftKind:
         else:
             summary, figure, stem = summarize_drift(periods), plot_drift(periods, period_unit="28-day period"), "periods"
         write_atomically(figure_dir / "summary.csv", lambda p: summary.to_csv(p, index=False))
-        return {"files": _save_figure(figure, figure_dir, stem) + ["summary.csv"],
+        return {"files": _save_figure(figure, figure_dir, stem) + ["summary.csv"], "engine": _engine(sweep.get("compiled")),
                 "table": f"runs/{run_dir.name}/{'sweep.csv' if stem == 'sweep' else 'periods.csv'}"}
 
 
@@ -400,6 +409,7 @@ class RobustnessKind:
                  + _save_figure(plot_stability_scatter(members, verdicts), figure_dir, "stability"))
         counts = verdicts["verdict"].value_counts()
         return {"files": files + ["summary.csv", "verdicts.csv"], "table": f"runs/{run_dir.name}/members.csv",
+                "engine": _engine(members.get("compiled")),
                 "numbers": {"members": len(members), "statements": len(verdicts),
                             **{verdict: int(counts.get(verdict, 0)) for verdict in ("holds", "does not hold", "unclear")}}}
 
@@ -427,7 +437,9 @@ class AtlasKind:
                            progress=lambda label, epochs, done=False: progress(epochs, label), compile=compile)
         for path in result.files:
             write_atomically(figure_dir / path.name, lambda p, source=path: shutil.copyfile(source, p))
+        units = [json.loads(path.read_text()) for path in sorted((run_dir / "setups").glob("*/*.json"))]
         return {"files": [path.name for path in result.files], "table": f"runs/{run_dir.name}/atlas.csv",
+                "engine": _engine([unit.get("compiled") for unit in units if unit.get("seconds")]),
                 "numbers": {"setups": int(result.table["setup"].nunique()), "chosen": result.choice.setup,
                             "statements that hold there": result.choice.holds,
                             "training seconds": round(result.seconds, 1)},
@@ -449,8 +461,9 @@ def run_reproduce(
     """Run each experiment not already done into ``out``; returns every figure's done record.
 
     ``compile`` trains through ``torch.compile`` (``TrainConfig.compile``: equal to the eager engine
-    to round-off); each record says which engine trained it (``compiled``). A figure already done
-    is reused whichever engine trained it, and a half-run sweep resumes with the engine asked now.
+    to round-off). A figure already done is reused whichever engine trained it, and a half-run
+    sweep resumes with the engine asked now; each record's ``engine`` says which trained its
+    numbers ("eager", "compiled", or "mixed" for a run resumed under the other engine).
 
     ``on_start(experiment, index, total)`` returns ``progress(total_epochs, label=None)``, which in
     turn returns an ``on_epoch(epoch, loss)`` callback.
@@ -477,7 +490,7 @@ def run_reproduce(
         record = {
             "figure": experiment.figure, "title": experiment.title, "kind": experiment.kind, "scale": scale,
             "settings": experiment.settings, "run": experiment.run_key, "note": experiment.note,
-            "seconds": round(time.perf_counter() - started, 2), "compiled": compile, **outcome,
+            "seconds": round(time.perf_counter() - started, 2), **outcome,
         }
         write_atomically(done_path, lambda p: p.write_text(json.dumps(record, indent=2) + "\n"))
         records.append(record)

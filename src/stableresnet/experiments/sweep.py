@@ -48,7 +48,7 @@ from ..train import Checkpoint, TrainConfig, evaluate
 COLUMNS = [
     "dataset", "block", "h", "integrator", "step_size_policy", "depth", "width", "epochs", "batch_size", "lr",
     "trial", "seed", "train_accuracy", "train_loss", "test_accuracy", "test_loss", "diverged", "diverged_epoch",
-    "block_h_mean", "block_h_min", "seconds", "version",
+    "block_h_mean", "block_h_min", "seconds", "version", "compiled",
 ]
 # Added per member by ``robustness=True`` (see stableresnet.diagnostics.member_robustness). The four
 # accuracies are measured on one seeded subset of at most ROBUSTNESS_ROWS test rows (all rows of the
@@ -332,7 +332,7 @@ def run_group(
         "test_accuracy": test_metrics["accuracy"], "test_loss": test_metrics["loss"],
         "diverged": result.diverged, "diverged_epoch": result.diverged_epoch,
         "block_h_mean": result.step_sizes.mean(axis=1), "block_h_min": result.step_sizes.min(axis=1),
-        "seconds": seconds, "version": __version__,
+        "seconds": seconds, "version": __version__, "compiled": compile,
         **robustness,
     })[COLUMNS + list(robustness)]
 

@@ -54,6 +54,9 @@ PICTURES = {
 PICTURES["atlas"] = [("atlas-overview.png", "every set-up against every picture statement: seeds where it holds, k/N "
                                          "(bold: holds over seeds)", 1100)]
 BEYOND_PREFIX = "beyond"  # experiments named beyondN go beyond the paper (their own section)
+# Beside a figure's run time: which engine trained its numbers (``reproduce --compile``); eager says nothing.
+ENGINE_NOTES = {"compiled": " (compiled, torch.compile)",
+                "mixed": " (partly compiled: resumed under the other engine; equal to round-off)"}
 
 
 def _escape(value) -> str:
@@ -230,7 +233,7 @@ def build_report(out: str | Path, records: list[dict], claims: pd.DataFrame, sca
         mine = claims[claims["figure"] == figure]
         if len(mine):
             parts.append(_claims_table(mine))
-        engine = " (compiled, torch.compile)" if record.get("compiled") else ""
+        engine = ENGINE_NOTES.get(record.get("engine"), "")
         parts.append(f"<p>Run time {record['seconds']:.1f} s{engine}. Settings ({_escape(record['kind'])}):</p>"
                      f"<pre>{_escape(json.dumps(record['settings'], indent=2))}</pre>")
     env = environment()
@@ -238,7 +241,8 @@ def build_report(out: str | Path, records: list[dict], claims: pd.DataFrame, sca
               _table(pd.DataFrame({"item": list(env), "value": [str(v) for v in env.values()]})),
               "<h3>Run times</h3>",
               _table(pd.DataFrame([{"figure": r["figure"], "kind": r["kind"], "seconds": r["seconds"],
-                                   "engine": "compiled" if r.get("compiled") else "eager"} for r in records])),
+                                   "engine": r.get("engine", "eager" if r["kind"] != "data" else "")}
+                                  for r in records])),
               "</body></html>"]
     path = out / "index.html"
     write_atomically(path, lambda p: p.write_text("\n".join(parts), encoding="utf-8"))
