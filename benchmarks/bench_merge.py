@@ -23,7 +23,7 @@ import time
 import torch
 
 from stableresnet import blocks
-from stableresnet.experiments.sweep import SweepConfig, TrialData, groups
+from stableresnet.experiments.sweep import SweepConfig, TrialData, groups, trial_seed
 from stableresnet.model import StableResNet
 from stableresnet.train import TrainConfig, fit
 
@@ -54,7 +54,8 @@ def trainer(dataset: str, blocks_of_members: list[str], steps: int):
 
     def run():
         model = StableResNet(data.n_features, data.n_classes, config.depth, config.width, block,
-                             step_size=[h for _, h in members], seed=[trial for trial, _ in members])
+                             step_size=[h for _, h in members],
+                             seed=[trial_seed(config.seed, trial) for trial, _ in members])
         fit(model, data.X, data.y, TrainConfig(1, config.batch_size, config.learning_rate), train_index=rows)
         return model
 

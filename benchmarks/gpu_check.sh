@@ -18,9 +18,8 @@ failed=()
 step() {  # step NAME SECONDS COMMAND...: run it with a time limit, log to $LOG_DIR/NAME.txt, note a failure
     local name=$1 seconds=$2
     shift 2
-    timeout "$seconds" "$@" >"$LOG_DIR/$name.txt" 2>&1
-    local status=$?
-    cat "$LOG_DIR/$name.txt"
+    timeout "$seconds" "$@" 2>&1 | tee "$LOG_DIR/$name.txt"
+    local status=${PIPESTATUS[0]}
     [ "$status" -eq 0 ] || failed+=("$name (exit $status)")
 }
 

@@ -203,6 +203,7 @@ def test_cli_drift_writes_tables_and_figures_and_refuses_mistakes(tmp_path):
     for name in ("config.json", "periods.csv", "sweep.csv", "drift.png", "sweep.png"):
         assert (out / name).is_file()
     assert len(pd.read_csv(out / "periods.csv")) == 4 * 3
+    assert not pd.read_csv(out / "sweep.csv")["compiled"].any()
     for bad, message in ((["--train-until", "1997-01"], "has no time stamps"),
                          (["--blocks", "fancy"], "unknown block 'fancy'"),
                          (["--data", "missing.parquet"], "no such file")):
@@ -211,6 +212,18 @@ def test_cli_drift_writes_tables_and_figures_and_refuses_mistakes(tmp_path):
             changed[changed.index(option) + 1] = value
         result = runner.invoke(app, changed)
         assert result.exit_code == 2 and message in result.output.replace("\n", " ")
+
+
+def test_cli_drift_compile_trains_through_torch_compile(tmp_path, monkeypatch):
+    import torch
+
+    calls = []
+    monkeypatch.setattr(torch, "compile", lambda function, **options: calls.append(options) or function)
+    result = CliRunner().invoke(app, ["drift", "--data", "elec2", "--train-until", "31", "--blocks", "plain,shrinkage",
+                                      "--step-sizes", "1", "--trials", "1", "--depth", "2", "--width", "4",
+                                      "--epochs", "1", "--batch-size", "4096", "--compile", "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert len(calls) == 2 and pd.read_csv(tmp_path / "sweep.csv")["compiled"].all()  # one per block
 
 
 def test_load_drift_data_reads_a_transactions_file(tmp_path):

@@ -11,7 +11,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from ..files import check_output_folder
-from .common import DEVICE_OPTION, StepLog, app, console, resolve_device, start_group, user_errors
+from .common import COMPILE_OPTION, DEVICE_OPTION, StepLog, app, console, resolve_device, start_group, user_errors
 
 
 @app.command()
@@ -29,6 +29,7 @@ def atlas(
                                         "with 2 on a 2-core machine the paper-scale atlas ran 1.98× the training "
                                         "time per wall second."),
     device: str = DEVICE_OPTION,
+    compile: bool = COMPILE_OPTION,
 ):
     """Check every picture statement over a grid of set-ups (data, inputs, optimiser, epochs, framework); resumable.
 
@@ -55,7 +56,7 @@ def atlas(
             progress.update(task, total=epochs)
             return start_group(progress, task, steps, label, reported_when_done=done)
 
-        result = run_atlas(config, out, names, device, on_run, workers)
+        result = run_atlas(config, out, names, device, on_run, workers, compile)
         steps.end()
     wall = time.perf_counter() - started
 

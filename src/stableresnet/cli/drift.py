@@ -11,7 +11,7 @@ from rich.table import Table
 
 from ..files import check_output_folder, write_atomically
 from .common import (
-    DEVICE_OPTION, StepLog, app, console, epoch_progress, resolve_device, start_group, user_errors,
+    COMPILE_OPTION, DEVICE_OPTION, StepLog, app, console, epoch_progress, resolve_device, start_group, user_errors,
 )
 from .sweep import print_summary
 
@@ -36,6 +36,7 @@ def drift(
     seed: int = typer.Option(0, help="Seed of the trials (and of synthetic-btc)."),
     out: Optional[Path] = typer.Option(None, help="Results folder [results/drift-NAME]."),
     device: str = DEVICE_OPTION,
+    compile: bool = COMPILE_OPTION,
 ):
     """Train on a time window, then test on every later period (paper Figs. 14-15); resumable."""
     from ..experiments.drift import DriftConfig, run_drift, save_drift
@@ -60,7 +61,7 @@ def drift(
         def on_block(block, index, n_blocks):
             return start_group(progress, task, steps, f"block {index + 1}/{n_blocks} {block}")
 
-        result = run_drift(config, device=device, progress=on_block, directory=out)
+        result = run_drift(config, device=device, progress=on_block, directory=out, compile=compile)
         steps.end()
     written = save_drift(out, config, result)
     unit = {"month": "month", "week": "week"}[period] if result.data.has_timestamps else f"{period} (row block)"
