@@ -11,16 +11,17 @@ members launches each kernel once where the two groups launch it twice.
 
 For each data set it trains the paper sweep's plain and shrinkage groups (100 members each) and the
 merged group through the real ``fit`` for ``--steps`` mini-batches, times each (minimum of 3 calls
-after a warm-up) and prints plain + shrinkage against merged, and the largest difference between
-a merged member's parameters and the same member trained in its own group.
+after a warm-up, ``bench_layout.step_milliseconds``) and prints plain + shrinkage against merged,
+and the largest difference between a merged member's parameters and the same member trained in
+its own group.
 """
 
 from __future__ import annotations
 
 import argparse
-import time
 
 import torch
+from bench_layout import step_milliseconds
 
 from stableresnet import blocks
 from stableresnet.experiments.sweep import SweepConfig, TrialData, groups, trial_seed
@@ -62,17 +63,6 @@ def trainer(dataset: str, blocks_of_members: list[str], steps: int):
     return run
 
 
-def timed(run, steps: int) -> tuple[float, StableResNet]:
-    """Milliseconds per step (minimum of 3 calls after a warm-up) and the last trained model."""
-    run()
-    times, model = [], None
-    for _ in range(3):
-        started = time.perf_counter()
-        model = run()
-        times.append((time.perf_counter() - started) / steps * 1e3)
-    return min(times), model
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--datasets", default="circles,wine,abalone,absenteeism,autism,adult")
@@ -82,9 +72,9 @@ def main() -> None:
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; ms per training step")
     print(f"{'dataset':12} {'plain':>8} {'shrinkage':>10} {'sum':>8} {'merged':>8} {'speed-up':>9}  largest difference")
     for dataset in args.datasets.split(","):
-        plain_ms, plain = timed(trainer(dataset, ["plain"], args.steps), args.steps)
-        shrinkage_ms, shrinkage = timed(trainer(dataset, ["shrinkage"], args.steps), args.steps)
-        merged_ms, merged = timed(trainer(dataset, ["plain", "shrinkage"], args.steps), args.steps)
+        plain_ms, plain = step_milliseconds(trainer(dataset, ["plain"], args.steps), args.steps)
+        shrinkage_ms, shrinkage = step_milliseconds(trainer(dataset, ["shrinkage"], args.steps), args.steps)
+        merged_ms, merged = step_milliseconds(trainer(dataset, ["plain", "shrinkage"], args.steps), args.steps)
         half = plain.n_members
         difference = 0.0
         for name, value in merged.named_parameters():
