@@ -1,6 +1,7 @@
 """reproduce: spec validation, resume after an interruption, claims computed from the tables, the report."""
 
 import json
+import time
 
 import pandas as pd
 import pytest
@@ -103,6 +104,32 @@ def test_an_interrupted_reproduce_resumes_and_reuses_finished_figures(tiny_spec,
                  "fig9/sweep.png"):
         assert f"src='{name}'" in page
         assert (out / name).exists()
+
+
+def test_a_resumed_figure_counts_the_time_of_its_stopped_runs(tiny_spec, tmp_path, monkeypatch):
+    fig9 = [e for e in load_specs("quick", tiny_spec()) if e.figure == "fig9"]
+    real_sweep = reproduce.KINDS["sweep"]
+    calls = []
+
+    class SlowThenStopped(real_sweep):
+        @staticmethod
+        def run(*args, **kwargs):
+            calls.append(1)
+            time.sleep(0.5)
+            if len(calls) == 1:
+                raise KeyboardInterrupt
+            return real_sweep.run(*args, **kwargs)
+
+    monkeypatch.setitem(reproduce.KINDS, "sweep", SlowThenStopped)
+    with pytest.raises(KeyboardInterrupt):
+        run_reproduce(fig9, tmp_path, "quick")
+    spent = tmp_path / "runs" / fig9[0].run_key / "spent-fig9.json"
+    assert json.loads(spent.read_text())["seconds"] >= 0.5
+    started = time.perf_counter()
+    record, = run_reproduce(fig9, tmp_path, "quick")
+    second = time.perf_counter() - started
+    assert 0.5 + 0.5 <= record["seconds"] <= 0.5 + second + 0.5  # both runs, and no more than they took
+    assert not spent.exists()
 
 
 COMPARISON_SPEC = """

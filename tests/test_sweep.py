@@ -99,6 +99,21 @@ def test_a_killed_sweep_resumes_and_ends_with_the_uninterrupted_table(tmp_path):
     assert not list(resumed.rglob(".*.partial-*"))
 
 
+def test_sigterm_stops_a_sweep_like_ctrl_c_with_one_line_and_it_resumes(tmp_path):
+    out = tmp_path / "run"
+    process = subprocess.Popen(sweep_command(out), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while time.time() < deadline and not list((out / "groups").glob("*.csv")):
+        time.sleep(0.05)
+    process.send_signal(signal.SIGTERM)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130, stderr
+    assert "stopped: no file was left half-written" in " ".join(stderr.split()) and "Traceback" not in stderr
+    assert not list(out.rglob(".*.partial-*"))
+    subprocess.run(sweep_command(out), check=True, capture_output=True)
+    assert len(pd.read_csv(out / "results.csv")) == 18
+
+
 def test_a_group_cut_off_mid_way_resumes_from_its_saved_epoch(tmp_path, monkeypatch):
     """A group's training saves its state between epochs (here after every one): a rerun trains
     only the epochs not saved and ends with the uninterrupted table; no checkpoint is left."""

@@ -1,5 +1,7 @@
 """Training: determinism, learning, divergence as a result, ensemble independence, bad input."""
 
+import time
+
 import numpy as np
 import pytest
 import torch
@@ -200,13 +202,16 @@ def test_a_run_killed_between_epochs_resumes_from_its_checkpoint_to_the_numbers_
         if epoch == 2:
             raise Killed
 
+    started = time.perf_counter()
     with pytest.raises(Killed):
         fit(model(), X, y, config, train_index=rows, on_epoch=killed_after_epoch_2, checkpoint=checkpoint)
+    stopped_after = time.perf_counter() - started
     assert checkpoint.path.is_file()
     resumed = model()
     result = fit(resumed, X, y, config, train_index=rows, on_epoch=lambda epoch, loss: seen.append(epoch),
                  checkpoint=checkpoint)
     assert seen == [0, 1, 2, 3, 4]  # the saved epochs were not trained again
+    assert whole_result.resumed_seconds == 0 and 0 < result.resumed_seconds < stopped_after  # epochs 0-2's time
     for (name, a), (_, b) in zip(whole.state_dict().items(), resumed.state_dict().items()):
         assert torch.equal(a, b), name
     np.testing.assert_array_equal(result.loss_history, whole_result.loss_history)

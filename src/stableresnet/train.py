@@ -88,6 +88,8 @@ class TrainResult:
     # (M, depth) each block's h after training (``StableResNet.block_step_sizes``): the
     # learnable policy's trained h_i, the adaptive policy's running average, else h.
     step_sizes: np.ndarray | None = field(default=None, repr=False)
+    # Training seconds that earlier, stopped calls spent on the epochs this call resumed after (`Checkpoint`).
+    resumed_seconds: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -248,7 +250,8 @@ def fit(
     saving = None if checkpoint is None else (checkpoint, _fingerprint(model, X, y, config, train_index))
     flat = _FlatParameters(model)
     try:
-        alive, diverged_epoch, history = _train(model, X, y, config, train_index, on_epoch, flat, saving)
+        alive, diverged_epoch, history, resumed_seconds = _train(model, X, y, config, train_index, on_epoch, flat,
+                                                                 saving)
     finally:
         flat.release()
     model.eval()
@@ -257,6 +260,7 @@ def fit(
         diverged_epoch=diverged_epoch.cpu().numpy(),
         loss_history=np.array(history),
         step_sizes=model.block_step_sizes().cpu().numpy(),
+        resumed_seconds=resumed_seconds,
     )
 
 
@@ -264,8 +268,8 @@ def _train(
     model: StableResNet, X: torch.Tensor, y: torch.Tensor, config: TrainConfig, train_index: torch.Tensor,
     on_epoch: Callable[[int, np.ndarray], None] | None, flat: _FlatParameters,
     saving: tuple[Checkpoint, str] | None = None,
-) -> tuple[torch.Tensor, torch.Tensor, list[np.ndarray]]:
-    """The epochs of ``fit``; returns (alive, diverged_epoch, loss history).
+) -> tuple[torch.Tensor, torch.Tensor, list[np.ndarray], float]:
+    """The epochs of ``fit``; returns (alive, diverged_epoch, loss history, resumed seconds).
 
     ``saving`` is a checkpoint and the fingerprint of this run: the epochs start from the state
     saved there (when it is this run's) and the state is saved there between epochs.
@@ -300,11 +304,12 @@ def _train(
         member_losses = torch.compile(member_losses, dynamic=True,
                                       mode="reduce-overhead" if device.type == "cuda" else None)
     model.train()
-    first_epoch, last_save = 0, time.monotonic()
+    first_epoch, resumed_seconds = 0, 0.0
+    started = last_save = time.monotonic()
     if saving is not None:
         resumed = _load_state(saving, model, flat, optimizer, batch_generators)
         if resumed is not None:
-            first_epoch, alive, diverged_epoch, history = resumed
+            first_epoch, alive, diverged_epoch, history, resumed_seconds = resumed
             any_dead = host_checks and not bool(alive.all())
     for epoch in range(first_epoch, config.epochs):
         order = torch.stack([torch.randperm(n_train, generator=g) for g in batch_generators]).to(device)
@@ -334,33 +339,37 @@ def _train(
         everyone_dead = not bool(alive.any())
         if saving is not None and time.monotonic() - last_save >= saving[0].every_seconds:
             next_epoch = config.epochs if everyone_dead else epoch + 1  # nobody left to train: finished
-            _save_state(saving, next_epoch, model, flat, optimizer, batch_generators, alive, diverged_epoch, history)
             last_save = time.monotonic()
+            _save_state(saving, next_epoch, model, flat, optimizer, batch_generators, alive, diverged_epoch, history,
+                        resumed_seconds + last_save - started)
         if on_epoch is not None:
             on_epoch(epoch, mean_loss)
         if everyone_dead:
             break
-    return alive, diverged_epoch, history
+    return alive, diverged_epoch, history, resumed_seconds
 
 
 def _save_state(saving: tuple[Checkpoint, str], next_epoch: int, model: StableResNet, flat: _FlatParameters,
                 optimizer: torch.optim.Optimizer, generators: list[torch.Generator], alive: torch.Tensor,
-                diverged_epoch: torch.Tensor, history: list[np.ndarray]) -> None:
-    """Write the state the epochs from ``next_epoch`` on read, atomically (a kill mid-write keeps the last one)."""
+                diverged_epoch: torch.Tensor, history: list[np.ndarray], seconds: float) -> None:
+    """Write the state the epochs from ``next_epoch`` on read, atomically (a kill mid-write keeps the last one),
+    with the training ``seconds`` spent up to it."""
     checkpoint, fingerprint = saving
     state = {
-        "format": CHECKPOINT_FORMAT, "fingerprint": fingerprint, "next_epoch": next_epoch, "parameters": flat.values.detach().cpu(),
+        "format": CHECKPOINT_FORMAT, "fingerprint": fingerprint, "next_epoch": next_epoch,
+        "parameters": flat.values.detach().cpu(),
         "buffers": {name: b.detach().cpu() for name, b in model.named_buffers()},
         "optimizer": optimizer.state_dict(), "generators": [g.get_state() for g in generators],
         "alive": alive.cpu(), "diverged_epoch": diverged_epoch.cpu(), "history": torch.from_numpy(np.stack(history)),
+        "seconds": seconds,
     }
     write_atomically(checkpoint.path, lambda p: torch.save(state, p))
 
 
 def _load_state(saving: tuple[Checkpoint, str], model: StableResNet, flat: _FlatParameters,
                 optimizer: torch.optim.Optimizer, generators: list[torch.Generator],
-                ) -> tuple[int, torch.Tensor, torch.Tensor, list[np.ndarray]] | None:
-    """Put this run's saved state back; (next epoch, alive, diverged_epoch, history), or None where
+                ) -> tuple[int, torch.Tensor, torch.Tensor, list[np.ndarray], float] | None:
+    """Put this run's saved state back; (next epoch, alive, diverged_epoch, history, seconds), or None where
     there is no checkpoint, or it is another run's, another format's or unreadable."""
     checkpoint, fingerprint = saving
     path = Path(checkpoint.path)
@@ -386,7 +395,8 @@ def _load_state(saving: tuple[Checkpoint, str], model: StableResNet, flat: _Flat
     for generator, generator_state in zip(generators, state["generators"]):
         generator.set_state(generator_state)
     history = list(state["history"].numpy())
-    return state["next_epoch"], state["alive"].to(device), state["diverged_epoch"].to(device), history
+    return (state["next_epoch"], state["alive"].to(device), state["diverged_epoch"].to(device), history,
+            state.get("seconds", 0.0))
 
 
 def _freeze_diverged(

@@ -7,6 +7,8 @@ with exit status 2, never as a traceback.
 from __future__ import annotations
 
 import functools
+import signal
+import threading
 import time
 
 import numpy as np
@@ -107,17 +109,32 @@ def start_group(progress: Progress, task, steps: StepLog, label: str, *, reporte
     return on_epoch
 
 
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
 def user_errors(command):
-    """Turn the package's user-facing errors into one red line and exit status 2."""
+    """Turn the package's user-facing errors into one red line and exit status 2, and a stop
+    (Ctrl-C, or SIGTERM, which then unwinds like Ctrl-C: temporary files removed, time counted)
+    into one line and exit status 130."""
 
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
+        in_main_thread = threading.current_thread() is threading.main_thread()
+        previous = signal.signal(signal.SIGTERM, _interrupt) if in_main_thread else None
         try:
             return command(*args, **kwargs)
         except USER_ERRORS as error:
             # One line whatever the width (soft_wrap), and the message shown as written (escape).
             errors.print(f"[bold red]error:[/] {escape(str(error))}", highlight=False, soft_wrap=True)
             raise typer.Exit(2) from None
+        except KeyboardInterrupt:
+            errors.print("[bold yellow]stopped:[/] no file was left half-written; sweep, drift, reproduce and atlas "
+                         "continue where they stopped when run again", highlight=False, soft_wrap=True)
+            raise typer.Exit(130) from None
+        finally:
+            if in_main_thread:
+                signal.signal(signal.SIGTERM, previous)
 
     return wrapper
 

@@ -240,7 +240,7 @@ def run_block(
             "periods_after": period - split.last_train_period, "n_rows": n_rows,
             "accuracy": metrics["accuracy"], "loss": metrics["loss"],
         })[PERIOD_COLUMNS])
-    seconds = (time.perf_counter() - started) / len(members)
+    seconds = (time.perf_counter() - started + result.resumed_seconds) / len(members)
     sweep = pd.DataFrame({
         **member_columns, "depth": config.depth, "width": config.width, "epochs": config.epochs,
         "batch_size": config.batch_size, "lr": config.learning_rate,

@@ -460,6 +460,9 @@ def run_reproduce(
 ) -> list[dict]:
     """Run each experiment not already done into ``out``; returns every figure's done record.
 
+    A figure's ``seconds`` count every run of it: a stopped run (an exception, Ctrl-C, or SIGTERM
+    through the command line) leaves its time in ``runs/<run>/spent-<figure>.json`` for the next.
+
     ``compile`` trains through ``torch.compile`` (``TrainConfig.compile``: equal to the eager engine
     to round-off). A figure already done is reused whichever engine trained it, and a half-run
     sweep resumes with the engine asked now; each record's ``engine`` says which trained its
@@ -484,14 +487,24 @@ def run_reproduce(
                 continue
         figure_dir.mkdir(parents=True, exist_ok=True)
         progress = on_start(experiment, index, len(experiments)) if on_start else (lambda *args: None)
+        run_dir = out / "runs" / experiment.run_key
+        # Seconds that stopped runs of this figure spent, so a resumed figure's time is its whole time.
+        spent_path = run_dir / f"spent-{experiment.figure}.json"
+        earlier = json.loads(spent_path.read_text())["seconds"] if spent_path.exists() else 0.0
         started = time.perf_counter()
-        outcome = KINDS[experiment.kind].run(experiment, out / "runs" / experiment.run_key, figure_dir, device, progress,
-                                             compile)
+        try:
+            outcome = KINDS[experiment.kind].run(experiment, run_dir, figure_dir, device, progress, compile)
+        except BaseException:
+            run_dir.mkdir(parents=True, exist_ok=True)
+            spent = {"seconds": earlier + time.perf_counter() - started}
+            write_atomically(spent_path, lambda p: p.write_text(json.dumps(spent) + "\n"))
+            raise
         record = {
             "figure": experiment.figure, "title": experiment.title, "kind": experiment.kind, "scale": scale,
             "settings": experiment.settings, "run": experiment.run_key, "note": experiment.note,
-            "seconds": round(time.perf_counter() - started, 2), **outcome,
+            "seconds": round(earlier + time.perf_counter() - started, 2), **outcome,
         }
         write_atomically(done_path, lambda p: p.write_text(json.dumps(record, indent=2) + "\n"))
+        spent_path.unlink(missing_ok=True)
         records.append(record)
     return records

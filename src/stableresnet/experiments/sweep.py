@@ -321,7 +321,7 @@ def run_group(
     train_metrics = evaluate(model, data.X, data.y, train_rows)
     test_metrics = evaluate(model, data.X, data.y, test_rows)
     robustness = _robustness(model, data, group, config.seed) if config.robustness else {}
-    seconds = (time.perf_counter() - started) / len(group.members)
+    seconds = (time.perf_counter() - started + result.resumed_seconds) / len(group.members)
     return pd.DataFrame({
         "dataset": config.dataset, "block": group.block,
         "h": [h for _, h in group.members], "integrator": config.integrator,
