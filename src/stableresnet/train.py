@@ -100,12 +100,12 @@ class Checkpoint:
 
     The state is everything the remaining epochs read: parameters, optimiser moments, buffers
     (batch-norm statistics, the adaptive policy's averages), each member's mini-batch generator,
-    the divergence marks and the loss history; so a resumed run ends with the numbers of an
-    uninterrupted one, to the bit. The file is left for the caller to remove once it has kept its
-    results: a run killed after a save of its last epoch resumes there, at no cost. A file saved by another run (other data, seeds, model or
-    training settings), by another version of this format, or unreadable, is not used and is
-    overwritten. The engine (eager or compiled) and the device may change between runs; the
-    numbers then agree with an uninterrupted run's to round-off only.
+    the divergence marks, the loss history and the training time; so a resumed run ends with the
+    numbers of an uninterrupted one, to the bit. The file is left for the caller to remove once it
+    has kept its results: a run killed after a save of its last epoch resumes there, at no cost.
+    A file saved by another run (other data, seeds, model or training settings), in another format
+    or unreadable is not used, and is overwritten. The engine (eager or compiled) and the device
+    may change between runs; the numbers then agree with an uninterrupted run's to round-off only.
     """
 
     path: Path
