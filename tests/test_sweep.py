@@ -7,7 +7,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 
 import numpy as np
 import pandas as pd
@@ -74,18 +73,41 @@ def sweep_command(out, extra=()):
             "--out", str(out), *extra]
 
 
+# Runs the CLI's sweep and sends the process ``signal`` from inside the third group's training,
+# after its first epoch: a stop that lands mid-sweep and mid-group whatever the machine's load.
+SIGNAL_IN_THIRD_GROUP = """
+import os, signal, sys
+from stableresnet.cli import main
+from stableresnet.experiments import sweep
+
+stop_with, train_group, started = getattr(signal, sys.argv.pop(1)), sweep.run_group, []
+
+def run_group(config, group, data, device="cpu", on_epoch=None, *rest):
+    started.append(group)
+    if len(started) == 3:
+        def on_epoch(epoch, loss):
+            if epoch >= 1:
+                os.kill(os.getpid(), stop_with)
+    return train_group(config, group, data, device, on_epoch, *rest)
+
+sweep.run_group = run_group
+main()
+"""
+
+
+def sweep_stopped_in_third_group(out, signal_name, **popen):
+    command = sweep_command(out)
+    return subprocess.run([sys.executable, "-c", SIGNAL_IN_THIRD_GROUP, signal_name, *command[3:]], **popen)
+
+
 def test_a_killed_sweep_resumes_and_ends_with_the_uninterrupted_table(tmp_path):
     whole = tmp_path / "whole"
     subprocess.run(sweep_command(whole), check=True, capture_output=True)
     resumed = tmp_path / "resumed"
-    process = subprocess.Popen(sweep_command(resumed), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 120
-    while time.time() < deadline and len(list((resumed / "groups").glob("*.csv"))) < 2:
-        time.sleep(0.05)
-    process.send_signal(signal.SIGKILL)
-    process.wait()
+    killed = sweep_stopped_in_third_group(resumed, "SIGKILL", capture_output=True)
+    assert killed.returncode == -signal.SIGKILL
     finished = sorted(p.name for p in (resumed / "groups").glob("*.csv"))
-    assert 2 <= len(finished) < 6, "the kill should land mid-sweep"
+    assert len(finished) == 2
     assert not (resumed / "results.csv").exists()
     stamps = {name: os.stat(resumed / "groups" / name).st_mtime_ns for name in finished}
     subprocess.run(sweep_command(resumed), check=True, capture_output=True)
@@ -101,14 +123,11 @@ def test_a_killed_sweep_resumes_and_ends_with_the_uninterrupted_table(tmp_path):
 
 def test_sigterm_stops_a_sweep_like_ctrl_c_with_one_line_and_it_resumes(tmp_path):
     out = tmp_path / "run"
-    process = subprocess.Popen(sweep_command(out), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.time() + 120
-    while time.time() < deadline and not list((out / "groups").glob("*.csv")):
-        time.sleep(0.05)
-    process.send_signal(signal.SIGTERM)
-    _, stderr = process.communicate(timeout=60)
-    assert process.returncode == 130, stderr
-    assert "stopped: no file was left half-written" in " ".join(stderr.split()) and "Traceback" not in stderr
+    stopped = sweep_stopped_in_third_group(out, "SIGTERM", capture_output=True, text=True)
+    assert stopped.returncode == 130, stopped.stderr
+    assert "stopped: no file was left half-written" in " ".join(stopped.stderr.split())
+    assert "Traceback" not in stopped.stderr
+    assert len(list((out / "groups").glob("*.csv"))) == 2
     assert not list(out.rglob(".*.partial-*"))
     subprocess.run(sweep_command(out), check=True, capture_output=True)
     assert len(pd.read_csv(out / "results.csv")) == 18
