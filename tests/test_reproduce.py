@@ -172,6 +172,9 @@ def test_beyond_the_paper_comparison_and_multilevel_in_their_own_report_section(
     fixed = summary[summary["variant"] == "fixed"]
     assert (fixed["block_h_mean"] == 0.5).all()
     assert (summary["trials"] == 2).all()
+    # Each later variant against the first, trial by trial (rk4's h = 2 pairs with fixed h = 0.5).
+    later = summary[summary["variant"] != "fixed"]
+    assert fixed["pairs"].isna().all() and (fixed["verdict"] == "reference").all() and (later["pairs"] == 2).all() and (later["first_h"] == 0.5).all()
     wine = table[(table["dataset"] == "wine") & (table["variant"] == "fixed")]["test_accuracy"]
     assert summary.loc[(summary["dataset"] == "wine") & (summary["variant"] == "fixed"), "var"].item() == \
         pytest.approx(wine.var())

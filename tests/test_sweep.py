@@ -23,7 +23,7 @@ from stableresnet.experiments.sweep import (
     Group, SweepConfig, SweepStore, TrialData, groups, parse_step_sizes, run_group, run_sweep, trial_seed,
 )
 from stableresnet.model import ConfigError
-from stableresnet.viz.sweep import plot_sweep, summarize
+from stableresnet.viz.sweep import plot_sweep, summarize, summarize_comparison
 from toy_tables import write_toy_csv
 
 TINY = dict(trials=2, depth=3, epochs=3, step_sizes=(0.1, 1.0))
@@ -490,3 +490,41 @@ def test_sweep_compile_trains_every_group_through_torch_compile(tmp_path, monkey
     result = CliRunner().invoke(app, [*args, "--out", str(tmp_path / "eager")])
     assert result.exit_code == 0, result.output
     assert seen == [True, True, False, False]
+
+
+def test_a_comparison_pairs_each_variant_with_the_first_trial_by_trial():
+    """Hand-made members: the counts, Wilson intervals (9/10: 0.596-0.982) and mean differences by hand."""
+    seeds = np.arange(10)
+    rows = []
+
+    def add(variant, h, accuracies):
+        rows.extend({"dataset": "wine", "variant": variant, "block": "plain", "h": h, "seed": seed,
+                     "test_accuracy": accuracy, "diverged": False, "block_h_mean": h}
+                    for seed, accuracy in zip(seeds, accuracies))
+
+    fixed_at_1 = 0.5 + 0.01 * seeds
+    add("fixed", 0.1, np.full(10, 0.9))
+    add("fixed", 1.0, fixed_at_1)
+    add("adaptive", 0.1, np.where(seeds == 3, np.nan, 0.9))  # ties, and one member with no accuracy
+    add("adaptive", 1.0, np.where(seeds < 9, fixed_at_1 + 0.05, fixed_at_1 - 0.05))
+    add("rk4", 0.4, np.full(10, 0.8))  # as many step sizes as fixed: paired by rank, 0.4 with 0.1
+    add("rk4", 4.0, fixed_at_1)
+    add("one h", 1.0, fixed_at_1)  # one step size against two: paired at the same h
+    order = ["fixed", "adaptive", "rk4", "one h"]
+    summary = summarize_comparison(pd.DataFrame(rows), order=order).set_index(["variant", "h"])
+
+    assert pd.isna(summary.loc[("fixed", 0.1), "pairs"]) and summary.loc[("fixed", 0.1), "verdict"] == "reference"
+    ties = summary.loc[("adaptive", 0.1)]
+    assert (ties["pairs"], ties["better"], ties["worse"], ties["verdict"]) == (9, 0, 0, "no clear difference")
+    assert ties["better_ci"] == "0.00-0.30"  # Wilson 0/9: [0, 0.299]
+    better = summary.loc[("adaptive", 1.0)]
+    assert (better["pairs"], better["better"], better["worse"], better["first_h"]) == (10, 9, 1, 1.0)
+    assert (better["better_ci"], better["worse_ci"], better["verdict"]) == ("0.60-0.98", "0.02-0.40", "better")
+    assert better["mean_difference"] == pytest.approx((9 * 0.05 - 0.05) / 10)
+    worse = summary.loc[("rk4", 0.4)]
+    assert (worse["first_h"], worse["worse"], worse["worse_ci"], worse["verdict"]) == (0.1, 10, "0.72-1.00", "worse")
+    assert worse["mean_difference"] == pytest.approx(-0.1)
+    assert summary.loc[("rk4", 4.0), "first_h"] == 1.0
+    same = summary.loc[("one h", 1.0)]
+    assert (same["first_h"], same["pairs"], same["better"], same["worse"]) == (1.0, 10, 0, 0)
+    assert list(summary.index.get_level_values("variant").unique()) == order
