@@ -17,11 +17,17 @@ self time is put in one family:
 
 The unprofiled time per step (minimum of ``--repeats`` calls) is printed beside it: the profiler
 itself slows small ops down, so families are shares, the unprofiled line is the speed.
+
+Below it, the eager floor: the ops dispatched per step (ATen ops called from Python or from
+autograd's engine, not from inside another op) times the unprofiled cost of the cheapest op
+(an in-place add on one float, measured in the same run). A step near that floor spends its
+time dispatching, not computing; only fewer ops (fusion, ``torch.compile``) make it faster.
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
 import time
 from collections import defaultdict
 
@@ -30,7 +36,7 @@ from torch.profiler import ProfilerActivity, profile
 
 from stableresnet.experiments.sweep import SweepConfig, TrialData, groups
 from stableresnet.model import StableResNet
-from stableresnet.train import TrainConfig, fit
+from stableresnet.train import TrainConfig, fit, fit_standardization
 
 PRODUCTS = {"aten::mm", "aten::bmm", "aten::addmm", "aten::baddbmm", "aten::addbmm"}
 BOOKKEEPING = {
@@ -61,18 +67,46 @@ def _family(event) -> str:
     return "other tensor ops"
 
 
+def _inside_op(event) -> bool:
+    ancestor = event.cpu_parent
+    while ancestor is not None:
+        if ancestor.name.startswith("aten::"):
+            return True
+        ancestor = ancestor.cpu_parent
+    return False
+
+
+def cheapest_op_microseconds(repeats: int = 5, calls: int = 20_000) -> float:
+    """The unprofiled time of one in-place add on a one-element tensor (minimum over repeats)."""
+    scalar = torch.zeros(1)
+    best = float("inf")
+    for _ in range(repeats):
+        started = time.perf_counter()
+        for _ in range(calls):
+            scalar.add_(1.0)
+        best = min(best, (time.perf_counter() - started) / calls)
+    return best * 1e6
+
+
 def group_training(dataset: str, block: str, steps: int):
     """A call that trains a fresh 100-member group of ``dataset``'s paper sweep for ``steps``
-    mini-batches (one epoch over a cut training split) and returns the model; and the config."""
+    mini-batches (one epoch over a cut training split) and returns the model; and the config.
+
+    The group is built and its inputs standardised once, outside the call, which trains a copy:
+    a sweep does both once per group of hundreds of steps, so they belong to no step.
+    """
     config = SweepConfig.from_preset(dataset)
     data = TrialData(config)
     group = next(g for g in groups(config) if g.block == block)
     rows = data.rows(group, "train")[:, : steps * config.batch_size]
+    built = StableResNet(data.n_features, data.n_classes, config.depth, config.width, block,
+                         step_size=[h for _, h in group.members], seed=list(range(len(group.members))))
+    fit_standardization(built, data.X, rows)
+    train_config = TrainConfig(1, config.batch_size, config.learning_rate, standardize=False)
 
     def run():
-        model = StableResNet(data.n_features, data.n_classes, config.depth, config.width, block,
-                             step_size=[h for _, h in group.members], seed=list(range(len(group.members))))
-        fit(model, data.X, data.y, TrainConfig(1, config.batch_size, config.learning_rate), train_index=rows)
+        model = copy.deepcopy(built)
+        fit(model, data.X, data.y, train_config, train_index=rows)
         return model
 
     return run, config
@@ -97,9 +131,11 @@ def profile_group(dataset: str, block: str, steps: int, repeats: int) -> dict[st
         if event.name in PRODUCTS:
             flops += event.flops or 0
     times["Python and dispatch"] = max(0.0, wall * 1e3 - sum(times.values()))
+    dispatched = sum(1 for event in trace.events() if event.name.startswith("aten::") and not _inside_op(event))
     result = {family: times[family] / steps for family in FAMILIES}
     result["profiled"] = wall * 1e3 / steps
     result["unprofiled"] = min(unprofiled) * 1e3 / steps
+    result["ops"] = dispatched / steps
     result["GFLOP/s"] = flops / (times["products"] / 1e3) / 1e9 if times["products"] else 0.0
     return result
 
@@ -120,6 +156,10 @@ def main() -> None:
     print(f"{'= profiled step':24}" + "".join(f"{results[c]['profiled']:>18.2f}" for c in columns))
     print(f"{'unprofiled step (min)':24}" + "".join(f"{results[c]['unprofiled']:>18.2f}" for c in columns))
     print(f"{'products GFLOP/s':24}" + "".join(f"{results[c]['GFLOP/s']:>18.1f}" for c in columns))
+    cheapest = cheapest_op_microseconds()
+    print(f"{'ops dispatched per step':24}" + "".join(f"{results[c]['ops']:>18.0f}" for c in columns))
+    print(f"{'x cheapest op (ms)':24}" + "".join(f"{results[c]['ops'] * cheapest / 1e3:>18.2f}" for c in columns))
+    print(f"cheapest op (in-place add on one float): {cheapest:.2f} µs")
 
 
 if __name__ == "__main__":
