@@ -69,7 +69,8 @@ def summarize_comparison(table: pd.DataFrame, order=None, metric: str = "test_ac
 
 
 def compare_with_first(table: pd.DataFrame, order, metric: str = "test_accuracy") -> pd.DataFrame:
-    """Every variant after the first against the first, trial by trial, per (dataset, variant, block, h).
+    """Every variant after the first against the first, trial by trial, per (dataset, variant, block, h);
+    a higher ``metric`` is better.
 
     A member pairs with the first variant's member of the same data set, block and seed (same
     split, initial weights and batches) whose h has the same rank among its variant's step sizes,
