@@ -37,6 +37,29 @@ def test_same_seed_gives_bit_identical_weights_and_predictions(moons):
 
 
 @pytest.mark.parametrize("block", ["plain", "shrinkage", "batchnorm"])
+def test_results_do_not_depend_on_torch_thread_count(block):
+    """A Wine-sized group (100 members, width 13, batch 10) trains to the same bits on 1 and 2 threads.
+
+    Batch norm's CPU kernel, fed (B, M·d) channels, split each channel's batch between threads,
+    so this block's numbers changed with the thread count (a one-thread worker disagreed with
+    the two-thread main process); fed (1, M·d, B) it sums each channel in one thread.
+    """
+    generator = torch.Generator().manual_seed(0)
+    X, y = torch.randn(60, 13, generator=generator), torch.randint(0, 3, (60,), generator=generator)
+    threads, states = torch.get_num_threads(), []
+    try:
+        for count in (1, 2):
+            torch.set_num_threads(count)
+            model = StableResNet(13, 3, depth=2, block=block, step_size=0.5, seed=list(range(100)))
+            fit(model, X, y, TrainConfig(epochs=1, batch_size=10))
+            states.append(model.state_dict())
+    finally:
+        torch.set_num_threads(threads)
+    for name, tensor in states[0].items():
+        assert torch.equal(tensor, states[1][name]), name
+
+
+@pytest.mark.parametrize("block", ["plain", "shrinkage", "batchnorm"])
 def test_each_block_learns_the_moons(moons, block):
     X, y = moons
     model, result = trained(X, y, block=block, step_size=0.5)

@@ -158,11 +158,15 @@ class BatchNorm(AbstractVectorField):
     """F(y) = BN(K2 σ(BN(K1 y + b1)) + b2) (He et al. 2016 ordering, no activation after the sum).
 
     "Batch norm with small h" is this field with h < 1. Each member keeps its own
-    batch statistics: the (M, B, d) features are laid out as (B, M·d) channels for
-    ``torch.nn.functional.batch_norm``: normalised (z − μ_B)/sqrt(σ²_B + eps), running
+    batch statistics: the (M, B, d) features are laid out as M·d channels of B values,
+    (1, M·d, B), for ``torch.nn.functional.batch_norm``: normalised (z − μ_B)/sqrt(σ²_B + eps), running
     statistics r ← (1 − momentum)·r + momentum·(batch statistic). PyTorch's defaults are
     momentum 0.1, eps 1e-5 (``BATCH_NORM_MOMENTUM``, ``BATCH_NORM_EPS``); Keras' (the paper's
     framework) are momentum 0.99 in its own sense, r ← 0.99·r + 0.01·(batch), i.e. 0.01 here, and eps 1e-3.
+    In that layout each channel's B values are contiguous, and the CPU kernel sums each channel
+    in one thread, so the numbers do not depend on torch's thread count. (The (B, M·d) layout
+    took the channels-last kernel, which splits the batch between threads: its sums, and so
+    every result of this block, changed with the thread count.)
     Running statistics are stored (depth, M, d) so each layer's slice is contiguous
     and updated in place. Integrators with several stages evaluate F several times per
     block, and in training mode each evaluation updates the running statistics; the
@@ -197,7 +201,9 @@ class BatchNorm(AbstractVectorField):
 
     def _norm(self, z: torch.Tensor, layer: dict, index: int, norm: str) -> torch.Tensor:
         n_members, batch, width = z.shape
-        channels = z.transpose(0, 1).reshape(batch, n_members * width)
+        # Contiguous whatever M: a one-member transpose would be a strided view, which the kernel
+        # sums another way, and a member would no longer train as it does in an ensemble.
+        channels = z.transpose(1, 2).contiguous().view(1, n_members * width, batch)
         # Running statistics are left out (not updated) under ``frozen_statistics`` in training mode.
         update = not (self.training and self._frozen)
         normed = F.batch_norm(
@@ -210,7 +216,7 @@ class BatchNorm(AbstractVectorField):
             momentum=self.momentum,
             eps=self.eps,
         )
-        return normed.view(batch, n_members, width).transpose(0, 1)
+        return normed.view(n_members, width, batch).transpose(1, 2)
 
     def forward(self, y, layer, index):
         hidden = self.activation(self._norm(affine(y, layer["K1"], layer["b1"]), layer, index, "norm1"))
