@@ -6,6 +6,7 @@ the batched ensemble engine against a plain sequential PyTorch loop, measured si
     .venv/bin/python benchmarks/bench_sweep.py --vmap-epochs 50   # the whole vmap recipe (default: 10 epochs, scaled)
     .venv/bin/python benchmarks/bench_sweep.py --device cuda
     .venv/bin/python benchmarks/bench_sweep.py --compile          # also the engine through torch.compile
+    .venv/bin/python benchmarks/bench_sweep.py --workers 1        # skip the engine on worker threads
 
 The sequential loop is what a user writes without the engine: one ``nn.Module`` per network
 (``nn.Linear`` layers, ``nn.BatchNorm1d``), trained one after another with ``DataLoader``-style
@@ -22,6 +23,10 @@ and the reference product on the CPU.
 (from TorchInductor's on-disk cache if an earlier process filled it; the printout says whether the
 cache folder was empty), the second reuses this process's compiled graphs. Each time includes
 the compilation.
+
+``--workers N`` (default 2) also runs the sweep with ``run_sweep(workers=N)``: N groups at once in
+threads of one torch thread each (``sweep --workers``), and checks that its table equals the
+one-after-another run's (wall-clock seconds aside).
 """
 
 from __future__ import annotations
@@ -177,6 +182,8 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=None, help="override the sweep's 50 epochs (a shorter run)")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--compile", action="store_true", help="also the engine through torch.compile, twice")
+    parser.add_argument("--workers", type=int, default=2, help="also the engine with this many worker threads "
+                                                             "(one torch thread each; 1 skips it)")
     args = parser.parse_args()
     config = SweepConfig.from_preset("wine", **({"epochs": args.epochs} if args.epochs else {}))
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, device {args.device}, {config.epochs} epochs")
@@ -187,6 +194,15 @@ def main() -> None:
         if args.device == "cuda":
             torch.cuda.synchronize()
         engine = time.perf_counter() - started
+    threaded = None
+    if args.workers > 1:
+        with tempfile.TemporaryDirectory() as directory:
+            started = time.perf_counter()
+            threaded_table = run_sweep(config, directory, device=args.device, workers=args.workers)
+            if args.device == "cuda":
+                torch.cuda.synchronize()
+            threaded = time.perf_counter() - started
+        same = threaded_table.drop(columns="seconds").equals(table.drop(columns="seconds"))
     members = len(table)
     compiled = compiled_seconds(config, args.device) if args.compile else []
     data = TrialData(config)
@@ -206,6 +222,10 @@ def main() -> None:
     note = "measured" if measured >= members else f"extrapolated from {measured} networks"
     print(f"sequential: {sequential:.1f} s ({per_network * 1000:.0f} ms per network, {note})")
     print(f"speed-up:   {sequential / engine:.1f}x")
+    if threaded is not None:
+        print(f"engine, {args.workers} worker threads: {threaded:.1f} s ({engine / threaded:.2f}x the engine on one, "
+              f"{vmap / threaded:.1f}x the vmap recipe, {sequential / threaded:.1f}x the sequential loop; "
+              f"{'the same' if same else 'ANOTHER'} table)")
     print(f"engine FLOP/s {flops / 1e9:.2f} G vs 2048² matmul {peak / 1e9:.1f} G: {flops / peak:.1%} of the machine")
     print(peak_memory())
 

@@ -20,7 +20,8 @@ from stableresnet.cli import app
 from stableresnet.data import DataError, load_dataset, load_table
 from stableresnet.data.uci import WINE_FEATURES, read_verified
 from stableresnet.experiments.sweep import (
-    Group, SweepConfig, SweepStore, TrialData, groups, parse_step_sizes, run_group, run_sweep, trial_seed,
+    Group, SweepConfig, SweepStore, TrialData, groups, parse_step_sizes, relative_cost, run_group, run_sweep,
+    trial_seed,
 )
 from stableresnet.model import ConfigError
 from stableresnet.viz.sweep import plot_sweep, summarize, summarize_comparison
@@ -98,6 +99,47 @@ main()
 def sweep_stopped_in_third_group(out, signal_name, **popen):
     command = sweep_command(out)
     return subprocess.run([sys.executable, "-c", SIGNAL_IN_THIRD_GROUP, signal_name, *command[3:]], **popen)
+
+
+def test_worker_threads_give_the_table_of_one_group_after_another(tmp_path):
+    """Groups trained two at a time, one torch thread each: the same rows, to the bit."""
+    config = SweepConfig.from_preset("wine", blocks=("plain", "shrinkage", "batchnorm"), step_sizes=(0.1, 1.0),
+                                     trials=2, depth=3, epochs=2, members_per_group=2)
+    threads = torch.get_num_threads()
+    alone = run_sweep(config, tmp_path / "alone")
+    together = run_sweep(config, tmp_path / "workers", workers=2)
+    assert torch.get_num_threads() == threads  # given back
+    assert len(alone) == 12 and len(list((tmp_path / "workers" / "groups").glob("*.csv"))) == 6
+    pd.testing.assert_frame_equal(together.drop(columns="seconds"), alone.drop(columns="seconds"))
+    for workers, backend, message in ((0, "local", "--workers must be an integer ≥ 1; got 0"),
+                                      (2, "ray", "--workers is for the local backend")):
+        with pytest.raises(ConfigError, match=message):
+            run_sweep(config, tmp_path / "refused", workers=workers, backend=backend)
+    assert not (tmp_path / "refused").exists()
+
+
+def test_costliest_groups_start_first():
+    """Batch-norm groups (twice a plain step) first, then by size; canonical order among equals."""
+    config = SweepConfig.from_preset("wine", step_sizes=(0.1, 1.0), trials=3, members_per_group=4)
+    ordered = sorted(groups(config), key=relative_cost, reverse=True)
+    assert [(g.block, len(g.members)) for g in ordered] == [
+        ("batchnorm", 4), ("plain", 4), ("shrinkage", 4), ("batchnorm", 2), ("plain", 2), ("shrinkage", 2)]
+
+
+def test_a_sweep_on_worker_threads_stops_on_sigterm_and_resumes(tmp_path):
+    whole = tmp_path / "whole"
+    subprocess.run(sweep_command(whole), check=True, capture_output=True)
+    out = tmp_path / "run"
+    stopped = subprocess.run([sys.executable, "-c", SIGNAL_IN_THIRD_GROUP, "SIGTERM",
+                              *sweep_command(out, ["--workers", "2"])[3:]], capture_output=True, text=True)
+    assert stopped.returncode == 130, stopped.stderr
+    assert "stopped: no file was left half-written" in " ".join(stopped.stderr.split())
+    assert "Traceback" not in stopped.stderr
+    assert 1 <= len(list((out / "groups").glob("*.csv"))) <= 3 and not (out / "results.csv").exists()
+    assert not list(out.rglob(".*.partial-*"))
+    subprocess.run(sweep_command(out, ["--workers", "2"]), check=True, capture_output=True)
+    pd.testing.assert_frame_equal(pd.read_csv(out / "results.csv").drop(columns="seconds"),
+                                  pd.read_csv(whole / "results.csv").drop(columns="seconds"))
 
 
 def test_a_killed_sweep_resumes_and_ends_with_the_uninterrupted_table(tmp_path):

@@ -57,6 +57,8 @@ def sweep(
                                           "under noise σ=0.1 and FGSM/PGD ε=0.1 (slower)."),
     backend: str = typer.Option("local", help="local (this process) or ray (one Ray task per group)."),
     address: Optional[str] = typer.Option(None, help="Ray cluster address [start a local Ray]."),
+    workers: int = typer.Option(1, help="Groups trained at once on this machine (local backend), each on one "
+                                        "thread, costliest first; the same table. 2 on a 2-core machine."),
     levels: int = typer.Option(1, help=LEVELS_HELP),
     compile: bool = COMPILE_OPTION,
 ):
@@ -100,11 +102,11 @@ def sweep(
 
         def on_group(group, index, n_pending):
             return start_group(progress, task, steps, f"group {index + 1}/{n_pending} {group.block}",
-                               reported_when_done=backend == "ray")
+                               reported_when_done=backend == "ray" or workers > 1)
 
         try:
             table = run_sweep(config, out, device=device, progress=on_group, backend=backend, address=address,
-                              compile=compile)
+                              compile=compile, workers=workers)
             steps.end()
         except SweepIncomplete as error:
             errors.print(f"[bold red]incomplete:[/] {error}", highlight=False)
