@@ -324,6 +324,30 @@ def test_compile_reaches_the_training_of_every_kind_and_is_recorded(tiny_spec, t
     assert "(compiled, torch.compile)" not in page and "<td>eager</td>" in page
 
 
+def test_workers_reach_every_sweep_and_leave_the_numbers_as_they_are(tiny_spec, tmp_path, monkeypatch):
+    """``reproduce --workers 2``: every sweep, comparison and robustness study trains its groups on
+    worker threads, with the tables and summaries of one group after another."""
+    experiments = load_specs("quick", tiny_spec(ENGINE_SPEC))
+    alone = run_reproduce(experiments, tmp_path / "alone", "quick")
+    asked, real_run_sweep = [], reproduce.run_sweep
+    monkeypatch.setattr(reproduce, "run_sweep", lambda *args, **kwargs: asked.append(kwargs["workers"])
+                        or real_run_sweep(*args, **kwargs))
+    together = run_reproduce(experiments, tmp_path / "together", "quick", workers=2)
+    assert asked == [2, 2, 2]  # fig9, and beyond1's two variants
+    compared = []
+    for one in alone:
+        for name in [*(["table"] if "table" in one else []), *(f for f in one["files"] if f.endswith(".csv"))]:
+            path = one[name] if name == "table" else f"{one['figure']}/{name}"
+            a, b = pd.read_csv(tmp_path / "alone" / path), pd.read_csv(tmp_path / "together" / path)
+            pd.testing.assert_frame_equal(a.drop(columns="seconds", errors="ignore"),
+                                          b.drop(columns="seconds", errors="ignore"))
+            compared.append(path)
+    assert {"fig9/summary.csv", "beyond1/summary.csv"} <= set(compared) and len(compared) >= 6
+    with pytest.raises(ConfigError, match="--workers must be an integer ≥ 1; got 0"):
+        run_reproduce(experiments, tmp_path / "refused", "quick", workers=0)
+    assert not (tmp_path / "refused").exists()
+
+
 def test_the_engine_recorded_is_the_one_that_trained_the_numbers(tiny_spec, tmp_path, monkeypatch):
     """A sweep cut off after its first group and finished under ``--compile`` is "mixed", each
     member's row saying how it was trained; a figure read from a run trained earlier (fig15 shares

@@ -46,7 +46,7 @@ from ..model import ConfigError
 from .claims import CLAIMS, evaluate_claims
 from .propagation import run_propagation_seeds
 from .reproduce import PropagationKind, load_specs
-from .sweep import keep_config
+from .sweep import check_workers, keep_config
 
 FIGURES = ("fig2", "fig3", "fig4", "fig5", "fig6", "fig7")
 SCALES = ("quick", "paper")
@@ -321,11 +321,6 @@ def _timed_figure(config: AtlasConfig, trained: Setup, read: list[Setup], figure
     return numbers, time.perf_counter() - started
 
 
-def _check_workers(workers) -> None:
-    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
-        raise ConfigError(f"--workers must be an integer ≥ 1; got {workers!r}")
-
-
 def run_setups(config: AtlasConfig, out: Path, setups: list[Setup], device: str = "cpu",
                progress: Callable[[str, int], Callable | None] | None = None, workers: int = 1,
                compile: bool = False) -> float:
@@ -338,7 +333,7 @@ def run_setups(config: AtlasConfig, out: Path, setups: list[Setup], device: str 
     the records are those of one worker. ``compile`` trains through ``torch.compile``
     (``TrainConfig.compile``: equal to the eager engine to round-off).
     """
-    _check_workers(workers)
+    check_workers(workers)
     units = [(trained, read, figure) for trained, read in _runs(config, setups) for figure in FIGURES
              if not all(_record_path(out, setup, figure).exists() for setup in read)]
 
@@ -557,7 +552,7 @@ def run_atlas(config: AtlasConfig, out: str | Path, setups: list[str] | None = N
     """
     from ..viz.atlas import plot_overview, plot_statement
 
-    _check_workers(workers)  # before anything is written
+    check_workers(workers)  # before anything is written
     out = Path(out)
     planned = None if setups is None else [Setup()] + [parse_setup(config, key) for key in setups]
     try:

@@ -38,7 +38,7 @@ else:  # pragma: no cover
 from ..data import load_dataset, plot_synthetic
 from ..model import ConfigError
 from ..files import write_atomically
-from .sweep import SweepConfig, run_sweep
+from .sweep import SweepConfig, check_workers, run_sweep
 
 SPEC_PATH = Path(__file__).with_name("reproduce.toml")
 SCALES = ("quick", "paper")
@@ -158,7 +158,7 @@ class DataKind:
         return settings["dataset"], settings.get("seed", 0), options
 
     @staticmethod
-    def run(experiment, run_dir, figure_dir, device, progress, compile=False):
+    def run(experiment, run_dir, figure_dir, device, progress, compile=False, workers=1):
         name, seed, options = DataKind.config(experiment.settings)
         dataset = load_dataset(name, seed=seed, **options)
         files = _save_figure(plot_synthetic(dataset), figure_dir, "data")
@@ -213,7 +213,7 @@ class PropagationKind:
         }
 
     @staticmethod
-    def run(experiment, run_dir, figure_dir, device, progress, compile=False):
+    def run(experiment, run_dir, figure_dir, device, progress, compile=False, workers=1):
         from ..viz.propagation import write_propagation_figures
         from .propagation import run_propagation_seeds, write_records
 
@@ -252,11 +252,11 @@ class SweepKind:
         return SweepConfig.from_preset(dataset, **settings)
 
     @staticmethod
-    def run(experiment, run_dir, figure_dir, device, progress, compile=False):
+    def run(experiment, run_dir, figure_dir, device, progress, compile=False, workers=1):
         from ..viz.sweep import plot_sweep, summarize
 
         config = SweepKind.config(experiment.settings)
-        table = run_sweep(config, run_dir, device=device, compile=compile,
+        table = run_sweep(config, run_dir, device=device, compile=compile, workers=workers,
                           progress=lambda group, index, n: progress(config.epochs, f"{group.block} {index + 1}/{n}"))
         summary = summarize(table)
         write_atomically(figure_dir / "summary.csv", lambda p: summary.to_csv(p, index=False))
@@ -307,7 +307,7 @@ class ComparisonKind:
         return runs
 
     @staticmethod
-    def run(experiment, run_dir, figure_dir, device, progress, compile=False):
+    def run(experiment, run_dir, figure_dir, device, progress, compile=False, workers=1):
         from ..viz.sweep import plot_comparison, summarize_comparison
 
         tables = []
@@ -315,7 +315,7 @@ class ComparisonKind:
         names = list(dict.fromkeys(name for name, _ in runs))
         for name, config in runs:
             directory = run_dir / f"{config.dataset}-{names.index(name)}"
-            table = run_sweep(config, directory, device=device, compile=compile,
+            table = run_sweep(config, directory, device=device, compile=compile, workers=workers,
                               progress=lambda group, index, n, c=config, v=name:
                               progress(c.epochs * c.levels, f"{c.dataset}: {v}, {group.block} {index + 1}/{n}"))
             tables.append(table.assign(variant=name))
@@ -340,7 +340,7 @@ class DriftKind:
         return DriftConfig(**settings)
 
     @staticmethod
-    def run(experiment, run_dir, figure_dir, device, progress, compile=False):
+    def run(experiment, run_dir, figure_dir, device, progress, compile=False, workers=1):
         from ..viz.drift import plot_drift, summarize_drift
         from ..viz.sweep import plot_sweep, summarize
         from .drift import run_drift, save_drift
@@ -384,7 +384,7 @@ class RobustnessKind:
         return sweeps, drift
 
     @staticmethod
-    def run(experiment, run_dir, figure_dir, device, progress, compile=False):
+    def run(experiment, run_dir, figure_dir, device, progress, compile=False, workers=1):
         from ..viz.robustness import plot_drops, plot_stability_scatter
         from .drift import run_drift
         from .robustness import decay_per_member, drop_summary, study_verdicts
@@ -392,7 +392,7 @@ class RobustnessKind:
         sweeps, drift = RobustnessKind.config(experiment.settings)
         tables = []
         for config in sweeps:
-            tables.append(run_sweep(config, run_dir / config.dataset, device=device, compile=compile,
+            tables.append(run_sweep(config, run_dir / config.dataset, device=device, compile=compile, workers=workers,
                                     progress=lambda group, index, n, c=config:
                                     progress(c.epochs * c.levels, f"{c.dataset}: {group.block} {index + 1}/{n}")))
         if drift is not None:
@@ -428,13 +428,14 @@ class AtlasKind:
         return scale, seeds
 
     @staticmethod
-    def run(experiment, run_dir, figure_dir, device, progress, compile=False):
+    def run(experiment, run_dir, figure_dir, device, progress, compile=False, workers=1):
         import shutil
 
         from .atlas import atlas_config, run_atlas
 
         result = run_atlas(atlas_config(*AtlasKind.config(experiment.settings)), run_dir, device=device,
-                           progress=lambda label, epochs, done=False: progress(epochs, label), compile=compile)
+                           progress=lambda label, epochs, done=False: progress(epochs, label), workers=workers,
+                           compile=compile)
         for path in result.files:
             write_atomically(figure_dir / path.name, lambda p, source=path: shutil.copyfile(source, p))
         units = [json.loads(path.read_text()) for path in sorted((run_dir / "setups").glob("*/*.json"))]
@@ -457,6 +458,7 @@ def run_reproduce(
     device: str = "cpu",
     on_start: Callable[[Experiment, int, int], Callable] | None = None,
     compile: bool = False,
+    workers: int = 1,
 ) -> list[dict]:
     """Run each experiment not already done into ``out``; returns every figure's done record.
 
@@ -468,9 +470,14 @@ def run_reproduce(
     sweep resumes with the engine asked now; each record's ``engine`` says which trained its
     numbers ("eager", "compiled", or "mixed" for a run resumed under the other engine).
 
+    ``workers`` > 1 trains that many groups of each sweep, comparison and robustness study at once
+    (``run_sweep``: threads of one torch thread each) and that many atlas units (``run_atlas``:
+    one-thread processes); the numbers are the same.
+
     ``on_start(experiment, index, total)`` returns ``progress(total_epochs, label=None)``, which in
     turn returns an ``on_epoch(epoch, loss)`` callback.
     """
+    check_workers(workers)
     out = Path(out)
     try:
         (out / "runs").mkdir(parents=True, exist_ok=True)
@@ -493,7 +500,7 @@ def run_reproduce(
         earlier = json.loads(spent_path.read_text())["seconds"] if spent_path.exists() else 0.0
         started = time.perf_counter()
         try:
-            outcome = KINDS[experiment.kind].run(experiment, run_dir, figure_dir, device, progress, compile)
+            outcome = KINDS[experiment.kind].run(experiment, run_dir, figure_dir, device, progress, compile, workers)
         except BaseException:
             run_dir.mkdir(parents=True, exist_ok=True)
             spent = {"seconds": earlier + time.perf_counter() - started}

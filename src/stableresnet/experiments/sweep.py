@@ -433,6 +433,12 @@ class SweepIncomplete(RuntimeError):
 BACKENDS = ("local", "ray")
 
 
+def check_workers(workers) -> None:
+    """``workers`` (trainings at once: sweep, reproduce, atlas) must be an integer ≥ 1."""
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise ConfigError(f"--workers must be an integer ≥ 1; got {workers!r}")
+
+
 class _GroupStopped(Exception):
     """Raised in a worker thread at an epoch's end once the sweep has been stopped."""
 
@@ -508,8 +514,7 @@ def run_sweep(
     """
     if backend not in BACKENDS:
         raise ConfigError(f"unknown backend {backend!r}; expected one of {list(BACKENDS)}")
-    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
-        raise ConfigError(f"--workers must be an integer ≥ 1; got {workers!r}")
+    check_workers(workers)
     if workers > 1 and backend != "local":
         raise ConfigError(f"--workers is for the local backend; Ray places its own tasks (got --workers {workers})")
     if backend == "ray":
