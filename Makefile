@@ -16,7 +16,7 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 reproduce: setup
-	$(VENV)/bin/stableresnet reproduce --scale quick
+	$(VENV)/bin/stableresnet reproduce --scale quick --workers 2
 
 test: setup
 	$(PY) -m pytest
