@@ -1,10 +1,12 @@
-"""Hold-rates and Wilson score intervals against hand-computed values and the closed form."""
+"""Hold-rates and Wilson score intervals against hand-computed values and the closed form; the
+bootstrap interval of a std ratio; the verdict of a statement with several parts."""
 
 import math
 
+import numpy as np
 import pytest
 
-from stableresnet.stats import Z_95, hold_rate, verdict, wilson_interval
+from stableresnet.stats import Z_95, StdRatio, all_hold, hold_rate, std_ratio_interval, verdict, wilson_interval
 
 
 def closed_form(k, n, z=Z_95):
@@ -58,3 +60,77 @@ def test_bad_counts_are_refused(k, n):
 def test_an_empty_hold_rate_is_refused():
     with pytest.raises(ValueError, match="at least one"):
         hold_rate([])
+
+
+# --- the ratio of standard deviations and statements with several parts ------------------------
+
+@pytest.mark.parametrize("seed", range(5))
+def test_a_sample_scaled_by_three_has_std_ratio_three(seed):
+    # Property: std(3x + c) / std(x) = 3 exactly, in the sample and in every resample (same pairs).
+    sample = np.random.default_rng(seed).normal(size=8)
+    result = std_ratio_interval(3 * sample + 0.5, sample)
+    assert result.ratio == pytest.approx(3.0) and result.n == 8
+    assert result.low <= 3.0 + 1e-9 and result.high >= 3.0 - 1e-9
+    assert result.low == pytest.approx(3.0) and result.high == pytest.approx(3.0)
+    assert result.verdict == "holds"
+    assert std_ratio_interval(sample, 3 * sample).verdict == "does not hold"  # the ratio is 1/3
+
+
+def test_a_much_wider_sample_holds_and_a_similar_one_is_unclear():
+    rng = np.random.default_rng(1)
+    wide, narrow = rng.normal(0.7, 0.15, size=10), rng.normal(0.98, 0.01, size=10)
+    result = std_ratio_interval(wide, narrow)
+    assert result.ratio == pytest.approx(np.std(wide, ddof=1) / np.std(narrow, ddof=1))
+    assert 1 < result.low <= result.ratio <= result.high and result.verdict == "holds"
+    assert str(result).startswith(f"std ratio {result.ratio:.3g} (95 % CI ")
+    similar = std_ratio_interval(rng.normal(size=10), rng.normal(size=10))
+    assert similar.low < 1 < similar.high and similar.verdict == "unclear"
+    # The same seed gives the same interval; pairs with a NaN are left out.
+    assert std_ratio_interval(wide, narrow) == result
+    assert std_ratio_interval(np.append(wide, np.nan), np.append(narrow, 0.5)).n == 10
+
+
+@pytest.mark.parametrize("larger, smaller, reason", [
+    ([0.5, 0.9], [0.9, 0.95], "fewer than 3 pairs"),  # n < 3
+    ([0.5, 0.9, 0.7], [1.0, 1.0, 1.0], "no spread in the denominator"),  # std(smaller) = 0
+    ([1.0, 1.0, 1.0], [1.0, 1.0, 1.0], "no spread in the denominator"),  # 0 / 0
+    ([0.5, np.nan, 0.7, 0.2], [0.9, 0.9, np.nan, 0.8], "fewer than 3 pairs"),  # 2 pairs without NaN
+    ([], [], "fewer than 3 pairs"),
+])
+def test_an_undefined_std_ratio_is_unclear_not_an_error(larger, smaller, reason):
+    result = std_ratio_interval(larger, smaller)
+    assert np.isnan(result.ratio) and np.isnan(result.low) and np.isnan(result.high)
+    assert result.verdict == "unclear" and str(result) == f"std ratio undefined ({reason})"
+
+
+def test_no_spread_in_the_larger_sample_does_not_hold():
+    result = std_ratio_interval([0.9, 0.9, 0.9, 0.9], [0.5, 0.9, 0.7, 0.6])
+    assert (result.ratio, result.low, result.high, result.verdict) == (0.0, 0.0, 0.0, "does not hold")
+
+
+def test_std_ratio_refuses_unpaired_samples():
+    with pytest.raises(ValueError, match="one length"):
+        std_ratio_interval([1.0, 2.0, 3.0], [1.0, 2.0])
+
+
+def test_std_ratio_verdict_rule():
+    assert StdRatio(2.0, 1.01, 3.0, 10).verdict == "holds"
+    assert StdRatio(0.5, 0.2, 0.99, 10).verdict == "does not hold"
+    assert StdRatio(1.5, 1.0, 3.0, 10).verdict == "unclear"  # touching 1 is not above it
+    assert StdRatio(3.0, 1.5, float("inf"), 3).verdict == "holds"  # an infinite upper end
+
+
+@pytest.mark.parametrize("parts, expected", [
+    (["holds"], "holds"), (["holds", "holds"], "holds"),
+    (["holds", "unclear"], "unclear"), (["unclear", "unclear"], "unclear"),
+    (["holds", "does not hold"], "does not hold"), (["does not hold", "unclear"], "does not hold"),
+    (["does not hold", "does not hold"], "does not hold"),
+])
+def test_a_statement_with_parts_needs_all_of_them(parts, expected):
+    assert all_hold(parts) == expected and all_hold(parts[::-1]) == expected
+
+
+@pytest.mark.parametrize("parts", [[], ["holds", "not run"]])
+def test_all_hold_refuses_no_or_unknown_verdicts(parts):
+    with pytest.raises(ValueError):
+        all_hold(parts)

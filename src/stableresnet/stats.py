@@ -13,6 +13,22 @@ Verdict rule (the only place it lives): a statement **holds** when the interval'
 bound is above 1/2 (most seeds agree, beyond chance), **does not hold** when its upper
 bound is below 1/2, and is **unclear** otherwise. With 5 seeds only 5/5 or 0/5 decide;
 with 10 seeds 9/10 or more (1/10 or fewer) do; one seed never does.
+
+The same rule rates a comparison over paired trials (``paired_hold_rate``: trial t of one
+setting against trial t of another, same split and seed), as the paper's sweep statements
+(Figures 8-14) are rated in ``stableresnet.experiments.claims``.
+
+Two other intervals, each a percentile bootstrap over the pairs (``scipy.stats.bootstrap``,
+paired, resamples drawn from a given seed), decide by where the whole interval lies:
+
+- Spearman's ρ (``spearman_interval``): holds above 0 (on the expected side), does not hold
+  on the other side, unclear when it contains 0;
+- the ratio of standard deviations (``std_ratio_interval``, "a larger variance"): holds
+  above 1, does not hold below 1, unclear when it contains 1 or the ratio is undefined
+  (fewer than 3 pairs, or no spread in the denominator).
+
+A statement with several parts (``all_hold``) holds when every part holds, does not hold
+when any part does not hold, and is unclear otherwise.
 """
 
 from __future__ import annotations
@@ -55,6 +71,22 @@ def verdict(low: float, high: float) -> str:
     if high < VERDICT_THRESHOLD:
         return "does not hold"
     return "unclear"
+
+
+def all_hold(verdicts: Sequence[str]) -> str:
+    """The verdict of a statement with several parts: holds when all hold, does not hold when any
+    does not hold, else unclear.
+
+    >>> all_hold(["holds", "holds"]), all_hold(["unclear", "does not hold"]), all_hold(["holds", "unclear"])
+    ('holds', 'does not hold', 'unclear')
+    """
+    verdicts = list(verdicts)
+    unknown = set(verdicts) - set(VERDICTS)
+    if not verdicts or unknown:
+        raise ValueError(f"need one or more verdicts out of {VERDICTS}; got {verdicts!r}")
+    if "does not hold" in verdicts:
+        return "does not hold"
+    return "holds" if all(v == "holds" for v in verdicts) else "unclear"
 
 
 @dataclass(frozen=True)
@@ -179,3 +211,95 @@ def spearman_interval(x, y, sign: int = 1, n_resamples: int = 2000, seed: int = 
     tail = (1 - confidence) / 2 * 100
     low, high = np.nanpercentile(distribution, [tail, 100 - tail])
     return Correlation(rho, float(low), float(high), len(x), sign)
+
+
+
+@dataclass(frozen=True)
+class StdRatio:
+    """std(larger) / std(smaller) of n pairs with its bootstrap interval [low, high] (``std_ratio_interval``).
+
+    The verdict of "``larger`` varies more than ``smaller``": **holds** when the whole interval lies
+    above 1, **does not hold** when it lies below 1, **unclear** when it contains 1 or the ratio is
+    undefined (NaN: fewer than 3 pairs, or ``smaller`` has no spread).
+    """
+
+    ratio: float
+    low: float
+    high: float
+    n: int
+
+    @property
+    def verdict(self) -> str:
+        if self.low > 1:  # False for NaN
+            return "holds"
+        if self.high < 1:
+            return "does not hold"
+        return "unclear"
+
+    def __str__(self) -> str:
+        if not math.isfinite(self.ratio):
+            return f"std ratio undefined ({'fewer than 3 pairs' if self.n < 3 else 'no spread in the denominator'})"
+        return f"std ratio {self.ratio:.3g} (95 % CI {self.low:.3g}–{self.high:.3g})"
+
+
+def _std_ratio(larger, smaller, axis: int = -1) -> np.ndarray:
+    """std(larger) / std(smaller) along ``axis``; inf where only the denominator has no spread, NaN where both."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.std(larger, axis=axis, ddof=1) / np.std(smaller, axis=axis, ddof=1)
+
+
+def std_ratio_interval(larger, smaller, n_resamples: int = 2000, seed: int = 0,
+                       confidence: float = 0.95) -> StdRatio:
+    """The ratio of standard deviations std(larger) / std(smaller) of paired samples, with a
+    percentile bootstrap interval over the pairs.
+
+    Pair i shares everything but the setting compared (same trial: split and seed), so pairs
+    are resampled together (``scipy.stats.bootstrap``, paired, ``n_resamples`` resamples drawn
+    from ``seed``); a pair with a NaN is left out. A resample in which only ``smaller`` has no
+    spread has an infinite ratio and counts as the largest; one in which neither has spread has
+    none and is dropped. The interval's ends are the resampled ratios at the 2.5 % and 97.5 %
+    ranks, rounded outward (no interpolation, so an infinite end stays infinite). With fewer
+    than 3 pairs, or no spread in ``smaller``, the ratio is undefined (NaN) and the verdict unclear.
+
+    Parameters
+    ----------
+    larger, smaller : array-like, shape (n,)
+        The sample expected to vary more, and the one expected to vary less; entry i of each is pair i.
+    n_resamples, seed, confidence
+        Bootstrap resamples, the seed they are drawn from, and the interval's coverage.
+
+    Returns
+    -------
+    StdRatio
+        ratio, low, high, n (pairs kept) and ``verdict``.
+
+    Examples
+    --------
+    >>> result = std_ratio_interval([0.1, 0.9, 0.3, 0.7, 0.5], [0.50, 0.52, 0.49, 0.51, 0.50])
+    >>> round(result.ratio, 1), result.verdict
+    (27.7, 'holds')
+    """
+    from scipy.stats import bootstrap
+
+    larger, smaller = np.asarray(larger, dtype=float), np.asarray(smaller, dtype=float)
+    if larger.shape != smaller.shape or larger.ndim != 1:
+        raise ValueError(f"need two 1-D arrays of one length; got shapes {larger.shape} and {smaller.shape}")
+    kept = ~(np.isnan(larger) | np.isnan(smaller))
+    larger, smaller = larger[kept], smaller[kept]
+    n = len(larger)
+    ratio = float(_std_ratio(larger, smaller)) if n >= 3 else math.nan
+    if not math.isfinite(ratio):
+        return StdRatio(math.nan, math.nan, math.nan, n)
+    with np.errstate(invalid="ignore", divide="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # resamples without spread give inf or NaN: handled below
+        result = bootstrap((larger, smaller), _std_ratio, paired=True, vectorized=True, n_resamples=n_resamples,
+                           confidence_level=confidence, method="percentile",
+                           random_state=np.random.default_rng(seed))
+    distribution = result.bootstrap_distribution
+    distribution = distribution[~np.isnan(distribution)]
+    if distribution.size == 0:
+        return StdRatio(ratio, math.nan, math.nan, n)
+    tail = (1 - confidence) / 2 * 100
+    low = np.percentile(distribution, tail, method="lower")
+    high = np.percentile(distribution, 100 - tail, method="higher")
+    return StdRatio(ratio, float(low), float(high), n)

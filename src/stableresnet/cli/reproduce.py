@@ -66,8 +66,10 @@ def reproduce(
         progress.update(overall, completed=len(experiments))
     claims = evaluate_claims(records, out)
     report = build_report(out, records, claims, scale, device)
-    table = Table(title="paper vs. here")
-    for column in ("figure", "measured", "seeds where it holds", "verdict"):
+    # Hold-rates: seeds of a picture claim, trials (paired by trial) of a sweep claim's accuracy part;
+    # a sweep claim's variance part is the std ratio's bootstrap interval, shown in "measured".
+    table = Table(title="paper vs. here (hold-rate: seeds, or paired trials of a sweep; 95 % Wilson interval)")
+    for column in ("figure", "measured", "seeds / trials where it holds", "verdict"):
         table.add_column(column)
     colours = {"holds": "green", "does not hold": "red", "unclear": "yellow"}
     for claim in claims.itertuples():
@@ -77,7 +79,9 @@ def reproduce(
     verdicts = claims["verdict"].value_counts()
     checked = int(verdicts.sum() - verdicts.get("not run", 0))
     console.print(f"{verdicts.get('holds', 0)} of {checked} checked statements hold, "
-                  f"{verdicts.get('does not hold', 0)} do not, {verdicts.get('unclear', 0)} unclear")
+                  f"{verdicts.get('does not hold', 0)} do not, {verdicts.get('unclear', 0)} unclear "
+                  "(Wilson interval of the hold-rate over seeds or paired trials vs 1/2; for variance, "
+                  "bootstrap interval of the std ratio vs 1)")
     for record in records:
         if record["kind"] == "robustness":
             _print_verdicts(record, out)

@@ -1,14 +1,26 @@
 """The paper's quantitative statements, each checked against our result tables.
 
 A claim names its figure, quotes the paper, says how it is measured, and computes the
-measured value and whether it holds from a reproduce run's records and tables alone.
+measured value and its verdict from a reproduce run's records and tables alone. Verdicts
+follow the rules of ``stableresnet.stats`` (stated there once):
 
-Sweep figures (8-15) already pool many trials: their claims give one verdict. Picture
-figures (2-7) are one network each in the paper; here each runs several seeds, and a
-picture claim is checked seed by seed and reported as a hold-rate k/N with its 95 %
-Wilson interval, judged by the rule of ``stableresnet.stats`` (holds when the interval
-lies above 1/2, does not hold when below, else unclear). A done record from before seeds
-(one network, no ``members``) counts as one seed: 1/1, which is never conclusive.
+- Picture figures (2-7) are one network each in the paper; here each runs several seeds,
+  and a picture claim is checked seed by seed and reported as a hold-rate k/N with its
+  95 % Wilson interval (holds when the interval lies above 1/2, does not hold when below,
+  else unclear). A done record from before seeds (one network, no ``members``) counts as
+  one seed: 1/1, which is never conclusive.
+- Sweep figures (8-13, and 14 where it compares accuracies) run several trials of every
+  (block, h); trial t of every block and h shares its split and seed. An accuracy
+  comparison is checked trial by trial, pairing trials by their ``trial`` index, and rated
+  by the same Wilson hold-rate over trials. A variance comparison ("a large variance",
+  "much less volatile") is rated by the bootstrap interval of the ratio of standard
+  deviations over the paired trials (``stats.std_ratio_interval``: holds above 1, does not
+  hold below 1, else unclear). A claim with both parts holds when both hold, does not hold
+  when either does not, else is unclear (``stats.all_hold``); its hold-rate columns carry
+  the accuracy part. Mean ± std stay in the measured text, beside the verdict, not as it.
+  A table without a ``trial`` column cannot be paired: its claims are not run.
+- Figure 15's claim (accuracy over the periods after training) is still one comparison of
+  means over trials and periods, a single bool with no interval.
 """
 
 from __future__ import annotations
@@ -20,19 +32,33 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..stats import hold_rate
+from ..stats import HoldRate, StdRatio, all_hold, hold_rate, paired_hold_rate, std_ratio_interval
 from ..viz.sweep import summarize
 
 
 @dataclass(frozen=True)
 class Claim:
-    """``check(records)`` -> None (not run) or (measured, holds); ``holds`` is a bool for a claim on
-    pooled trials, or one bool per seed for a picture claim."""
+    """``check(records)`` -> None (not run) or (measured, outcome); ``outcome`` is one bool per seed for
+    a picture claim, a ``SweepOutcome`` for a sweep claim, or one bool (figure 15)."""
 
     figure: str
     paper: str
     measure: str
-    check: Callable[[dict], tuple[str, bool | list[bool]] | None]  # records by figure (and "_out")
+    check: Callable[[dict], tuple[str, bool | list[bool] | SweepOutcome] | None]  # records by figure (and "_out")
+
+
+@dataclass(frozen=True)
+class SweepOutcome:
+    """A sweep claim's parts: the accuracy comparison's hold-rate over paired trials and, for a
+    two-part claim, the bootstrap interval of the std ratio; the verdict needs every part."""
+
+    accuracy: HoldRate
+    spread: StdRatio | None = None
+
+    @property
+    def verdict(self) -> str:
+        parts = [self.accuracy] + ([self.spread] if self.spread is not None else [])
+        return all_hold([part.verdict for part in parts])
 
 
 def _numbers(records: dict, figure: str) -> dict | None:
@@ -64,11 +90,34 @@ def _ceiling(members: list[dict]) -> str:
     return f"; best the data allow (k-NN on the same test points): {_spread(values)}" if values else ""
 
 
-def _summary(records: dict, figure: str) -> pd.DataFrame | None:
+def _sweep(records: dict, figure: str) -> tuple[pd.DataFrame, pd.DataFrame] | None:
+    """A sweep figure's summary (mean, std per (block, h)) and its test accuracies, one row per
+    trial and one column per (block, h): row t pairs the members that share trial t's split and seed."""
     record = records.get(figure)
     if record is None or "table" not in record:
         return None
-    return summarize(pd.read_csv(records["_out"] / record["table"])).set_index(["block", "h"])
+    table = pd.read_csv(records["_out"] / record["table"])
+    if "trial" not in table:
+        return None
+    accuracy = table.pivot(index="trial", columns=["block", "h"], values="test_accuracy")
+    return summarize(table).set_index(["block", "h"]), accuracy
+
+
+def _paired(accuracy: pd.DataFrame, *keys: tuple[str, float]) -> pd.DataFrame | None:
+    """The trials in which every (block, h) of ``keys`` was run and has an accuracy; None if none."""
+    if any(key not in accuracy.columns for key in keys):
+        return None
+    trials = accuracy[list(keys)].dropna()
+    return None if trials.empty else trials
+
+
+def _mean_std(summary: pd.DataFrame, key: tuple[str, float]) -> str:
+    return f"{summary.loc[key, 'mean']:.3f} ± {summary.loc[key, 'std']:.3f}"
+
+
+def _trials_text(rate: HoldRate) -> str:
+    """"k/N trials (95 % CI lo–hi)"."""
+    return f"{rate.k}/{rate.n} trials (95 % CI {rate.low:.2f}–{rate.high:.2f})"
 
 
 def _accuracy_about(figure: str, target: float, tolerance: float):
@@ -151,53 +200,70 @@ def _depths_alike(figure: str, tolerance: float):
 
 
 def _large_h_worse(figure: str):
-    """Plain block: mean lower and std larger at the largest h (≥ 0.8) than at h = 0.1."""
+    """Plain block at the largest h (≥ 0.8) vs h = 0.1, trial by trial: lower accuracy, and a larger std."""
     def check(records):
-        summary = _summary(records, figure)
-        if summary is None or "plain" not in summary.index.get_level_values(0):
+        sweep = _sweep(records, figure)
+        if sweep is None:
             return None
-        plain = summary.loc["plain"]
-        large = plain[plain.index >= 0.8]
-        if 0.1 not in plain.index or large.empty:
+        summary, accuracy = sweep
+        large = max((h for block, h in accuracy.columns if block == "plain" and h >= 0.8), default=None)
+        trials = None if large is None else _paired(accuracy, ("plain", 0.1), ("plain", large))
+        if trials is None:
             return None
-        low, high = plain.loc[0.1], large.iloc[-1]
-        holds = high["mean"] < low["mean"] and high["std"] > low["std"]
-        return (f"h=0.1: {low['mean']:.3f} ± {low['std']:.3f}; h={large.index[-1]:g}: "
-                f"{high['mean']:.3f} ± {high['std']:.3f}"), bool(holds)
+        small_h, large_h = trials[("plain", 0.1)], trials[("plain", large)]
+        outcome = SweepOutcome(paired_hold_rate(large_h, small_h), std_ratio_interval(large_h, small_h))
+        return (f"h=0.1: {_mean_std(summary, ('plain', 0.1))}; h={large:g}: {_mean_std(summary, ('plain', large))}; "
+                f"lower in {_trials_text(outcome.accuracy)}; {outcome.spread}, h={large:g} over h=0.1"), outcome
     return check
 
 
 def _batchnorm_steadier_at_h1(figure: str):
+    """At h = 1, trial by trial: batch norm more accurate than plain, and plain's std larger."""
     def check(records):
-        summary = _summary(records, figure)
-        if summary is None or ("plain", 1.0) not in summary.index or ("batchnorm", 1.0) not in summary.index:
+        sweep = _sweep(records, figure)
+        trials = None if sweep is None else _paired(sweep[1], ("plain", 1.0), ("batchnorm", 1.0))
+        if trials is None:
             return None
-        plain, batchnorm = summary.loc[("plain", 1.0)], summary.loc[("batchnorm", 1.0)]
-        holds = batchnorm["mean"] > plain["mean"] and batchnorm["std"] < plain["std"]
-        return (f"batch norm {batchnorm['mean']:.3f} ± {batchnorm['std']:.3f}, "
-                f"plain {plain['mean']:.3f} ± {plain['std']:.3f}"), bool(holds)
+        summary = sweep[0]
+        plain, batchnorm = trials[("plain", 1.0)], trials[("batchnorm", 1.0)]
+        outcome = SweepOutcome(paired_hold_rate(plain, batchnorm), std_ratio_interval(plain, batchnorm))
+        return (f"batch norm {_mean_std(summary, ('batchnorm', 1.0))}, plain {_mean_std(summary, ('plain', 1.0))}; "
+                f"better in {_trials_text(outcome.accuracy)}; {outcome.spread}, plain over batch norm"), outcome
     return check
 
 
 def _batchnorm_not_better_than_small_h(figure: str):
+    """The batch-norm h with the best mean; per trial its accuracy ≤ plain h = 0.1's + 0.005."""
     def check(records):
-        summary = _summary(records, figure)
-        if summary is None or ("plain", 0.1) not in summary.index or "batchnorm" not in summary.index.get_level_values(0):
+        sweep = _sweep(records, figure)
+        if sweep is None:
             return None
-        best = summary.loc["batchnorm"]["mean"].max()
-        plain = summary.loc[("plain", 0.1), "mean"]
-        return f"best batch norm {best:.3f}, plain h=0.1 {plain:.3f}", bool(best <= plain + 0.005)
+        summary, accuracy = sweep
+        means = summary["mean"].dropna()
+        means = means[means.index.get_level_values("block") == "batchnorm"]
+        best = None if means.empty else means.idxmax()
+        trials = None if best is None else _paired(accuracy, best, ("plain", 0.1))
+        if trials is None:
+            return None
+        rate = hold_rate(list(trials[best] <= trials[("plain", 0.1)] + 0.005))
+        return (f"best batch norm (h={best[1]:g}) {_mean_std(summary, best)}, plain h=0.1 "
+                f"{_mean_std(summary, ('plain', 0.1))}; not better in {_trials_text(rate)}"), SweepOutcome(rate)
     return check
 
 
 def _small_h_near_perfect(records):
-    summary = _summary(records, "fig8")
-    if summary is None:
+    """Per trial: plain and batch norm (those run) at h = 0.1 both reach ≥ 0.95."""
+    sweep = _sweep(records, "fig8")
+    if sweep is None:
         return None
-    values = {block: summary.loc[(block, 0.1), "mean"] for block in ("plain", "batchnorm") if (block, 0.1) in summary.index}
-    if not values:
+    summary, accuracy = sweep
+    keys = [(block, 0.1) for block in ("plain", "batchnorm") if (block, 0.1) in accuracy.columns]
+    trials = _paired(accuracy, *keys) if keys else None
+    if trials is None:
         return None
-    return ", ".join(f"{b} {v:.3f}" for b, v in values.items()), all(v >= 0.95 for v in values.values())
+    rate = hold_rate(list((trials >= 0.95).all(axis=1)))
+    return (", ".join(f"{block} {_mean_std(summary, (block, h))}" for block, h in keys)
+            + f"; all ≥ 0.95 in {_trials_text(rate)}"), SweepOutcome(rate)
 
 
 def _transfer_over_time(records):
@@ -215,11 +281,15 @@ def _transfer_over_time(records):
 
 
 def _small_h_helps_drift_sweep(records):
-    summary = _summary(records, "fig14")
-    if summary is None or ("plain", 0.1) not in summary.index or ("plain", 1.0) not in summary.index:
+    """Plain block, trial by trial: pooled test accuracy higher at h = 0.1 than at h = 1."""
+    sweep = _sweep(records, "fig14")
+    trials = None if sweep is None else _paired(sweep[1], ("plain", 0.1), ("plain", 1.0))
+    if trials is None:
         return None
-    low, high = summary.loc[("plain", 0.1), "mean"], summary.loc[("plain", 1.0), "mean"]
-    return f"plain h=0.1 {low:.3f}, h=1 {high:.3f}", bool(low > high)
+    rate = paired_hold_rate(trials[("plain", 1.0)], trials[("plain", 0.1)])
+    summary = sweep[0]
+    return (f"plain h=0.1 {_mean_std(summary, ('plain', 0.1))}, h=1 {_mean_std(summary, ('plain', 1.0))}; "
+            f"higher at h=0.1 in {_trials_text(rate)}"), SweepOutcome(rate)
 
 
 UCI = {"fig9": "Wine", "fig10": "Abalone", "fig11": "Absenteeism", "fig12": "Autism", "fig13": "Adult"}
@@ -247,20 +317,24 @@ CLAIMS = [
     Claim("fig7", "batch norm with h = 0.1, 500 layers: accuracy reaches 1.0 by the 250th layer",
           "per seed: first layer whose head accuracy is 1.0, ≤ 250", _first_perfect_layer("fig7", 250)),
     Claim("fig8", "h = 0.1 ... ResNet and batch norm ResNet both at or near an optimal 1.0",
-          "mean test accuracy at h = 0.1 ≥ 0.95 for plain and batch norm", _small_h_near_perfect),
+          "per trial: test accuracy at h = 0.1 ≥ 0.95 for plain and for batch norm", _small_h_near_perfect),
     *[Claim(figure, f"{name}: when h = 0.8 or h = 1 the residual block exhibits reduced test accuracy and a "
                     "large variance in accuracy",
-            "plain block at the largest h ≥ 0.8 vs h = 0.1: lower mean and larger std", _large_h_worse(figure))
+            "plain block at the largest h ≥ 0.8 vs h = 0.1: lower accuracy per trial (paired by trial), and "
+            "std ratio large h / h = 0.1 above 1 (bootstrap interval)", _large_h_worse(figure))
       for figure, name in UCI.items()],
     *[Claim(figure, f"{name}: with batch norm the accuracy when h = 1 is better and much less volatile than "
                     "plain vanilla ResNet",
-            "at h = 1: batch norm mean > plain mean and batch norm std < plain std", _batchnorm_steadier_at_h1(figure))
+            "at h = 1: batch norm more accurate than plain per trial (paired by trial), and std ratio "
+            "plain / batch norm above 1 (bootstrap interval)", _batchnorm_steadier_at_h1(figure))
       for figure, name in UCI.items()],
     *[Claim(figure, f"{name}: the accuracy of ResNet with batch norm is not better than that of ResNet with h = 0.1",
-            "best batch-norm mean over h ≤ plain mean at h = 0.1 (+0.005)", _batchnorm_not_better_than_small_h(figure))
+            "batch norm at its h of best mean vs plain h = 0.1, per trial (paired by trial): ≤ plain + 0.005",
+            _batchnorm_not_better_than_small_h(figure))
       for figure, name in UCI.items()],
     Claim("fig14", "setting the step size to h = 0.1 offers improved accuracy (Bitcoin; here Elec2)",
-          "plain block: mean test accuracy at h = 0.1 > at h = 1", _small_h_helps_drift_sweep),
+          "plain block, per trial (paired by trial): pooled test accuracy at h = 0.1 > at h = 1",
+          _small_h_helps_drift_sweep),
     Claim("fig15", "the plain ResNet with h = 0.1 and the shrinkage block with h = 0.1 are most readily "
                    "transferable over time (Bitcoin; here Elec2)",
           "mean accuracy over the periods after training: both ≥ plain h = 1", _transfer_over_time),
@@ -273,8 +347,11 @@ def evaluate_claims(records: list[dict], out: str | Path) -> pd.DataFrame:
     ``verdict`` is "holds", "does not hold", "unclear" or "not run"; ``holds`` is True or
     False where the verdict is one of the first two, else None. For a picture claim
     ``seeds_held`` of ``seeds`` seeds hold, with the 95 % Wilson interval [ci_low, ci_high]
-    (``stableresnet.stats``); for a claim on pooled trials these four are empty.
-    ``records`` are the figures' done records; their tables are read relative to ``out``.
+    (``stableresnet.stats``); for a sweep claim the same four columns hold its accuracy
+    part's hold-rate over paired trials (k of n trials), and the verdict combines it with
+    the std-ratio part where the claim has one (module docstring). For figure 15's claim
+    the four are empty. ``records`` are the figures' done records; their tables are read
+    relative to ``out``.
     """
     by_figure = {record["figure"]: record for record in records}
     by_figure["_out"] = Path(out)
@@ -289,6 +366,9 @@ def evaluate_claims(records: list[dict], out: str | Path) -> pd.DataFrame:
             if isinstance(holds, list):
                 rate = hold_rate(holds)
                 row.update(seeds_held=rate.k, seeds=rate.n, ci_low=rate.low, ci_high=rate.high, verdict=rate.verdict)
+            elif isinstance(holds, SweepOutcome):
+                rate = holds.accuracy
+                row.update(seeds_held=rate.k, seeds=rate.n, ci_low=rate.low, ci_high=rate.high, verdict=holds.verdict)
             else:
                 row["verdict"] = "holds" if holds else "does not hold"
         row["holds"] = {"holds": True, "does not hold": False}.get(row["verdict"])
@@ -299,7 +379,8 @@ def evaluate_claims(records: list[dict], out: str | Path) -> pd.DataFrame:
 
 
 def hold_rate_text(claim) -> str:
-    """"k/N (95 % CI lo–hi)" of a claims-table row, "" for a claim on pooled trials."""
+    """"k/N (95 % CI lo–hi)" of a claims-table row (seeds of a picture claim, trials of a sweep claim's
+    accuracy part), "" for a claim without a hold-rate (figure 15)."""
     if claim.seeds is None or pd.isna(claim.seeds):
         return ""
     return f"{int(claim.seeds_held)}/{int(claim.seeds)} (95 % CI {claim.ci_low:.2f}–{claim.ci_high:.2f})"

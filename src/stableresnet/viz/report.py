@@ -71,7 +71,8 @@ VERDICT_CLASSES = {"holds": "holds", "does not hold": "fails", "unclear": "uncle
 
 
 def _claims_table(claims: pd.DataFrame) -> str:
-    """The paper-vs-here table; picture claims show the seeds they hold for, k/N with a 95 % Wilson interval."""
+    """The paper-vs-here table: picture claims show the seeds they hold for, sweep claims the trials
+    their accuracy comparison holds for (paired by trial), k/N with a 95 % Wilson interval."""
     from ..experiments.claims import hold_rate_text
 
     rows = []
@@ -83,10 +84,16 @@ def _claims_table(claims: pd.DataFrame) -> str:
             f"<td class='{VERDICT_CLASSES[claim.verdict]}'>{_escape(claim.verdict)}</td></tr>"
         )
     return ("<table><tr><th>figure</th><th>the paper says</th><th>measured as</th><th>here</th>"
-            "<th>seeds where it holds</th><th>verdict</th></tr>" + "".join(rows) + "</table>"
-            "<p>Picture claims (figures 2-7) are checked on each seed; a claim <i>holds</i> when the 95 % Wilson "
-            "interval of its hold-rate lies above 1/2, <i>does not hold</i> when it lies below, and is "
-            "<i>unclear</i> otherwise.</p>")
+            "<th>seeds where it holds (sweeps: trials)</th><th>verdict</th></tr>" + "".join(rows) + "</table>"
+            "<p>Picture claims (figures 2-7) are checked on each seed. Sweep claims (figures 8-14) compare "
+            "accuracies trial by trial, pairing the trials that share a split and seed. A hold-rate "
+            "<i>holds</i> when its 95 % Wilson interval lies above 1/2, <i>does not hold</i> when it lies below, "
+            "and is <i>unclear</i> otherwise. A variance statement (“a large variance”, “much less volatile”) "
+            "is rated by a bootstrap 95 % interval of the ratio of standard deviations over the paired trials: "
+            "it holds when the interval lies above 1, does not hold when below 1, and is unclear otherwise or "
+            "when the ratio is undefined; a claim with both parts holds only when both do and does not hold "
+            "when either does not. Mean ± std are shown beside the verdict, not used for it. Figure 15's claim "
+            "compares means over trials and periods.</p>")
 
 
 def _verdicts_table(verdicts: pd.DataFrame) -> str:
