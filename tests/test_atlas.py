@@ -375,3 +375,80 @@ def test_the_report_shows_the_shipped_atlas_once_beside_the_pictures_in_its_set_
     assert page.count("The whole atlas (seeds where each statement holds)") == 1
     first = table.iloc[0]
     assert f"{first['k']}/{first['n']}" in page
+
+
+# --- initialisation, readers and how networks start ----------------------------------------------
+
+def init_reader_config() -> AtlasConfig:
+    config = tiny_config()
+    axes = {**config.axes, "init": {level: AXES["init"][level] for level in ("glorot", "uniform-0.05", "keras-family")},
+            "reader": {level: AXES["reader"][level] for level in ("head-test-1", "probe-train-0.995")}}
+    return dataclasses.replace(config, axes=axes, epoch_factors=(1.0,))
+
+
+def test_an_init_per_block_family_is_resolved_figure_by_figure():
+    config = init_reader_config()
+    keras = parse_setup(config, "init=keras-family")
+    inits = {figure: atlas_module.figure_settings(config, keras, figure)["init"] for figure in atlas_module.FIGURES}
+    assert inits == {"fig2": "glorot", "fig3": "glorot", "fig4": "uniform:0.05", "fig5": "uniform:0.05",
+                     "fig6": "glorot", "fig7": "glorot"}
+    assert parse_setup(config, "init=glorot") == Setup()  # today's level
+    assert [s.key for s in atlas_module.one_axis_setups(config)] == [
+        "base", "framework=keras", "init=uniform-0.05", "init=keras-family", "reader=probe-train-0.995"]
+
+
+@pytest.fixture(scope="module")
+def init_atlas(tmp_path_factory):
+    out = tmp_path_factory.mktemp("atlas-init")
+    return out, run_atlas(init_reader_config(), out, setups=["init=uniform-0.05", "reader=probe-train-0.995"])
+
+
+def test_a_reader_costs_no_training_and_reads_the_probe_of_the_same_run(init_atlas):
+    out, result = init_atlas
+    read = json.loads((out / "setups" / "reader=probe-train-0.995" / "fig3.json").read_text())
+    base = json.loads((out / "setups" / "base" / "fig3.json").read_text())
+    assert read["trained_in"] == "base" and read["seconds"] == 0.0 and base["seconds"] > 0
+    assert [m["reader"] for m in read["members"]] == ["probe-train-0.995"] * 2
+    assert [m["test_accuracy"] for m in read["members"]] == [m["test_accuracy"] for m in base["members"]]
+    assert set(result.table["setup"]) == {"base", "init=uniform-0.05", "reader=probe-train-0.995"}
+
+
+def test_the_table_marks_set_ups_whose_networks_start_collapsed(init_atlas):
+    """At width 2 Glorot's shrinkage blocks contract hard even at depth 2-3; U(±0.05) leaves them near 1."""
+    out, result = init_atlas
+    records = {key: [json.loads((out / "setups" / key / f"{f}.json").read_text()) for f in atlas_module.FIGURES]
+               for key in ("base", "init=uniform-0.05")}
+    for key, figures in records.items():
+        state = atlas_module.initial_state(figures)
+        row = result.table[result.table["setup"] == key].iloc[0]
+        assert (row["collapsed"], row["exploded"], row["start"] if row["start"] == row["start"] else "") == \
+            (state["collapsed"], state["exploded"], state["start"])
+        for record in figures:
+            assert all(0 < m["init_scale_ratio"] for m in record["members"])
+    uniform = {r["figure"]: r for r in records["init=uniform-0.05"]}
+    assert all(0.5 < m["init_scale_ratio"] <= 1.0 for m in uniform["fig5"]["members"])
+
+
+def test_initial_state_counts_figures_by_their_median_network():
+    def figure(name, ratios):
+        return {"figure": name, "members": [{"init_scale_ratio": r} for r in ratios]}
+
+    state = atlas_module.initial_state([figure("fig2", [2e3, 5e3, 1.0]), figure("fig4", [1e-9, 1e-8, 0.5]),
+                                        figure("fig5", [1e-11, 1e-12, 1e-10]), figure("fig6", [1.0, float("inf"), 1e4]),
+                                        figure("fig7", [None, None])])
+    assert (state["collapsed"], state["exploded"]) == (2, 2)
+    assert state["start"] == ("fig2 exploded (2e+03); fig4 collapsed (1e-08); fig5 collapsed (1e-11); "
+                              "fig6 exploded (1e+04)")
+
+
+def test_a_set_up_whose_networks_start_collapsed_is_not_chosen():
+    table = hand_table({"base": (0, "today", [5, 5, 0]), "init=uniform-0.05": (1, "init", [5, 0, 0]),
+                        "inputs=raw": (1, "inputs", [5, 5, 5])})
+    table["collapsed"] = table["setup"].map({"base": 2, "init=uniform-0.05": 0, "inputs=raw": 2})
+    table["exploded"] = 0
+    choice = choose_default(table)
+    assert choice.setup == "init=uniform-0.05"
+    assert "networks start collapsed or exploded: base, inputs=raw" in choice.reason
+    table["collapsed"] = 1  # nothing is sound: those that do not overflow compete, with a caution
+    choice = choose_default(table)
+    assert choice.setup == "inputs=raw" and "no set-up is sound" in choice.reason

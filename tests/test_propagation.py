@@ -162,7 +162,8 @@ def test_written_files_and_one_gif_and_mp4_frame_per_layer(overflowing, tmp_path
     np.testing.assert_array_equal(back.inactive_share, overflowing.inactive_share)
     assert back.first_nonfinite_layer == overflowing.first_nonfinite_layer
     rows = (tmp_path / "layers.csv").read_text().splitlines()
-    assert rows[0] == "member,seed,layer,head_accuracy,probe_accuracy,max_abs_feature,mean_step_norm,inactive_share"
+    assert rows[0] == ("member,seed,layer,head_accuracy,probe_accuracy,max_abs_feature,mean_step_norm,inactive_share,"
+                       "train_head_accuracy,train_probe_accuracy,init_scale_ratio,init_gradient_norm")
     assert len(rows) == overflowing.depth + 2
 
 
@@ -399,3 +400,51 @@ def test_figure_3_small_step_keeps_500_layers_bounded_and_accurate(figure_3):
 def test_figure_3_paper_claim_full_accuracy_before_layer_250(figure_3):
     """Paper: 'accuracy reaches 1.0 before layer 200' (checked loosely: head >= 0.98 by layer 250)."""
     assert figure_3.head_accuracy[:251].max() >= 0.98
+
+
+def test_every_reader_against_a_hand_computed_layer_table():
+    """Readers of "accuracy at layer i": classifier × points × what counts as 1.0, read off one record."""
+    from stableresnet.experiments.propagation import READERS, Propagation
+    from stableresnet.experiments.reproduce import PropagationKind
+
+    layers = {  # layer:              0     1      2      3      4
+        "head_accuracy":       [0.50, 0.90, 0.996, 1.00, 0.98],
+        "probe_accuracy":      [0.60, 0.995, 0.99, 0.97, 0.99],
+        "train_head_accuracy": [0.55, 1.00, 1.00, 0.99, 0.99],
+        "train_probe_accuracy": [0.65, 0.93, 0.994, 0.996, 0.999],
+    }
+    record = Propagation(np.zeros((5, 3, 2)), np.zeros(3, dtype=np.int64), np.array(layers["head_accuracy"]),
+                         np.array(layers["probe_accuracy"]), np.ones(5), np.full(5, np.nan), np.zeros(5),
+                         -1, 0.98, train_head_accuracy=np.array(layers["train_head_accuracy"]),
+                         train_probe_accuracy=np.array(layers["train_probe_accuracy"]))
+    # (best layer accuracy, first layer at "1.0") counted by hand from the table above.
+    expected = {
+        "head-test-1": (1.00, 3), "head-test-0.995": (1.00, 2),
+        "head-train-1": (1.00, 1), "head-train-0.995": (1.00, 1),
+        "probe-test-1": (0.995, None), "probe-test-0.995": (0.995, 1),
+        "probe-train-1": (0.999, None), "probe-train-0.995": (0.999, 3),
+    }
+    assert sorted(READERS) == sorted(expected)
+    for key, (best, first) in expected.items():
+        numbers = PropagationKind.member_numbers(record, key)
+        assert (numbers["max_layer_accuracy"], numbers["first_layer_accuracy_1"], numbers["reader"]) == (best, first, key)
+    assert PropagationKind.member_numbers(record)["first_layer_accuracy_1"] == 3  # the default: head, test, 1.0
+    without_probe = Propagation(*[getattr(record, name) for name in ("trajectory", "labels", "head_accuracy")],
+                                np.full(5, np.nan), np.ones(5), np.full(5, np.nan), np.zeros(5), -1, 0.98)
+    with pytest.raises(ConfigError, match="reader 'probe-test-1' needs the per-layer probe"):
+        PropagationKind.member_numbers(without_probe, "probe-test-1")
+    with pytest.raises(ConfigError, match="unknown reader 'head-val-1'"):
+        PropagationKind.member_numbers(record, "head-val-1")
+
+
+def test_the_training_points_readers_and_the_initial_signal_are_recorded():
+    config = PropagationConfig(block="shrinkage", step_size=0.5, depth=3, n_samples=40, n_test=20, epochs=1,
+                               batch_size=8, seeds=2, init="uniform")
+    records = run_propagation_seeds(config)
+    for member in records.members:
+        assert member.trajectory.shape == (4, 20, 2) and member.labels.shape == (20,)  # n_test test points
+        assert ((member.train_head_accuracy >= 0) & (member.train_head_accuracy <= 1)).all()
+        assert ((member.train_probe_accuracy >= 0) & (member.train_probe_accuracy <= 1)).all()
+        assert 0 < member.init_scale_ratio <= 1 and member.init_gradient_norm > 0  # shrinkage only shrinks
+    with pytest.raises(ConfigError, match="n_test must be an integer"):
+        PropagationConfig(n_test=0)

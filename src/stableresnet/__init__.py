@@ -2,6 +2,7 @@
 
 from .blocks import INTEGRATORS, VECTOR_FIELDS
 from .estimator import StableResNetClassifier
+from .init import INITIALIZERS
 from .model import ConfigError, StableResNet
 from .serialization import ModelFileError, load_model, save_model
 from .step_size import STEP_SIZE_POLICIES
@@ -11,6 +12,7 @@ from .tuning import StableResNetClassifierCV
 __version__ = "0.1.0"
 
 __all__ = [
+    "INITIALIZERS",
     "INTEGRATORS",
     "STEP_SIZE_POLICIES",
     "VECTOR_FIELDS",

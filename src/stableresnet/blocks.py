@@ -31,6 +31,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from .init import AbstractInitializer, Glorot, initialize_
+
 ACTIVATIONS = {"relu": torch.relu, "tanh": torch.tanh}
 # PyTorch's batch-norm defaults (``torch.nn.functional.batch_norm``), the engine's unless told otherwise.
 BATCH_NORM_MOMENTUM, BATCH_NORM_EPS = 0.1, 1e-5
@@ -39,15 +41,10 @@ BATCH_NORM_MOMENTUM, BATCH_NORM_EPS = 0.1, 1e-5
 def glorot_uniform_(weight: torch.Tensor, generators: list[torch.Generator]) -> None:
     """Fill ``weight`` (M, ..., fan_out, fan_in) member by member with Glorot-uniform draws.
 
-    Bound sqrt(6 / (fan_in + fan_out)), Keras' default initialiser (the paper's
-    experiments used Keras). Member m draws from ``generators[m]`` only.
+    Bound sqrt(6 / (fan_in + fan_out)), Keras' default initialiser. Member m draws from
+    ``generators[m]`` only. (The blocks' K1 and K2 take any initialiser of ``stableresnet.init``.)
     """
-    fan_out, fan_in = weight.shape[-2:]
-    bound = math.sqrt(6.0 / (fan_in + fan_out))
-    with torch.no_grad():
-        for member, generator in enumerate(generators):
-            draw = torch.rand(weight.shape[1:], generator=generator, dtype=torch.float64)
-            weight[member].copy_((2 * draw - 1) * bound)
+    initialize_(weight, generators, Glorot(1.0), depth=1)
 
 
 def affine(y: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
@@ -61,8 +58,8 @@ class AbstractVectorField(nn.Module, ABC):
     K1 (M, depth, d, d) and b1 (M, depth, 1, d) exist in every field, so a seed gives
     the same initial K1 whichever field is chosen (a paired design across blocks).
 
-    ``weight_names`` lists the field's weight matrices (for the inter-layer smoothness
-    penalty); ``separable_streams`` is True for two-stream fields F(p, q) = (f(q), g(p))
+    ``weight_names`` lists the field's weight matrices (drawn by the initialiser, and summed in the
+    inter-layer smoothness penalty); ``separable_streams`` is True for two-stream fields F(p, q) = (f(q), g(p))
     whose halves each depend only on the other half (what leapfrog needs).
     ``batch_normalized`` fields take the batch norms' ``momentum`` and ``eps`` as keywords.
     """
@@ -78,9 +75,12 @@ class AbstractVectorField(nn.Module, ABC):
         self.K1 = nn.Parameter(torch.zeros(n_members, depth, width, width))
         self.b1 = nn.Parameter(torch.zeros(n_members, depth, 1, width))
 
-    def init_weights(self, k1_generators: list[torch.Generator], k2_generators: list[torch.Generator]) -> None:
-        """Glorot-uniform weights, zero biases (Keras' defaults)."""
-        glorot_uniform_(self.K1, k1_generators)
+    def init_weights(self, k1_generators: list[torch.Generator], k2_generators: list[torch.Generator],
+                     init: AbstractInitializer) -> None:
+        """The weight matrices drawn by ``init`` (K1 from the K1 streams, K2 from the K2 streams); biases zero."""
+        depth = self.K1.shape[1]
+        for name in self.weight_names:
+            initialize_(getattr(self, name), k1_generators if name == "K1" else k2_generators, init, depth)
 
     def layers(self) -> list[dict[str, torch.Tensor]]:
         """One dict of (M, ...) tensors per layer; ``unbind`` keeps the backward pass one stack."""
@@ -126,10 +126,6 @@ class Plain(AbstractVectorField):
         super().__init__(n_members, depth, width, activation)
         self.K2 = nn.Parameter(torch.zeros(n_members, depth, width, width))
         self.b2 = nn.Parameter(torch.zeros(n_members, depth, 1, width))
-
-    def init_weights(self, k1_generators, k2_generators):
-        super().init_weights(k1_generators, k2_generators)
-        glorot_uniform_(self.K2, k2_generators)
 
     def forward(self, y, layer, index):
         return affine(self.activation(affine(y, layer["K1"], layer["b1"])), layer["K2"], layer["b2"])
@@ -194,10 +190,6 @@ class BatchNorm(AbstractVectorField):
             self.register_buffer(f"{norm}_running_var", torch.ones(depth, n_members, width))
         self.b1.requires_grad_(False)
         self.b2.requires_grad_(False)
-
-    def init_weights(self, k1_generators, k2_generators):
-        super().init_weights(k1_generators, k2_generators)
-        glorot_uniform_(self.K2, k2_generators)
 
     def _norm(self, z: torch.Tensor, layer: dict, index: int, norm: str) -> torch.Tensor:
         n_members, batch, width = z.shape

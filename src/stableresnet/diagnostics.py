@@ -1,8 +1,13 @@
-"""Stability diagnostics of trained networks: Jacobian spectra, perturbation growth, robust accuracy.
+"""Stability diagnostics of networks: signal at initialisation, Jacobian spectra, perturbation growth, robust accuracy.
 
-Three measurements of the claims in Zhang & Wynter (2018), each vectorised over the members
+Measurements of the claims in Zhang & Wynter (2018), each vectorised over the members
 (the leading M axis) so one call diagnoses a whole step-size sweep:
 
+- **Signal at initialisation** (`initial_signal`). Before any training: the scale ratio
+  max |y_depth| / max |y_0| of the features the blocks produce, and the norm ‖∂L/∂y_0‖ of the
+  loss gradient that reaches the first block on the first mini-batch. A network whose ratio
+  is below 1e-3 starts *collapsed* (every point mapped near one, no gradient to learn from);
+  above 1e3 it starts *exploded* (``COLLAPSED_BELOW``, ``EXPLODED_ABOVE``).
 - **Spectra** (Proposition 1, eq. 6; Proposition 2). For block i, the eigenvalues λ of the
   field Jacobian J_i = ∂F_i/∂y at the data points y_i that reach it (for shrinkage blocks
   real and ≤ 0), and the amplification max |eig(∂Φ_i/∂y)| of the whole block map
@@ -19,7 +24,9 @@ Three measurements of the claims in Zhang & Wynter (2018), each vectorised over 
   ``input_mean``/``input_scale``), so one number means the same on every data set and member.
   Tabular inputs have no natural box, so perturbed inputs are not clipped.
 
-All computations run on a float64 copy of the model in evaluation mode: batch-norm fields
+The signal at initialisation runs on a float64 copy in training mode, as the first step sees the
+network (batch norm by the batch's own statistics, running statistics untouched). The rest run
+on a float64 copy of the model in evaluation mode: batch-norm fields
 then use their running statistics, so F acts sample by sample and the Jacobian is per sample;
 float64 keeps the symmetric shrinkage Jacobians' round-off (and so spurious positive or
 complex eigenvalues) near 1e-15. This module computes arrays only; ``stableresnet.viz.diagnostics``
@@ -37,7 +44,7 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from .model import ConfigError, StableResNet
+from .model import ConfigError, StableResNet, member_generator
 
 # The condition max |eig(∂Φ_i/∂y)| ≤ 1 (Proposition 1's max |1 + hλ| ≤ 1 for Euler) is tested with
 # this slack, so a field eigenvalue that is exactly 0 in exact arithmetic (a dead ReLU unit, whose
@@ -150,6 +157,78 @@ def propagate(model: StableResNet, y0: torch.Tensor) -> torch.Tensor:
     for block in block_maps(model):
         trajectory.append(block(trajectory[-1]))
     return torch.stack(trajectory)
+
+
+# A network at initialisation is called collapsed (exploded) when its blocks shrink (grow) the
+# features' largest entry by more than a factor 1e3: training then starts without a usable gradient.
+COLLAPSED_BELOW, EXPLODED_ABOVE = 1e-3, 1e3
+
+
+@dataclass(frozen=True)
+class InitialSignal:
+    """What a network passes on before training, per member.
+
+    Attributes
+    ----------
+    scale_ratio : (M,) max |y_depth| / max |y_0| over the rows (inf or NaN where the features overflow).
+    gradient_norm : (M,) ‖∂L/∂y_0‖_F, L the member's mean cross-entropy on its first mini-batch
+        (the rows its first training step takes) and y_0 the first block's input.
+    """
+
+    scale_ratio: np.ndarray
+    gradient_norm: np.ndarray
+
+    @property
+    def state(self) -> list[str]:
+        """Per member: "collapsed", "exploded" (an overflow counts) or "ok"."""
+        return [signal_state(ratio) for ratio in self.scale_ratio]
+
+
+def signal_state(scale_ratio: float) -> str:
+    """"collapsed" below ``COLLAPSED_BELOW``, "exploded" above ``EXPLODED_ABOVE`` or not finite, else "ok"."""
+    if not np.isfinite(scale_ratio) or scale_ratio > EXPLODED_ABOVE:
+        return "exploded"
+    return "collapsed" if scale_ratio < COLLAPSED_BELOW else "ok"
+
+
+def initial_signal(model: StableResNet, X: torch.Tensor, y: torch.Tensor, batch_size: int) -> InitialSignal:
+    """The scale ratio and first-batch gradient of ``model`` as it stands (call it before training).
+
+    Parameters
+    ----------
+    model : StableResNet with M members, its standardisation already fitted (``train.fit_standardization``);
+        left untouched (a float64 copy runs in training mode with batch-norm statistics frozen).
+    X : (n, in_features) rows shared by all members, or (M, n, in_features) each member's own.
+    y : (n,) or (M, n) int64 class indices.
+    batch_size : the first mini-batch is the first ``batch_size`` rows of member m's first epoch
+        order, ``randperm(n)`` from its "batches" stream: the rows ``train.fit`` steps on first.
+    """
+    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+        raise ConfigError(f"batch_size must be an integer ≥ 1; got {batch_size!r}")
+    net = copy.deepcopy(model).double().train()
+    for parameter in net.parameters():
+        parameter.requires_grad_(False)
+    device = net.step_size.device
+    X = torch.as_tensor(X, device=device, dtype=torch.float64)
+    y = torch.as_tensor(y, device=device).long()
+    if X.dim() == 2:
+        X, y = X.unsqueeze(0).expand(net.n_members, -1, -1), y.unsqueeze(0).expand(net.n_members, -1)
+    if X.dim() != 3 or X.shape[0] != net.n_members or X.shape[2] != net.in_features or y.shape != X.shape[:2]:
+        raise ConfigError(f"X must have shape (n, {net.in_features}) or ({net.n_members}, n, {net.in_features}) "
+                          f"with y (n,) or ({net.n_members}, n); got {tuple(X.shape)} and {tuple(y.shape)}")
+    n_rows = X.shape[1]
+    with net.field.frozen_statistics(), torch.no_grad():
+        _, trajectory = net.flow(net.embed(X), return_trajectory=True)
+        first, last = (trajectory[i].abs().flatten(1).amax(dim=1) for i in (0, -1))
+        scale_ratio = last / first
+    order = torch.stack([torch.randperm(n_rows, generator=member_generator(seed, "batches"))[:batch_size]
+                         for seed in net.seeds]).to(device)
+    y0 = net.embed(torch.gather(X, 1, order[..., None].expand(-1, -1, X.shape[2]))).detach().requires_grad_(True)
+    with net.field.frozen_statistics():
+        logits, _ = net.flow(y0)
+    loss = F.cross_entropy(logits.flatten(0, 1), torch.gather(y, 1, order).flatten(), reduction="none")
+    (gradient,) = torch.autograd.grad(loss.view(net.n_members, -1).mean(dim=1).sum(), y0)
+    return InitialSignal(scale_ratio.cpu().numpy(), gradient.flatten(1).norm(dim=1).cpu().numpy())
 
 
 def _per_sample_jacobian(function: Callable[[torch.Tensor], torch.Tensor], y: torch.Tensor) -> torch.Tensor:

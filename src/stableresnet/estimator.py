@@ -61,6 +61,9 @@ class StableResNetClassifier(ClassifierMixin, BaseEstimator):
         h_max of the learnable policy (> h); None means 2h.
     smoothness : float, default 0.0
         λ of the inter-layer penalty λ Σ_i ‖K_{i+1} − K_i‖².
+    init : str, default "glorot"
+        How the blocks' K1 and K2 are drawn, ``"NAME"`` or ``"NAME:SCALE"`` (``stableresnet.INITIALIZERS``:
+        glorot, uniform, normal, depth-scaled); see ``stableresnet.init``.
     levels : int, default 1
         Multi-level depth (Chang et al. 2018b): train depth/2^(L−1) blocks at step
         2^(L−1)·h, then double the blocks and halve h, L − 1 times; ``epochs`` per level.
@@ -106,6 +109,7 @@ class StableResNetClassifier(ClassifierMixin, BaseEstimator):
         max_step_size: float | None = None,
         smoothness: float = 0.0,
         levels: int = 1,
+        init: str = "glorot",
     ):
         self.depth = depth
         self.width = width
@@ -123,6 +127,7 @@ class StableResNetClassifier(ClassifierMixin, BaseEstimator):
         self.max_step_size = max_step_size
         self.smoothness = smoothness
         self.levels = levels
+        self.init = init
 
     def _seed(self) -> int:
         return seed_from(self.random_state)
@@ -153,6 +158,7 @@ class StableResNetClassifier(ClassifierMixin, BaseEstimator):
             seed=self._seed(),
             step_size_policy=self.step_size_policy,
             max_step_size=self.max_step_size,
+            init=self.init,
         ), self.levels).to(self.device)
         model, result = fit_multilevel(model, torch.tensor(X, dtype=torch.float32),
                                        torch.tensor(self._label_encoder.transform(y)), config, self.levels)

@@ -14,11 +14,9 @@ import torch
 from torch import nn
 
 from .blocks import ACTIVATIONS, BATCH_NORM_EPS, BATCH_NORM_MOMENTUM, INTEGRATORS, VECTOR_FIELDS, glorot_uniform_
+from .errors import ConfigError
+from .init import DEFAULT_INIT, parse_init
 from .step_size import STEP_SIZE_POLICIES
-
-
-class ConfigError(ValueError):
-    """A model or training setting outside what is allowed; the message names it."""
 
 
 # Independent random streams per member seed. Drawing every block's K1 from its own
@@ -86,13 +84,17 @@ class StableResNet(nn.Module):
         The batch-norm block's running-statistics momentum in (0, 1] and ε > 0
         (``blocks.BatchNorm``); PyTorch's 0.1 and 1e-5 by default, Keras' are 0.01 and 1e-3.
         Other blocks ignore them.
+    init : str
+        How the blocks' K1 and K2 are drawn: ``"NAME"`` or ``"NAME:SCALE"`` with NAME one of
+        ``stableresnet.init.INITIALIZERS`` (``glorot``, ``uniform``, ``normal``, ``depth-scaled``).
+        Glorot-uniform by default; the paper does not state its initialiser (``stableresnet.init``).
 
     The blocks' parameters live in ``self.field``, stacked (M, depth, ...); block i is
     ``y <- step_rule.step(F_i, y, h_i)`` with h_i from ``step_policy``, forward Euler
     ``y + h F_i(y)`` by default.
 
-    Weights are Glorot-uniform, biases zero, batch-norm scale 1 and shift 0 (Keras'
-    defaults, which the paper used). Inputs are standardised by the buffers
+    The lift and head weights are Glorot-uniform (Keras' default), the blocks' weights follow
+    ``init``, biases are zero, batch-norm scale 1 and shift 0. Inputs are standardised by the buffers
     ``input_mean`` and ``input_scale`` (identity until a trainer fits them).
 
     Examples
@@ -118,8 +120,10 @@ class StableResNet(nn.Module):
         max_step_size: float | Sequence[float] | None = None,
         batch_norm_momentum: float = BATCH_NORM_MOMENTUM,
         batch_norm_eps: float = BATCH_NORM_EPS,
+        init: str = DEFAULT_INIT,
     ):
         super().__init__()
+        initializer = parse_init(init)
         width = in_features if width is None else width
         step_sizes = _as_member_list(step_size, "step_size", float)
         seeds = _as_member_list(seed, "seed", int)
@@ -147,7 +151,8 @@ class StableResNet(nn.Module):
         self.step_policy = STEP_SIZE_POLICIES[step_size_policy](
             self.step_size.view(-1), torch.tensor(max_step_sizes), depth)
         self.head = MemberLinear(n_members, width, n_classes)
-        self._init_weights()
+        self.init = init.strip()
+        self._init_weights(initializer)
 
     def config(self) -> dict:
         """The constructor arguments that rebuild this model (used when saving)."""
@@ -165,6 +170,7 @@ class StableResNet(nn.Module):
             "max_step_size": self.step_policy.max_step_size.flatten().tolist(),
             "batch_norm_momentum": self.batch_norm_momentum,
             "batch_norm_eps": self.batch_norm_eps,
+            "init": self.init,
         }
 
     def select_members(self, members: Sequence[int]) -> StableResNet:
@@ -194,11 +200,11 @@ class StableResNet(nn.Module):
         """
         return self.step_policy.block_step_sizes(self.step_size)
 
-    def _init_weights(self) -> None:
+    def _init_weights(self, initializer) -> None:
         streams = {name: [member_generator(s, name) for s in self.seeds] for name in ("lift", "K1", "K2", "head")}
         if self.lift is not None:
             glorot_uniform_(self.lift.weight, streams["lift"])
-        self.field.init_weights(streams["K1"], streams["K2"])
+        self.field.init_weights(streams["K1"], streams["K2"], initializer)
         glorot_uniform_(self.head.weight, streams["head"])
 
     def _members(self, x: torch.Tensor) -> torch.Tensor:
@@ -228,9 +234,24 @@ class StableResNet(nn.Module):
             (depth + 1, batch, width).
         """
         squeeze = x.dim() == 2 and self.n_members == 1
+        logits, trajectory = self.flow(self.embed(x), return_trajectory)
+        if squeeze:
+            logits = logits[0]
+        if not return_trajectory:
+            return logits
+        return logits, trajectory[:, 0] if squeeze else trajectory
+
+    def embed(self, x: torch.Tensor) -> torch.Tensor:
+        """Layer 0, y_0: the input standardised and lifted, (M, batch, width); x as in `forward`."""
         y = (self._members(x) - self.input_mean) / self.input_scale
-        if self.lift is not None:
-            y = self.lift(y)
+        return self.lift(y) if self.lift is not None else y
+
+    def flow(self, y: torch.Tensor, return_trajectory: bool = False):
+        """The blocks and the head from layer 0: (logits (M, batch, n_classes), trajectory or None).
+
+        Block i is ``y <- step_rule.step(F_i, y, h_i)``, forward Euler y + h_i F_i(y) (eq. 5) by
+        default; the trajectory y_0, ..., y_depth is stacked (depth + 1, M, batch, width).
+        """
         trajectory = [y]
         for index, layer in enumerate(self.field.layers()):
             def field(z, layer=layer, index=index):
@@ -243,13 +264,7 @@ class StableResNet(nn.Module):
             y = self.step_rule.step(field, y, self.step_policy(probe, y, index, self.step_size))
             if return_trajectory:
                 trajectory.append(y)
-        logits = self.head(y)
-        if squeeze:
-            logits = logits[0]
-        if not return_trajectory:
-            return logits
-        stacked = torch.stack(trajectory)
-        return logits, stacked[:, 0] if squeeze else stacked
+        return self.head(y), torch.stack(trajectory) if return_trajectory else None
 
 
 def _validate(in_features, n_classes, depth, width, block, step_sizes, activation, integrator, seeds) -> None:

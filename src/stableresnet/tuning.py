@@ -96,7 +96,7 @@ class StableResNetClassifierCV(ClassifierMixin, BaseEstimator):
     random_state : int, RandomState or None
         Seed of the folds and of every member (initialisation and mini-batch order).
     depth, width, activation, optimizer, learning_rate, epochs, batch_size, device, integrator,
-    step_size_policy, max_step_size, smoothness, levels
+    step_size_policy, max_step_size, smoothness, levels, init
         As ``StableResNetClassifier``, with its defaults.
 
     Attributes
@@ -142,6 +142,7 @@ class StableResNetClassifierCV(ClassifierMixin, BaseEstimator):
         max_step_size: float | None = _DEFAULTS["max_step_size"],
         smoothness: float = _DEFAULTS["smoothness"],
         levels: int = _DEFAULTS["levels"],
+        init: str = _DEFAULTS["init"],
     ):
         self.blocks = blocks
         self.step_sizes = step_sizes
@@ -161,6 +162,7 @@ class StableResNetClassifierCV(ClassifierMixin, BaseEstimator):
         self.max_step_size = max_step_size
         self.smoothness = smoothness
         self.levels = levels
+        self.init = init
 
     def _check_grid(self) -> tuple[list[str], list[float]]:
         blocks = [self.blocks] if isinstance(self.blocks, str) else list(self.blocks)
@@ -255,7 +257,7 @@ class StableResNetClassifierCV(ClassifierMixin, BaseEstimator):
         model = coarsest_model(StableResNet(
             in_features=X.shape[1], n_classes=len(self.classes_), depth=self.depth, width=self.width, block=block,
             step_size=step_sizes, activation=self.activation, integrator=self.integrator, seed=seed,
-            step_size_policy=self.step_size_policy, max_step_size=self.max_step_size,
+            step_size_policy=self.step_size_policy, max_step_size=self.max_step_size, init=self.init,
         ), self.levels).to(self.device)
         config = TrainConfig(epochs=self.epochs, batch_size=self.batch_size, learning_rate=self.learning_rate,
                              optimizer=self.optimizer, smoothness=self.smoothness)

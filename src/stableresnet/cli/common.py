@@ -48,10 +48,33 @@ DATASET_OPTION = typer.Option(None, help="A bundled dataset (see `stableresnet d
 TEST_SIZE_OPTION = typer.Option(0.2, help="Test fraction where the data has no official split.")
 ONE_HOT_OPTION = typer.Option(False, help="One-hot encode categorical columns.")
 DEVICE_OPTION = typer.Option("cpu", help="cpu, cuda or auto.")
+INIT_OPTION = typer.Option("glorot", "--init", help="Initial weights of the blocks' K1, K2: glorot, uniform (U(±0.05), "
+                           "Keras 2's 'uniform'), normal (N(0, 0.05²)) or depth-scaled (Glorot / √depth); NAME:SCALE "
+                           "sets the gain, bound or σ (glorot:0.5, uniform:0.1).")
 COMPILE_OPTION = typer.Option(False, "--compile", help="Train through torch.compile, with a fused optimiser (CUDA "
                               "graphs on --device cuda); equal to the eager engine to round-off. On a 2-core CPU, "
                               "Adult's steps ran 1.09-1.45× faster by block, after a compilation of minutes "
                               "(seconds once cached): it pays only for long runs.")
+
+
+def initial_signal_line(scale_ratios, gradient_norms) -> str:
+    """One line on the networks before training: max |y| last / layer 0 and ‖∂L/∂y_0‖ on the first
+    batch (``diagnostics.initial_signal``), with how many start collapsed or exploded."""
+    from ..diagnostics import COLLAPSED_BELOW, EXPLODED_ABOVE, signal_state
+
+    def spread(values):
+        values = np.asarray(values, dtype=float)
+        if len(values) == 1:
+            return f"{values[0]:.3g}"
+        return f"median {np.median(values):.3g} (range {values.min():.3g}–{values.max():.3g})"
+
+    states = [signal_state(ratio) for ratio in scale_ratios]
+    line = (f"at initialisation: max |y| last / layer 0 {spread(scale_ratios)}, gradient reaching the first block "
+            f"‖∂L/∂y_0‖ {spread(gradient_norms)}")
+    flagged = [f"{states.count(state)} of {len(states)} start {state} ({sign} {bound:g})"
+               for state, sign, bound in (("collapsed", "<", COLLAPSED_BELOW), ("exploded", ">", EXPLODED_ABOVE))
+               if state in states]
+    return line + (f"; [yellow]{', '.join(flagged)}[/]" if flagged else "")
 
 
 def _print_version(value: bool) -> None:

@@ -11,10 +11,11 @@ import typer
 from rich.table import Table
 
 from ..files import check_output_folder, write_atomically
+from ..init import parse_init
 from ..model import ConfigError, StableResNet
 from ..train import TrainConfig, fit
 from .common import (
-    BATCH_SIZE_OPTION, DATASET_OPTION, DATA_OPTION, DEPTH_OPTION, DEVICE_OPTION, EPOCHS_OPTION, INTEGRATOR_HELP,
+    INIT_OPTION, initial_signal_line,     BATCH_SIZE_OPTION, DATASET_OPTION, DATA_OPTION, DEPTH_OPTION, DEVICE_OPTION, EPOCHS_OPTION, INTEGRATOR_HELP,
     LEARNING_RATE_OPTION, ONE_HOT_OPTION, POLICY_HELP, TARGET_OPTION, TEST_SIZE_OPTION, WIDTH_OPTION, app,
     check_data_source, console, epoch_progress, load_data_source, preset_or_estimator, preset_or_none, resolve_device,
     user_errors,
@@ -80,14 +81,16 @@ def diagnose(
     pgd_steps: int = typer.Option(10, help="PGD iterations."),
     out: Path = typer.Option(Path("diagnostics"), help="Folder for the CSV/JSON records and PNG figures."),
     device: str = DEVICE_OPTION,
+    init: str = INIT_OPTION,
 ):
     """Jacobian spectra (Prop. 1-2), perturbation growth (eq. 4) and robust accuracy of trained networks."""
     import json
 
     import pandas as pd
 
-    from ..diagnostics import layer_spectra, perturbation_growth, robust_accuracy
+    from ..diagnostics import initial_signal, layer_spectra, perturbation_growth, robust_accuracy
     from ..serialization import load_model
+    from ..train import fit_standardization
 
     if isinstance(samples, bool) or samples < 1:
         raise ConfigError(f"--samples must be an integer ≥ 1; got {samples!r}")
@@ -100,7 +103,8 @@ def diagnose(
     if len(set(step_size)) != len(step_size) or len(set(block)) != len(block):
         raise ConfigError(f"--block and --step-size values must be distinct; got {block} and {step_size}")
     device = resolve_device(device)
-    models = []  # (block name, model)
+    parse_init(init)
+    models, signals = [], []  # (block name, model); each one's signal at initialisation
     if model_file is not None:
         model, _, extra = load_model(model_file)
         seed = extra.get("params", {}).get("random_state", 0) if seed is None else seed
@@ -112,6 +116,12 @@ def diagnose(
                 f"{str(model_file)!r} expects {model.in_features} features and {model.n_classes} classes; "
                 f"{source} has {loaded.n_features} and {loaded.n_classes}")
         models.append((model.block, model.to(device)))
+        # The same network as its seed initialised it: its config, its standardisation, untrained weights.
+        start = StableResNet(**model.config()).to(device)
+        start.input_mean.copy_(model.input_mean)
+        start.input_scale.copy_(model.input_scale)
+        train_batch = extra.get("params", {}).get("batch_size") or batch_size or 32
+        signals.append(initial_signal(start, torch.tensor(loaded.X_train), torch.tensor(loaded.y_train), train_batch))
     else:
         seed = 0 if seed is None else seed
         loaded = load(seed)
@@ -126,7 +136,10 @@ def diagnose(
         for name in block:
             model = StableResNet(loaded.n_features, loaded.n_classes, depth, width,
                                  name, step_size, activation, seed=seed, integrator=integrator,
-                                 step_size_policy=step_size_policy).to(device)
+                                 step_size_policy=step_size_policy, init=init).to(device)
+            fit_standardization(model, X_train.to(device),
+                                torch.arange(len(X_train), device=device).expand(model.n_members, -1))
+            signals.append(initial_signal(model, X_train, y_train, config.batch_size))
             with epoch_progress(config.epochs, "train") as progress:
                 task = progress.add_task(f"{name} h={step_size}", total=config.epochs, loss="-")
                 fit(model, X_train, y_train, config,
@@ -136,7 +149,7 @@ def diagnose(
     rows = np.random.default_rng(seed).permutation(len(loaded.X_test))[:samples]
     X_sub = loaded.X_test[np.sort(rows)]
     spectra_rows, eigen_rows, growth_rows, robust_rows, summary = [], [], [], [], []
-    for name, model in models:
+    for (name, model), signal in zip(models, signals):
         spectra = layer_spectra(model, X_sub)
         growth = perturbation_growth(model, X_sub, growth_epsilon, seed=seed)
         robust = robust_accuracy(model, loaded.X_test, loaded.y_test, sigma, epsilon, pgd_steps, seed=seed)
@@ -164,7 +177,9 @@ def diagnose(
                             "max_real": float(spectra.max_real[m].max()),
                             "stable_fraction": float(spectra.stable_fraction[m].mean()),
                             "stability_constant": float(growth.stability_constant[m]),
-                            "clean_accuracy": float(robust["noise"][m, 0]) if robust["sigma"][0] == 0 else None})
+                            "clean_accuracy": float(robust["noise"][m, 0]) if robust["sigma"][0] == 0 else None,
+                            "init": model.init, "init_scale_ratio": float(signal.scale_ratio[m]),
+                            "init_gradient_norm": float(signal.gradient_norm[m]), "init_state": signal.state[m]})
     tables = {
         "spectra": pd.DataFrame(spectra_rows),
         "eigenvalues": pd.concat(eigen_rows, ignore_index=True),
@@ -194,4 +209,7 @@ def diagnose(
         table.add_row(row["block"], f"{row['step_size']:g}", f"{row['max_amplification']:.4g}",
                       f"{row['max_real']:.3g}", f"{row['stable_fraction']:.1%}", f"{row['stability_constant']:.4g}", clean)
     console.print(table)
+    for row in summary:
+        console.print(f"{row['block']} h={row['step_size']:g}, init {row['init']}: "
+                      + initial_signal_line([row["init_scale_ratio"]], [row["init_gradient_norm"]]))
     console.print(f"wrote records and figures to {out}")

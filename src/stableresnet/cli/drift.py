@@ -11,7 +11,7 @@ from rich.table import Table
 
 from ..files import check_output_folder, write_atomically
 from .common import (
-    COMPILE_OPTION, DEVICE_OPTION, StepLog, app, console, epoch_progress, resolve_device, start_group, user_errors,
+    INIT_OPTION,     COMPILE_OPTION, DEVICE_OPTION, StepLog, app, console, epoch_progress, resolve_device, start_group, user_errors,
 )
 from .sweep import print_summary
 
@@ -37,6 +37,7 @@ def drift(
     out: Optional[Path] = typer.Option(None, help="Results folder [results/drift-NAME]."),
     device: str = DEVICE_OPTION,
     compile: bool = COMPILE_OPTION,
+    init: str = INIT_OPTION,
 ):
     """Train on a time window, then test on every later period (paper Figs. 14-15); resumable."""
     from ..experiments.drift import DriftConfig, run_drift, save_drift
@@ -48,7 +49,7 @@ def drift(
         data=data, train_until=train_until, blocks=tuple(b.strip() for b in blocks.split(",") if b.strip()),
         step_sizes=parse_step_sizes(step_sizes), trials=trials, depth=depth, width=width, epochs=epochs,
         batch_size=batch_size, learning_rate=learning_rate, seed=seed, rows=rows, period=period,
-        time_feature=time_feature,
+        time_feature=time_feature, init=init,
     )
     shown_h = [h for h in parse_step_sizes(plot_h) if h in config.step_sizes] or None
     out = check_output_folder(out or Path("results") / f"drift-{Path(data).stem}", "--out")

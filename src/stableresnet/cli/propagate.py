@@ -12,7 +12,7 @@ from rich.table import Table
 from ..files import check_output_folder
 from ..model import ConfigError
 from .common import (
-    DEVICE_OPTION, INTEGRATOR_HELP, LEVELS_HELP, POLICY_HELP, app, beyond_label, console, epoch_progress, preset_or_none,
+    INIT_OPTION, initial_signal_line,     DEVICE_OPTION, INTEGRATOR_HELP, LEVELS_HELP, POLICY_HELP, app, beyond_label, console, epoch_progress, preset_or_none,
     resolve_device, user_errors,
 )
 
@@ -42,6 +42,8 @@ def propagate(
     integrator: str = typer.Option("euler", help=INTEGRATOR_HELP),
     step_size_policy: str = typer.Option("fixed", help=POLICY_HELP),
     levels: int = typer.Option(1, help=LEVELS_HELP),
+    init: str = INIT_OPTION,
+    n_test: Optional[int] = typer.Option(None, help="Test points [as many as --n-samples]."),
 ):
     """Train a width-2 network on 2-D data and draw its features layer by layer (paper Figs. 2-7)."""
     from ..experiments.propagation import (
@@ -64,7 +66,7 @@ def propagate(
         epochs=epochs if epochs is not None else (preset.epochs if preset else 100),
         batch_size=batch_size if batch_size is not None else (preset.batch_size if preset else 32),
         learning_rate=learning_rate, activation=activation, seed=seed, seeds=seeds,
-        integrator=integrator, step_size_policy=step_size_policy, levels=levels,
+        integrator=integrator, step_size_policy=step_size_policy, levels=levels, init=init, n_test=n_test,
     )
     grid_layers = check_layers(parse_layers(layers), config.depth) if layers is not None else default_layers(config.depth)
     frame_layers(config.depth, frames)  # validates
@@ -102,4 +104,6 @@ def propagate(
         accuracies = ", ".join(f"{m.test_accuracy:.3f}" for m in records.members)
         console.print(f"test accuracy of seeds {records.seeds[0]}-{records.seeds[-1]}: {accuracies}; "
                       f"k-NN ceiling median {np.nanmedian([m.knn_accuracy for m in records.members]):.3f}")
+    console.print(initial_signal_line([m.init_scale_ratio for m in records.members],
+                                      [m.init_gradient_norm for m in records.members]))
     console.print(f"test accuracy {record.test_accuracy:.4f} ({drawn}); wrote {len(written)} files to {out}")

@@ -13,7 +13,7 @@ from ..experiments.sweep import SweepConfig, estimator_defaults
 from ..files import check_output_folder, write_atomically
 from ..model import ConfigError
 from .common import (
-    COMPILE_OPTION, DATASET_OPTION, DATA_OPTION, DEVICE_OPTION, INTEGRATOR_HELP, LEVELS_HELP, ONE_HOT_OPTION,
+    INIT_OPTION,     COMPILE_OPTION, DATASET_OPTION, DATA_OPTION, DEVICE_OPTION, INTEGRATOR_HELP, LEVELS_HELP, ONE_HOT_OPTION,
     POLICY_HELP, TARGET_OPTION, TEST_SIZE_OPTION, StepLog, app, check_data_source, console, epoch_progress, errors,
     resolve_device, start_group, user_errors,
 )
@@ -61,6 +61,7 @@ def sweep(
                                         "thread, costliest first; the same table. 2 on a 2-core machine."),
     levels: int = typer.Option(1, help=LEVELS_HELP),
     compile: bool = COMPILE_OPTION,
+    init: str = INIT_OPTION,
 ):
     """Train every (block, h, trial) of an h-sweep as batched ensembles; resumable.
 
@@ -79,7 +80,7 @@ def sweep(
         "trials": trials, "depth": depth, "width": width, "epochs": epochs, "batch_size": batch_size,
         "learning_rate": learning_rate, "seed": seed, "members_per_group": members_per_group,
         "integrator": integrator, "step_size_policy": step_size_policy, "robustness": robustness, "levels": levels,
-        "test_size": test_size, "one_hot": one_hot,
+        "test_size": test_size, "one_hot": one_hot, "init": init,
     }
     if data is not None:
         config = SweepConfig.from_table(data, target, **settings)

@@ -16,7 +16,7 @@ from ..multilevel import coarsest_model, fit_multilevel
 from ..serialization import save_model
 from ..train import TrainConfig, evaluate
 from .common import (
-    BATCH_SIZE_OPTION, DATASET_OPTION, DATA_OPTION, DEPTH_OPTION, DEVICE_OPTION, EPOCHS_OPTION, INTEGRATOR_HELP,
+    BATCH_SIZE_OPTION, DATASET_OPTION, DATA_OPTION, DEPTH_OPTION, DEVICE_OPTION, EPOCHS_OPTION, INIT_OPTION, INTEGRATOR_HELP,
     LEARNING_RATE_OPTION, LEVELS_HELP, ONE_HOT_OPTION, POLICY_HELP, TARGET_OPTION, TEST_SIZE_OPTION, WIDTH_OPTION,
     app, beyond_label, console, epoch_progress, load_data_source, preset_or_estimator, preset_or_none, resolve_device,
     user_errors,
@@ -47,6 +47,7 @@ def train(
     step_size_policy: str = typer.Option("fixed", help=POLICY_HELP),
     smoothness: float = typer.Option(0.0, help="λ of the inter-layer penalty λ Σ‖K_{i+1} − K_i‖² [0: off]."),
     levels: int = typer.Option(1, help=LEVELS_HELP),
+    init: str = INIT_OPTION,
 ):
     """Train one network and print its train and test accuracy."""
     if save is not None:
@@ -65,7 +66,7 @@ def train(
     )
     model = coarsest_model(StableResNet(
         loaded.n_features, loaded.n_classes, depth, width, block, step_size, activation, seed=seed,
-        integrator=integrator, step_size_policy=step_size_policy
+        integrator=integrator, step_size_policy=step_size_policy, init=init,
     ), levels).to(resolve_device(device))
     X_train = torch.tensor(loaded.X_train, dtype=torch.float32)
     y_train = torch.tensor(loaded.y_train)
@@ -98,7 +99,7 @@ def train(
             "optimizer": optimizer, "learning_rate": learning_rate, "epochs": config.epochs,
             "batch_size": config.batch_size, "random_state": seed,
             "integrator": integrator, "step_size_policy": step_size_policy, "smoothness": smoothness,
-            "levels": levels,
+            "levels": levels, "init": init,
         }
         save_model(save, model, classes=list(loaded.class_names),
                    extra={"params": params, "feature_names": list(loaded.feature_names)}, schema=loaded.schema)

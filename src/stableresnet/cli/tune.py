@@ -14,9 +14,10 @@ import typer
 from rich.table import Table
 
 from ..files import check_output_file, check_output_folder, write_atomically
+from ..init import parse_init
 from ..tuning import StableResNetClassifierCV, cv_results_frame
 from .common import (
-    BATCH_SIZE_OPTION, DATASET_OPTION, DATA_OPTION, DEPTH_OPTION, DEVICE_OPTION, EPOCHS_OPTION, LEARNING_RATE_OPTION,
+    INIT_OPTION,     BATCH_SIZE_OPTION, DATASET_OPTION, DATA_OPTION, DEPTH_OPTION, DEVICE_OPTION, EPOCHS_OPTION, LEARNING_RATE_OPTION,
     ONE_HOT_OPTION, TARGET_OPTION, WIDTH_OPTION, StepLog, app, check_data_source, console, load_data_source,
     preset_or_estimator, preset_or_none, resolve_device, user_errors,
 )
@@ -47,12 +48,14 @@ def tune(
     save: Optional[Path] = typer.Option(None, help="Write the refit chosen model here (safetensors)."),
     out: Optional[Path] = typer.Option(None, help="Folder for cv_results.csv and tune.png [results/tune-NAME]."),
     device: str = DEVICE_OPTION,
+    init: str = INIT_OPTION,
 ):
     """Cross-validate every (block, h), refit the chosen one on the train split, test it, save it."""
     from ..experiments.sweep import parse_step_sizes
     from ..viz.tune import plot_tune
 
     check_data_source(data, target, dataset)
+    parse_init(init)
     if save is not None:
         check_output_file(save, "--save")
     out = check_output_folder(out or Path("results") / f"tune-{dataset or data.stem}", "--out")
@@ -66,7 +69,7 @@ def tune(
         settings["step_sizes"] = preset.step_sizes
     search = StableResNetClassifierCV(
         blocks=tuple(b.strip() for b in blocks.split(",") if b.strip()), cv=cv, rule=rule,
-        random_state=seed, device=resolve_device(device), **settings,
+        random_state=seed, device=resolve_device(device), init=init, **settings,
     )
 
     loaded = load_data_source(data, target, dataset, seed=seed, test_size=test_size, one_hot=one_hot)

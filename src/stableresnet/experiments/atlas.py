@@ -11,7 +11,21 @@ which of these choices its statements depend on. A *set-up* is today's picture s
 - epochs: 0.1×, 1× and 3× today's (10, 100, 300 at the paper scale), read off snapshots of one
   3× run (``run_propagation_seeds(snapshot_epochs=...)``), not trained three times;
 - framework: PyTorch's defaults or Keras' (Adam ε 1e-7, batch-norm momentum 0.01 in PyTorch's
-  sense (0.99 in Keras') and ε 1e-3).
+  sense (0.99 in Keras') and ε 1e-3);
+- init: the blocks' initial weights (``stableresnet.init``): Glorot-uniform (today), U(±0.05),
+  N(0, 0.05²), Glorot × 0.5, × 0.25, × 0.1, depth-scaled; and per block family: Glorot for the
+  plain and batch-norm blocks with U(±0.05) for the shrinkage block (what Keras gave a ``Dense``
+  block and a custom tied-weight layer of its time: ``keras-family``), and the reverse;
+- test points: 500 (today), 200, 100;
+- batch: the mini-batch size, 10, 32 (today), 100 (batch norm's statistics depend on it);
+- reader: how "accuracy at layer i" is read (``propagation.READERS``): the final head or a
+  per-layer logistic probe, on the test or the training points, "1.0" as ≥ 1.0 or ≥ 0.995. Like
+  the epochs, a reader costs no training: it is read off the run of the same set-up.
+
+Each network's signal before training (``diagnostics.initial_signal``) is recorded, and a set-up
+is marked *collapsed* (*exploded*) where the median network of some figure starts with its
+features' largest entry shrunk below 1e-3 (grown above 1e3) by its blocks: such a network has
+no usable gradient, so its statements say nothing about the block, only about its start.
 
 Not the product of the axes: each axis is moved alone (``one_axis_setups``), then pairs of the
 single changes that raised the most statements' hold-rates are added (`pairs_to_add`). In each
@@ -34,17 +48,20 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import json
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from ..files import write_atomically
 from ..model import ConfigError
+from ..diagnostics import COLLAPSED_BELOW, EXPLODED_ABOVE
 from .claims import CLAIMS, evaluate_claims
-from .propagation import run_propagation_seeds
+from .propagation import DEFAULT_READER, READERS, figure_preset, reader, run_propagation_seeds
 from .reproduce import PropagationKind, load_specs
 from .sweep import check_workers, keep_config
 
@@ -71,13 +88,31 @@ AXES = {
         "pytorch": {"adam_epsilon": 1e-8, "batch_norm_momentum": 0.1, "batch_norm_eps": 1e-5},
         "keras": {"adam_epsilon": 1e-7, "batch_norm_momentum": 0.01, "batch_norm_eps": 1e-3},
     },
+    # A level may give the init per block family (a table keyed by block), resolved per figure.
+    "init": {
+        "glorot": {"init": "glorot"},
+        "uniform-0.05": {"init": "uniform:0.05"},
+        "normal-0.05": {"init": "normal:0.05"},
+        "glorot-x0.5": {"init": "glorot:0.5"},
+        "glorot-x0.25": {"init": "glorot:0.25"},
+        "glorot-x0.1": {"init": "glorot:0.1"},
+        "depth-scaled": {"init": "depth-scaled"},
+        "keras-family": {"init": {"plain": "glorot", "batchnorm": "glorot", "shrinkage": "uniform:0.05"}},
+        "keras-family-reverse": {"init": {"plain": "uniform:0.05", "batchnorm": "uniform:0.05", "shrinkage": "glorot"}},
+    },
+    "test-points": {"500": {"n_test": 500}, "200": {"n_test": 200}, "100": {"n_test": 100}},
+    "batch": {"10": {"batch_size": 10}, "32": {"batch_size": 32}, "100": {"batch_size": 100}},
+    "reader": {key: {"reader": key} for key in READERS},
 }
 # The levels the paper states: its Figure 1 data are two circles (noise not given) and it used Keras.
 # On the axes it is silent about, today's level stands in for the paper's (``paper_distance``).
 PAPER_LEVELS = {"data": ("circles-0", "circles-0.05", "circles-0.1"), "framework": ("keras",)}
 EPOCHS_AXIS = "epochs"
 EPOCH_FACTORS = (0.1, 1.0, 3.0)
-AXIS_ORDER = ("data", "inputs", "optimiser", EPOCHS_AXIS, "framework")
+READER_AXIS = "reader"
+AXIS_ORDER = ("data", "inputs", "optimiser", EPOCHS_AXIS, "framework", "init", "test-points", "batch", READER_AXIS)
+# Axes that change no training: their set-ups are read off the run of the set-up without them.
+READ_ONLY_AXES = (EPOCHS_AXIS, READER_AXIS)
 SHIPPED_ATLAS = Path(__file__).with_name("atlas-paper.csv")
 
 
@@ -165,7 +200,7 @@ def _epoch_level(factor: float) -> str:
 
 def _levels(axes: dict = AXES, epoch_factors: tuple = EPOCH_FACTORS) -> dict[str, list[str]]:
     return {axis: list(axes[axis]) if axis != EPOCHS_AXIS else [_epoch_level(f) for f in epoch_factors]
-            for axis in AXIS_ORDER}
+            for axis in AXIS_ORDER if axis in axes or axis == EPOCHS_AXIS}
 
 
 def _config_levels(config: AtlasConfig) -> dict[str, list[str]]:
@@ -183,6 +218,9 @@ def _apply(settings: dict, choices, axes: dict) -> dict:
         else:
             result.update(axes[axis][level])
     result["epochs"] = max(1, round(factor * PropagationKind.config(settings).epochs))
+    if isinstance(result.get("init"), dict):  # an init per block family: this figure's block
+        block = result.get("block") or figure_preset(result["figure"]).block
+        result["init"] = result["init"][block]
     return result
 
 
@@ -204,8 +242,12 @@ def _is_today(config: AtlasConfig, axis: str, level: str) -> bool:
     """Does this level leave every figure's resolved settings as they are today?"""
     if axis == EPOCHS_AXIS:
         return float(level[1:]) == 1.0
-    return all(PropagationKind.config({**config.figures[f], **config.axes[axis][level]})
-               == PropagationKind.config(config.figures[f]) for f in FIGURES)
+
+    def resolved(settings):
+        return PropagationKind.config(settings), settings.get("reader", DEFAULT_READER)
+
+    return all(resolved(_apply(config.figures[f], [(axis, level)], config.axes)) == resolved(config.figures[f])
+               for f in FIGURES)
 
 
 def one_axis_setups(config: AtlasConfig) -> list[Setup]:
@@ -269,11 +311,11 @@ def _order(config: AtlasConfig, setup: Setup) -> tuple:
 def _runs(config: AtlasConfig, setups: list[Setup]) -> list[tuple[Setup, list[Setup]]]:
     """Group set-ups into trainings: (set-up trained, set-ups read off its epoch snapshots).
 
-    Set-ups that differ only in their epochs level share one run at the largest factor.
+    Set-ups that differ only in their epochs and reader levels share one run at the largest factor.
     """
     groups: dict[tuple, list[Setup]] = {}
     for setup in setups:
-        rest = tuple(c for c in setup.choices if c[0] != EPOCHS_AXIS)
+        rest = tuple(c for c in setup.choices if c[0] not in READ_ONLY_AXES)
         groups.setdefault(rest, []).append(setup)
     return [(max(members, key=lambda s: s.epoch_factor), sorted(members, key=lambda s: s.epoch_factor))
             for members in groups.values()]
@@ -289,9 +331,12 @@ def _run_figure(config: AtlasConfig, trained: Setup, read: list[Setup], figure: 
     settings = figure_settings(config, trained, figure)
     propagation = PropagationKind.config(settings)
     epochs = {setup.key: figure_settings(config, setup, figure)["epochs"] for setup in read}
+    readers = {setup.key: figure_settings(config, setup, figure).get("reader", DEFAULT_READER) for setup in read}
     snapshots = {e for e in epochs.values() if e < propagation.epochs}
+    # The per-layer probes are most of a recording's cost: fitted only where a reader reads them.
+    probe = any(reader(key).needs_probe for key in readers.values())
     records = run_propagation_seeds(propagation, device=device, on_epoch=on_epoch, snapshot_epochs=snapshots,
-                                    probe=False, compile=compile)
+                                    probe=probe, compile=compile)
     compare_depth = settings.get("compare_depth")
     twin = None
     if compare_depth is not None:
@@ -300,7 +345,7 @@ def _run_figure(config: AtlasConfig, trained: Setup, read: list[Setup], figure: 
     result = {}
     for key, epoch in epochs.items():
         members = records.members if epoch == propagation.epochs else records.snapshots[epoch]
-        numbers = [PropagationKind.member_numbers(member) for member in members]
+        numbers = [PropagationKind.member_numbers(member, readers[key]) for member in members]
         if twin is not None:
             others = twin.members if epoch == propagation.epochs else twin.snapshots[epoch]
             for row, other in zip(numbers, others):
@@ -391,8 +436,10 @@ def atlas_table(config: AtlasConfig, out: Path) -> pd.DataFrame:
     Columns: setup, axis ("today", the axis moved, or "pair"), changes (number of axes moved),
     statement, figure, paper, measured, k, n, hold_rate, ci_low, ci_high, verdict, seconds
     (the set-up's training time, over its figures), nonfinite and networks (how many of the
-    set-up's trained networks, over all figures, have non-finite features at some layer) and
-    paper_distance (`paper_distance`).
+    set-up's trained networks, over all figures, have non-finite features at some layer),
+    paper_distance (`paper_distance`), collapsed and exploded (how many of its figures' median
+    networks start collapsed or exploded, `initial_state`) and start (those figures with their
+    median scale ratio at initialisation, "" when none).
     """
     folder = Path(out) / "setups"
     setups = []
@@ -406,6 +453,7 @@ def atlas_table(config: AtlasConfig, out: Path) -> pd.DataFrame:
         seconds = sum(record["seconds"] for record in records)
         networks = [member for record in records for member in record["members"]]
         nonfinite = sum(member["first_nonfinite_layer"] >= 0 for member in networks)
+        start = initial_state(records)
         claims = evaluate_claims(records, out)
         axis = "today" if not setup.choices else setup.choices[0][0] if len(setup.choices) == 1 else "pair"
         for claim in claims.itertuples():
@@ -417,10 +465,36 @@ def atlas_table(config: AtlasConfig, out: Path) -> pd.DataFrame:
                          "statement": ids[(claim.figure, claim.paper)], "figure": claim.figure, "paper": claim.paper,
                          "measured": claim.measured, "k": k, "n": n, "hold_rate": k / n, "ci_low": claim.ci_low,
                          "ci_high": claim.ci_high, "verdict": claim.verdict, "seconds": seconds,
-                         "nonfinite": nonfinite, "networks": len(networks)})
+                         "nonfinite": nonfinite, "networks": len(networks), **start})
     columns = ["setup", "axis", "changes", "paper_distance", "statement", "figure", "paper", "measured", "k", "n", "hold_rate",
-               "ci_low", "ci_high", "verdict", "seconds", "nonfinite", "networks"]
+               "ci_low", "ci_high", "verdict", "seconds", "nonfinite", "networks", "collapsed", "exploded", "start"]
     return pd.DataFrame(rows, columns=columns)
+
+
+def initial_state(records: list[dict]) -> dict:
+    """How a set-up's networks start: {"collapsed": c, "exploded": e, "start": text}.
+
+    A figure *starts collapsed* when the median over its seeds of the scale ratio at initialisation
+    (max |y_depth| / max |y_0|, ``diagnostics.initial_signal``) is below ``COLLAPSED_BELOW`` (1e-3),
+    *exploded* when it is above ``EXPLODED_ABOVE`` (1e3) or not finite; c and e count such figures
+    and the text names them with their median ratio. Records from before the ratio was recorded
+    count as neither.
+    """
+    collapsed, exploded, text = 0, 0, []
+    for record in records:
+        ratios = [m.get("init_scale_ratio") for m in record["members"]]
+        ratios = [math.inf if r is not None and not math.isfinite(r) and not math.isnan(r) else r for r in ratios]
+        ratios = [r for r in ratios if r is not None and not math.isnan(r)]
+        if not ratios:
+            continue
+        median = float(np.median(ratios))
+        if median < COLLAPSED_BELOW:
+            collapsed += 1
+            text.append(f"{record['figure']} collapsed ({median:.2g})")
+        elif not median <= EXPLODED_ABOVE:
+            exploded += 1
+            text.append(f"{record['figure']} exploded ({median:.2g})")
+    return {"collapsed": collapsed, "exploded": exploded, "start": "; ".join(text)}
 
 
 def _setup_order(table: pd.DataFrame) -> list[str]:
@@ -473,24 +547,31 @@ class Choice:
 def choose_default(table: pd.DataFrame) -> Choice:
     """The picture figures' default: the set-up where the most statements hold over seeds.
 
-    Rule: (0) only set-ups none of whose networks overflow to non-finite features are eligible
-    (an overflowed network is broken, not the paper's picture, and makes "features diverge"
-    hold by overflow); if every set-up overflows, all are, with a caution in the reason. Then
-    (1) most statements with verdict "holds" (95 % Wilson interval above 1/2); ties by
+    Rule: (0) only *sound* set-ups are eligible: none of their networks overflow to non-finite
+    features (an overflowed network is broken, not the paper's picture, and makes "features
+    diverge" hold by overflow), and no figure's median network starts collapsed or exploded
+    (`initial_state`: a network whose initial weights already map every point near one has no
+    gradient to learn from, and its statements say nothing about its block); if no set-up is
+    sound, those that do not overflow are, and failing that all, with a caution in the reason.
+    Then (1) most statements with verdict "holds" (95 % Wilson interval above 1/2); ties by
     (2) closeness to what the paper states: fewest stated axes off the paper's level
     (``paper_distance``), then fewest axes moved from today's set-up; then (3) the largest
     summed hold-rate over statements (more seeds agree); then (4) atlas order.
     """
     if table.empty:
         raise ConfigError("the atlas table is empty: no set-up has finished")
+    table = table.assign(**{column: table[column].fillna(0) if column in table else 0
+                            for column in ("collapsed", "exploded")})
     order = _setup_order(table)
     per_setup = table.groupby("setup", sort=False).agg(
         holds=("verdict", lambda v: int((v == "holds").sum())), distance=("paper_distance", "first"),
         changes=("changes", "first"), rate_sum=("hold_rate", "sum"), statements=("statement", "count"),
-        nonfinite=("nonfinite", "first"), networks=("networks", "first"))
+        nonfinite=("nonfinite", "first"), networks=("networks", "first"), collapsed=("collapsed", "first"),
+        exploded=("exploded", "first"))
     per_setup["position"] = [order.index(s) for s in per_setup.index]
-    sound = per_setup[per_setup["nonfinite"] == 0]
-    eligible = sound if len(sound) else per_setup
+    finite = per_setup[per_setup["nonfinite"] == 0]
+    sound = finite[(finite["collapsed"] == 0) & (finite["exploded"] == 0)]
+    eligible = sound if len(sound) else finite if len(finite) else per_setup
     ranked = eligible.sort_values(["holds", "distance", "changes", "rate_sum", "position"],
                                   ascending=[False, True, True, False, True])
     best = ranked.iloc[0]
@@ -499,8 +580,11 @@ def choose_default(table: pd.DataFrame) -> Choice:
     reason = (f"{setup}: {int(best['holds'])} of {int(best['statements'])} statements hold over seeds, "
               f"the most of {len(eligible)} set-ups")
     if len(eligible) < len(per_setup):
-        left_out = [s for s in per_setup.index if s not in eligible.index]
-        reason += f" whose networks all stay finite (left out, some networks overflow: {', '.join(left_out)})"
+        overflowing = [s for s in per_setup.index if per_setup.loc[s, "nonfinite"]]
+        starting = [s for s in finite.index if s not in sound.index]
+        reasons = ([f"some networks overflow: {', '.join(overflowing)}"] if overflowing else []) + \
+                  ([f"networks start collapsed or exploded: {', '.join(starting)}"] if starting and len(sound) else [])
+        reason += f" that are sound (left out, {'; '.join(reasons)})"
     if len(top) > 1:
         others = [s for s in top.index if s != setup]
         reason += f"; tied with {', '.join(others)}"
@@ -517,6 +601,9 @@ def choose_default(table: pd.DataFrame) -> Choice:
     if best["nonfinite"]:
         reason += (f"; caution: {int(best['nonfinite'])} of {int(best['networks'])} of its networks overflow to "
                    "non-finite features")
+    if best["collapsed"] or best["exploded"]:
+        reason += (f"; caution: no set-up is sound, and in this one {int(best['collapsed'])} figure(s) start "
+                   f"collapsed and {int(best['exploded'])} exploded")
     return Choice(setup, int(best["holds"]), int(best["statements"]), reason)
 
 

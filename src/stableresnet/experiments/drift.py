@@ -37,6 +37,7 @@ from ..blocks import VECTOR_FIELDS
 from ..data.dataset import DataError
 from ..data.elec2 import load_elec2
 from ..data.transactions import SYNTHETIC_NAME, TemporalDataset, load_transactions, synthetic_btc_dataset
+from ..init import DEFAULT_INIT, parse_init
 from ..model import ConfigError, StableResNet
 from ..train import Checkpoint, TrainConfig, evaluate, fit
 from ..files import write_atomically
@@ -89,6 +90,7 @@ class DriftConfig:
     period: str = "month"
     time_feature: bool = False
     robustness: bool = False
+    init: str = DEFAULT_INIT  # the blocks' initial weights (``stableresnet.init``)
 
     def __post_init__(self):
         if not self.blocks:
@@ -110,12 +112,14 @@ class DriftConfig:
         if self.time_feature and self.data == "elec2":
             raise ConfigError("elec2 has no clean time stamp to use as a feature (see data.elec2)")
         _parse_train_until(self.train_until)
+        parse_init(self.init)
         TrainConfig(self.epochs, self.batch_size, self.learning_rate, self.optimizer)
 
     def to_json(self) -> dict:
         record = {**dataclasses.asdict(self), "blocks": list(self.blocks), "step_sizes": list(self.step_sizes)}
-        if not self.robustness:  # left out, so folders from before the option still resume
-            del record["robustness"]
+        for name, default in (("robustness", False), ("init", DEFAULT_INIT)):
+            if record[name] == default:  # left out, so folders from before the option still resume
+                del record[name]
         return record
 
 
@@ -214,7 +218,7 @@ def run_block(
     seeds = [trial_seed(config.seed, trial) for trial, _ in members]
     model = StableResNet(
         data.n_features, data.n_classes, config.depth, config.width, block,
-        step_size=[h for _, h in members], activation=config.activation, seed=seeds,
+        step_size=[h for _, h in members], activation=config.activation, seed=seeds, init=config.init,
     ).to(device)
     # Shared with numpy, no copy (np.require copies only an array that is read-only, as pandas may hand out).
     X, y = (torch.from_numpy(np.require(a, requirements="W")) for a in (data.X, data.y))

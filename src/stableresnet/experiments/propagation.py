@@ -13,7 +13,15 @@ trains such a network and records, per layer i:
 - ``mean_step_norm``: mean over test points of ||y_i - y_{i-1}|| (smoothness; NaN at i = 0);
 - ``inactive_share``: the share of block i's hidden units (its activation's outputs) that are
   0 on every test point, i.e. dead ReLUs (NaN at i = 0, which no block produces). At width 2
-  a block has two hidden units: one dead unit halves what the block can do.
+  a block has two hidden units: one dead unit halves what the block can do;
+- ``train_head_accuracy``, ``train_probe_accuracy``: the head and the probe scored on the
+  training points' y_i. The paper says neither which classifier reads "accuracy at layer i" nor
+  whether its pictures show training or test points: these are the other readers.
+
+Per network, before training (``stableresnet.diagnostics.initial_signal``): ``init_scale_ratio``,
+max |y_depth| / max |y_0| on the training points, and ``init_gradient_norm``, the loss gradient
+reaching the first block on the first mini-batch. A ratio below 1e-3 means the network starts
+collapsed: its initial weights already map every point near one.
 
 Besides, ``knn_accuracy``: a k-nearest-neighbour classifier's accuracy on the same test
 points, trained on the training points: an estimate of the best accuracy the data allows
@@ -43,10 +51,12 @@ import torch
 
 from ..blocks import BATCH_NORM_EPS, BATCH_NORM_MOMENTUM
 from ..data import DataError, dataset_names, load_dataset
+from ..diagnostics import initial_signal
 from ..files import write_atomically
+from ..init import DEFAULT_INIT
 from ..model import ConfigError, StableResNet
 from ..multilevel import coarsen, coarsest_model, fit_multilevel
-from ..train import TrainConfig, evaluate
+from ..train import TrainConfig, evaluate, fit_standardization
 
 
 @dataclass(frozen=True)
@@ -115,6 +125,43 @@ def parse_layers(text: str) -> list[int]:
 
 
 @dataclass(frozen=True)
+class Reader:
+    """How "accuracy at layer i" is read, which the paper leaves open: by the trained ``head`` or a
+    per-layer logistic ``probe``, on the ``test`` or the ``train`` points, and the accuracy that
+    counts as "1.0" (``perfect``: 1.0 exactly, or 0.995, 1.0 at two decimals as a figure prints it)."""
+
+    classifier: str
+    points: str
+    perfect: float
+
+    @property
+    def key(self) -> str:
+        """"head-test-1", "probe-train-0.995", ..."""
+        return f"{self.classifier}-{self.points}-{self.perfect:g}"
+
+    @property
+    def needs_probe(self) -> bool:
+        return self.classifier == "probe"
+
+    def accuracy(self, record: Propagation) -> np.ndarray:
+        """The per-layer accuracy this reader reads off a record, (depth + 1,)."""
+        prefix = "" if self.points == "test" else "train_"
+        return getattr(record, f"{prefix}{self.classifier}_accuracy")
+
+
+READERS = {reader.key: reader for reader in (Reader(classifier, points, perfect) for classifier in ("head", "probe")
+                                             for points in ("test", "train") for perfect in (1.0, 0.995))}
+DEFAULT_READER = "head-test-1"  # the final trained head on the test points, exactly 1.0
+
+
+def reader(key) -> Reader:
+    """The reader of ``key`` (``READERS``); a `ConfigError` names an unknown one."""
+    if key not in READERS:
+        raise ConfigError(f"unknown reader {key!r}; expected one of {list(READERS)}")
+    return READERS[key]
+
+
+@dataclass(frozen=True)
 class PropagationConfig:
     """Everything that determines a propagation run; the same seed gives the same arrays.
 
@@ -129,6 +176,7 @@ class PropagationConfig:
     data: str = "circles"
     n_samples: int = 500
     noise: float = 0.1
+    n_test: int | None = None  # test points; None: as many as training points (n_samples)
     epochs: int = 100
     batch_size: int = 32
     learning_rate: float = 1e-3
@@ -143,6 +191,7 @@ class PropagationConfig:
     adam_epsilon: float = TrainConfig.adam_epsilon
     batch_norm_momentum: float = BATCH_NORM_MOMENTUM
     batch_norm_eps: float = BATCH_NORM_EPS
+    init: str = DEFAULT_INIT
 
     def __post_init__(self):
         """Check the network and training settings now, so nothing runs or is written with bad ones."""
@@ -150,8 +199,13 @@ class PropagationConfig:
             raise ConfigError(f"seeds must be an integer ≥ 1 (the number of networks); got {self.seeds!r}")
         network = StableResNet(2, 2, self.depth, None, self.block, self.step_size, self.activation,
                                integrator=self.integrator, step_size_policy=self.step_size_policy,
-                               batch_norm_momentum=self.batch_norm_momentum, batch_norm_eps=self.batch_norm_eps)
+                               batch_norm_momentum=self.batch_norm_momentum, batch_norm_eps=self.batch_norm_eps,
+                               init=self.init)
         coarsen(network.config(), self.levels)
+        if self.n_test is None:  # as many test points as training points, said explicitly
+            object.__setattr__(self, "n_test", self.n_samples)
+        if isinstance(self.n_test, bool) or not isinstance(self.n_test, (int, np.integer)) or self.n_test < 1:
+            raise ConfigError(f"n_test must be an integer ≥ 1 (test points) or None; got {self.n_test!r}")
         self.train_config()
 
     def train_config(self) -> TrainConfig:
@@ -176,6 +230,10 @@ class Propagation:
     head_accuracy, probe_accuracy, max_abs_feature, mean_step_norm, inactive_share : float64 (depth + 1,)
         See the module docstring. ``probe_accuracy`` is NaN where the training features
         are not finite; ``mean_step_norm[0]`` and ``inactive_share[0]`` are NaN.
+    train_head_accuracy, train_probe_accuracy : float64 (depth + 1,)
+        The head and the probe on the training points (NaN when not recorded).
+    init_scale_ratio, init_gradient_norm : float
+        The network's signal before training (module docstring); NaN when not recorded.
     first_nonfinite_layer : int
         First layer holding a non-finite test feature, -1 if none.
     test_accuracy : float
@@ -204,6 +262,15 @@ class Propagation:
     seed: int = 0
     diverged: bool = False
     config: dict = field(default_factory=dict)
+    train_head_accuracy: np.ndarray | None = None
+    train_probe_accuracy: np.ndarray | None = None
+    init_scale_ratio: float = float("nan")
+    init_gradient_norm: float = float("nan")
+
+    def __post_init__(self):
+        for name in ("train_head_accuracy", "train_probe_accuracy"):
+            if getattr(self, name) is None:
+                setattr(self, name, np.full(self.depth + 1, np.nan))
 
     @property
     def depth(self) -> int:
@@ -220,13 +287,18 @@ class Propagation:
                 "max_abs_feature": float(self.max_abs_feature[layer]),
                 "mean_step_norm": float(self.mean_step_norm[layer]),
                 "inactive_share": float(self.inactive_share[layer]),
+                "train_head_accuracy": float(self.train_head_accuracy[layer]),
+                "train_probe_accuracy": float(self.train_probe_accuracy[layer]),
+                "init_scale_ratio": float(self.init_scale_ratio),
+                "init_gradient_norm": float(self.init_gradient_norm),
             }
             for layer in range(self.depth + 1)
         ]
 
 
 # The per-layer arrays of a `Propagation` (stacked over members in ``propagation.npz``).
-LAYER_ARRAYS = ("head_accuracy", "probe_accuracy", "max_abs_feature", "mean_step_norm", "inactive_share")
+LAYER_ARRAYS = ("head_accuracy", "probe_accuracy", "max_abs_feature", "mean_step_norm", "inactive_share",
+                "train_head_accuracy", "train_probe_accuracy")
 
 
 @dataclass(eq=False)
@@ -320,20 +392,27 @@ def _head_accuracy(model: StableResNet, trajectory: torch.Tensor, y: torch.Tenso
 
 def _probe_accuracies(train: np.ndarray, y_train: np.ndarray, test: np.ndarray, y_test: np.ndarray,
                       iterations: int = 100) -> np.ndarray:
-    """(L,): a logistic-regression probe per layer, fitted on the training features, scored on the test ones.
+    """(L,): a logistic-regression probe per layer, fitted on the training features, scored on the test ones
+    (`layer_probe_accuracies` with the one set (test, y_test))."""
+    return layer_probe_accuracies(train, y_train, [(test, y_test)], iterations)[0]
 
-    ``train`` (L, n, 2) and ``test`` (L, m, 2) are L layers' features of one network. Each layer
+
+def layer_probe_accuracies(train: np.ndarray, y_train: np.ndarray, scored: list[tuple[np.ndarray, np.ndarray]],
+                           iterations: int = 100) -> list[np.ndarray]:
+    """Per set of ``scored``, (L,): a logistic-regression probe per layer fitted on the training features.
+
+    ``train`` (L, n, 2) and each scored set's features (L, m, 2) are L layers' features of one
+    network (a scored set may be the training set itself). Each layer
     is scaled by its largest training value (diverging layers reach 1e30 and beyond, where
     standardising would square them into overflow), then standardised. The probe is
     scikit-learn's default ``LogisticRegression`` for two classes (L2 penalty, C = 1, free
     intercept): it minimises Σ_j log(1 + exp(-s_j (w·x_j + b))) + |w|²/2, s_j = ±1, solved
     here for all layers at once by damped Newton steps (a convex problem: one minimum).
     More than two classes fall back to scikit-learn, layer by layer. A layer whose training
-    features are not finite gets NaN; a non-finite test point counts as wrong.
+    features are not finite gets NaN; a non-finite scored point counts as wrong.
     """
     n_layers = train.shape[0]
     finite_train = np.isfinite(train).all(axis=(1, 2))
-    finite_test = np.isfinite(test).all(axis=2)  # (L, m)
     with np.errstate(invalid="ignore", over="ignore"):
         scale = np.abs(np.where(finite_train[:, None, None], train, 0.0)).max(axis=(1, 2))
     scale = np.where(scale > 0, scale, 1.0)[:, None, None]
@@ -341,11 +420,15 @@ def _probe_accuracies(train: np.ndarray, y_train: np.ndarray, test: np.ndarray, 
     center, spread = train_scaled.mean(axis=1, keepdims=True), train_scaled.std(axis=1, keepdims=True)
     spread = np.where(spread > 0, spread, 1.0)
     features = (train_scaled - center) / spread
-    test_features = (np.where(finite_test[..., None], test, 0.0) / scale - center) / spread
+    sets = []
+    for test, y_test in scored:
+        finite_test = np.isfinite(test).all(axis=2)  # (L, m)
+        sets.append(((np.where(finite_test[..., None], test, 0.0) / scale - center) / spread, y_test, finite_test))
     classes = np.unique(y_train)
     if len(classes) != 2:
-        return np.array([_sklearn_probe(features[i], y_train, test_features[i], y_test, finite_test[i])
-                         if finite_train[i] else np.nan for i in range(n_layers)])
+        return [np.array([_sklearn_probe(features[i], y_train, test_features[i], y_test, finite_test[i])
+                          if finite_train[i] else np.nan for i in range(n_layers)])
+                for test_features, y_test, finite_test in sets]
     sign = np.where(y_train == classes[1], 1.0, -1.0)
     design = np.concatenate([features, np.ones(features.shape[:2] + (1,))], axis=2)  # (L, n, 3)
     penalty = np.array([1.0, 1.0, 0.0])  # the intercept is not penalised
@@ -374,10 +457,13 @@ def _probe_accuracies(train: np.ndarray, y_train: np.ndarray, test: np.ndarray, 
         value = objective(weights)
         if np.abs(rate[:, None] * step).max() < 1e-10:
             break
-    predicted = np.where(np.einsum("lmk,lk->lm", test_features, weights[:, :2]) + weights[:, 2:] > 0,
-                         classes[1], classes[0])
-    accuracy = ((predicted == y_test) & finite_test).mean(axis=1)
-    return np.where(finite_train, accuracy, np.nan)
+    accuracies = []
+    for test_features, y_test, finite_test in sets:
+        predicted = np.where(np.einsum("lmk,lk->lm", test_features, weights[:, :2]) + weights[:, 2:] > 0,
+                             classes[1], classes[0])
+        accuracy = ((predicted == y_test) & finite_test).mean(axis=1)
+        accuracies.append(np.where(finite_train, accuracy, np.nan))
+    return accuracies
 
 
 def _sklearn_probe(train_layer, y_train, test_layer, y_test, finite_test) -> float:
@@ -430,7 +516,7 @@ def propagate_members(
     X_train, X_test : float32 (M, n, in_features), member m's own rows
     y_train, y_test : int64 (M, n)
     probe : fit the per-layer logistic probes (most of the cost); ``False`` leaves
-        ``probe_accuracy`` NaN.
+        ``probe_accuracy`` and ``train_probe_accuracy`` NaN.
 
     Returns
     -------
@@ -444,6 +530,7 @@ def propagate_members(
         inactive_share = _inactive_share(activations, model.depth)
         _, train_trajectory = model(X_train.to(device), return_trajectory=True)
     head_accuracy = _head_accuracy(model, test_trajectory, y_test)
+    train_head_accuracy = _head_accuracy(model, train_trajectory, y_train)
     n_test = X_test.shape[1]
     test_accuracy = evaluate(model, X_test.reshape(-1, X_test.shape[-1]), y_test.reshape(-1),
                              index=torch.arange(n_members * n_test).view(n_members, n_test))["accuracy"]
@@ -452,8 +539,9 @@ def propagate_members(
         features = test_trajectory[:, member].double().cpu().numpy()
         train_features = train_trajectory[:, member].double().cpu().numpy()
         y_train_np, y_test_np = y_train[member].cpu().numpy(), y_test[member].cpu().numpy()
-        probe_accuracy = (_probe_accuracies(train_features, y_train_np, features, y_test_np) if probe
-                          else np.full(len(features), np.nan))
+        probe_accuracy, train_probe_accuracy = (
+            layer_probe_accuracies(train_features, y_train_np, [(features, y_test_np), (train_features, y_train_np)])
+            if probe else (np.full(len(features), np.nan), np.full(len(features), np.nan)))
         finite_layer = np.isfinite(features).all(axis=(1, 2))
         with np.errstate(invalid="ignore", over="ignore"):
             # A NaN feature makes the layer's maximum NaN (not a silently smaller number).
@@ -472,6 +560,8 @@ def propagate_members(
             knn_accuracy=knn_ceiling(X_train[member].cpu().numpy(), y_train_np, X_test[member].cpu().numpy(),
                                      y_test_np),
             seed=model.seeds[member],
+            train_head_accuracy=train_head_accuracy[member],
+            train_probe_accuracy=train_probe_accuracy,
         ))
     return records
 
@@ -509,7 +599,7 @@ def propagate(
 
 def _load_2d(config: PropagationConfig, seed: int):
     try:
-        dataset = load_dataset(config.data, seed, n_samples=config.n_samples, noise=config.noise)
+        dataset = load_dataset(config.data, seed, n_samples=config.n_samples, noise=config.noise, n_test=config.n_test)
     except DataError:
         if config.data not in dataset_names():
             raise
@@ -557,15 +647,25 @@ def run_propagation_seeds(
     model = coarsest_model(StableResNet(
         2, datasets[0].n_classes, config.depth, None, config.block, config.step_size, config.activation,
         seed=seeds, integrator=config.integrator, step_size_policy=config.step_size_policy,
-        batch_norm_momentum=config.batch_norm_momentum, batch_norm_eps=config.batch_norm_eps,
+        batch_norm_momentum=config.batch_norm_momentum, batch_norm_eps=config.batch_norm_eps, init=config.init,
     ), config.levels).to(device)
+    train_index = torch.arange(n_members * n_train).view(n_members, n_train)
+    # The signal before training, on the standardisation ``fit`` is about to set (the same numbers).
+    if config.standardize:
+        fit_standardization(model, X_train.reshape(-1, 2).to(device), train_index.to(device))
+    signal = initial_signal(model, X_train, y_train, config.batch_size)
     snapshots = {}
+
+    def with_signal(members: list[Propagation]) -> list[Propagation]:
+        for member, ratio, gradient in zip(members, signal.scale_ratio, signal.gradient_norm):
+            member.init_scale_ratio, member.init_gradient_norm = float(ratio), float(gradient)
+        return members
 
     def record(epoch, loss):
         if on_epoch is not None:
             on_epoch(epoch, loss)
         if epoch + 1 in snapshot_epochs:
-            members = propagate_members(model, X_train, y_train, X_test, y_test, probe=probe)
+            members = with_signal(propagate_members(model, X_train, y_train, X_test, y_test, probe=probe))
             for member, lost in zip(members, np.isnan(loss)):  # a diverged member's loss is NaN
                 member.diverged = bool(lost)
             snapshots[epoch + 1] = members
@@ -574,9 +674,9 @@ def run_propagation_seeds(
     # All members' rows in one table; member m trains on its own block of rows.
     model, result = fit_multilevel(model, X_train.reshape(-1, 2), y_train.reshape(-1),
                                    replace(config.train_config(), compile=compile),
-                                   config.levels, train_index=torch.arange(n_members * n_train).view(n_members, n_train),
+                                   config.levels, train_index=train_index,
                                    on_epoch=record if snapshot_epochs else on_epoch)
-    members = propagate_members(model, X_train, y_train, X_test, y_test, probe=probe)
+    members = with_signal(propagate_members(model, X_train, y_train, X_test, y_test, probe=probe))
     for member, diverged in zip(members, result.diverged):
         member.diverged = bool(diverged)
         member.config = asdict(replace(config, seed=member.seed, seeds=1))
@@ -633,12 +733,16 @@ def write_records(records: PropagationSeeds, out: Path) -> list[Path]:
                 first_nonfinite_layer=[m.first_nonfinite_layer for m in members],
                 test_accuracy=[m.test_accuracy for m in members], knn_accuracy=[m.knn_accuracy for m in members],
                 diverged=[m.diverged for m in members], seeds=records.seeds,
+                init_scale_ratio=[m.init_scale_ratio for m in members],
+                init_gradient_norm=[m.init_gradient_norm for m in members],
             )
 
     summary = {
         "config": records.config, "seeds": records.seeds, "median_seed": records.median.seed,
         "members": [{"seed": m.seed, "test_accuracy": m.test_accuracy, "knn_accuracy": m.knn_accuracy,
-                     "diverged": m.diverged, "first_nonfinite_layer": m.first_nonfinite_layer} for m in members],
+                     "diverged": m.diverged, "first_nonfinite_layer": m.first_nonfinite_layer,
+                     "init_scale_ratio": m.init_scale_ratio, "init_gradient_norm": m.init_gradient_norm}
+                    for m in members],
     }
     return [
         write_atomically(out / "layers.csv", write_csv),
@@ -671,5 +775,7 @@ def load_record(path: Path) -> PropagationSeeds:
             knn_accuracy=float(values.get("knn_accuracy", missing)[m]),
             seed=int(seed), diverged=bool(values["diverged"][m]),
             config={**config, "seed": int(seed), "seeds": 1} if config else {},
+            init_scale_ratio=float(values.get("init_scale_ratio", missing)[m]),
+            init_gradient_norm=float(values.get("init_gradient_norm", missing)[m]),
         ))
     return PropagationSeeds(members, config)

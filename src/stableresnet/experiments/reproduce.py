@@ -43,17 +43,17 @@ from .sweep import SweepConfig, check_workers, run_sweep
 SPEC_PATH = Path(__file__).with_name("reproduce.toml")
 SCALES = ("quick", "paper")
 SWEEP_KEYS = {"blocks", "step_sizes", "trials", "depth", "width", "epochs", "batch_size", "learning_rate", "optimizer",
-              "activation", "seed", "members_per_group", "integrator", "step_size_policy", "levels"}
+              "activation", "seed", "members_per_group", "integrator", "step_size_policy", "levels", "init"}
 KIND_KEYS = {
     "data": {"dataset", "seed", "n_samples", "noise"},
     "propagation": {"figure", "block", "step_size", "depth", "data", "n_samples", "noise", "epochs", "batch_size",
                     "learning_rate", "optimizer", "activation", "seed", "integrator", "step_size_policy", "levels",
                     "frames", "seeds", "compare_depth", "standardize", "adam_epsilon", "batch_norm_momentum",
-                    "batch_norm_eps", "setup"},
+                    "batch_norm_eps", "setup", "init", "n_test", "reader"},
     "sweep": {"dataset"} | SWEEP_KEYS,
     "comparison": {"datasets", "variants"} | SWEEP_KEYS,
     "drift": {"plot", "data", "train_until", "blocks", "step_sizes", "trials", "depth", "width", "epochs",
-              "batch_size", "learning_rate", "optimizer", "activation", "seed", "rows", "period"},
+              "batch_size", "learning_rate", "optimizer", "activation", "seed", "rows", "period", "init"},
     "robustness": {"datasets", "drift"} | SWEEP_KEYS,
     "atlas": {"scale", "seeds", "optional"},
 }
@@ -173,20 +173,29 @@ class PropagationKind:
     same seeds at that depth too and records each one's test accuracy there (Figure 5's
     "100 and 500 layers are largely the same"). ``setup`` moves the settings to a set-up of the
     claims atlas (``atlas.setup_settings``), e.g. the one the atlas chose for the pictures.
+    ``reader`` (``propagation.READERS``, "head-test-1" by default) is how the layer accuracies the
+    claims use are read; it changes no training.
     """
 
     @staticmethod
+    def resolved(settings) -> dict:
+        """The settings with their ``setup`` (an atlas set-up key) applied."""
+        if "setup" not in settings:
+            return dict(settings)
+        from .atlas import setup_settings
+
+        return setup_settings({k: v for k, v in settings.items() if k != "setup"}, settings["setup"])
+
+    @staticmethod
     def config(settings):
-        from .propagation import PropagationConfig, figure_preset
+        from .propagation import DEFAULT_READER, PropagationConfig, figure_preset, reader
 
         from ..viz.propagation import frame_layers
 
         frames, compare_depth = settings.get("frames"), settings.get("compare_depth")
-        if "setup" in settings:
-            from .atlas import setup_settings
-
-            settings = setup_settings({k: v for k, v in settings.items() if k != "setup"}, settings["setup"])
-        settings = {k: v for k, v in settings.items() if k not in ("frames", "compare_depth")}
+        settings = PropagationKind.resolved(settings)
+        reader(settings.get("reader", DEFAULT_READER))  # an unknown reader fails here
+        settings = {k: v for k, v in settings.items() if k not in ("frames", "compare_depth", "reader")}
         preset = figure_preset(settings.pop("figure")) if "figure" in settings else None
         base = dataclasses.asdict(preset) if preset else {}
         config = PropagationConfig(**{**base, **settings})
@@ -196,19 +205,31 @@ class PropagationKind:
         return config
 
     @staticmethod
-    def member_numbers(record) -> dict:
-        """One seed's numbers: accuracies, the first layer at accuracy 1.0, feature scale, dead units."""
-        first_perfect = np.flatnonzero(record.head_accuracy >= 1.0)
+    def member_numbers(record, reader_key: str | None = None) -> dict:
+        """One seed's numbers: accuracies, the first layer at accuracy "1.0", feature scale, dead units, and
+        the signal before training. ``max_layer_accuracy`` and ``first_layer_accuracy_1`` are read by the
+        reader ``reader_key`` (``propagation.READERS``; the head on the test points, exactly 1.0, by default)."""
+        from .propagation import DEFAULT_READER, reader
+
+        read = reader(reader_key or DEFAULT_READER)
+        accuracy = read.accuracy(record)
+        if np.isnan(accuracy).all():
+            raise ConfigError(f"reader {read.key!r} needs the per-layer {read.classifier} accuracies on the "
+                              f"{read.points} points, which this record does not hold")
+        perfect = np.flatnonzero(accuracy >= read.perfect)
         return {
             "seed": record.seed,
             "test_accuracy": record.test_accuracy,
             "knn_accuracy": record.knn_accuracy,
-            "max_layer_accuracy": float(np.nanmax(record.head_accuracy)),
-            "first_layer_accuracy_1": int(first_perfect[0]) if len(first_perfect) else None,
+            "reader": read.key,
+            "max_layer_accuracy": float(np.nanmax(accuracy)),
+            "first_layer_accuracy_1": int(perfect[0]) if len(perfect) else None,
             "max_abs_feature_first": float(record.max_abs_feature[0]),
             "max_abs_feature_last": float(record.max_abs_feature[-1]),
             "first_nonfinite_layer": record.first_nonfinite_layer,
             "inactive_share_mean": float(np.nanmean(record.inactive_share[1:])),
+            "init_scale_ratio": record.init_scale_ratio,
+            "init_gradient_norm": record.init_gradient_norm,
             "depth": record.depth,
         }
 
@@ -222,7 +243,8 @@ class PropagationKind:
                                         compile=compile)
         write_records(records, figure_dir)
         written = write_propagation_figures(records, figure_dir, max_frames=experiment.settings.get("frames"))
-        members = [PropagationKind.member_numbers(record) for record in records.members]
+        reader_key = PropagationKind.resolved(experiment.settings).get("reader")
+        members = [PropagationKind.member_numbers(record, reader_key) for record in records.members]
         compare_depth = experiment.settings.get("compare_depth")
         if compare_depth is not None:
             twin = run_propagation_seeds(dataclasses.replace(config, depth=compare_depth), device=device,

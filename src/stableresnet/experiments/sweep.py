@@ -40,6 +40,7 @@ from ..blocks import INTEGRATORS, VECTOR_FIELDS
 from ..data import DATASETS, DataError, Dataset, load_dataset, load_table, paper_preset
 from ..estimator import StableResNetClassifier
 from ..files import write_atomically
+from ..init import DEFAULT_INIT, parse_init
 from ..model import ConfigError, StableResNet
 from ..multilevel import coarsen, coarsest_model, fit_multilevel
 from ..step_size import STEP_SIZE_POLICIES
@@ -114,6 +115,7 @@ class SweepConfig:
     data_sha256: str | None = None
     test_size: float = 0.2
     one_hot: bool = False
+    init: str = DEFAULT_INIT  # the blocks' initial weights (``stableresnet.init``)
 
     def __post_init__(self):
         if self.data_file is not None and not (self.target and self.data_sha256):
@@ -138,6 +140,7 @@ class SweepConfig:
                 raise ConfigError(f"{name} must be an integer ≥ 1; got {value!r}")
         TrainConfig(self.epochs, self.batch_size, self.learning_rate, self.optimizer)
         coarsen({"depth": self.depth, "step_size": list(self.step_sizes)}, self.levels)
+        parse_init(self.init)
         for name, value, registry in (("integrator", self.integrator, INTEGRATORS),
                                       ("step_size_policy", self.step_size_policy, STEP_SIZE_POLICIES)):
             if value not in registry:
@@ -201,7 +204,7 @@ class SweepConfig:
         # Settings at the values they had before they existed are left out, so older folders still resume.
         defaults = (("integrator", "euler"), ("step_size_policy", "fixed"), ("robustness", False), ("levels", 1),
                     ("data_file", None), ("target", None), ("data_sha256", None), ("test_size", 0.2),
-                    ("one_hot", False))
+                    ("one_hot", False), ("init", DEFAULT_INIT))
         return {k: v for k, v in record.items() if (k, v) not in defaults}
 
 
@@ -313,7 +316,7 @@ def run_group(
     model = coarsest_model(StableResNet(
         data.n_features, data.n_classes, config.depth, config.width, group.block,
         step_size=[h for _, h in group.members], activation=config.activation, seed=seeds,
-        integrator=config.integrator, step_size_policy=config.step_size_policy,
+        integrator=config.integrator, step_size_policy=config.step_size_policy, init=config.init,
     ), config.levels).to(device)
     train_config = TrainConfig(config.epochs, config.batch_size, config.learning_rate, config.optimizer,
                                compile=compile)
