@@ -355,19 +355,20 @@ def test_the_atlas_varies_around_the_settings_before_the_chosen_set_up():
 def test_the_paper_pictures_use_the_set_up_the_rule_picks_from_the_shipped_atlas():
     """Part 4 of issue 14: the paper-scale picture default is `choose_default` of the paper-scale
     atlas table (shipped in the package), not a hand choice; the quick scale keeps today's set-up."""
-    table, choice = atlas_module.shipped_atlas()
+    table, choices = atlas_module.shipped_atlas()
     assert set(table["n"]) == {10} and table["statement"].nunique() == len(STATEMENTS)
     assert set(parse_setup(atlas_config("paper"), key).key for key in table["setup"].unique()) == \
         set(table["setup"].unique())  # every row is a set-up of today's paper atlas
     paper = {e.figure: e.settings for e in load_specs("paper")}
     quick = {e.figure: e.settings for e in load_specs("quick")}
     for figure in atlas_module.FIGURES:
-        assert paper[figure]["setup"] == choice.setup
+        assert paper[figure]["setup"] == choices[figure].setup
         assert "setup" not in quick[figure]
 
 
 def test_the_report_shows_the_shipped_atlas_once_beside_the_pictures_in_its_set_up(tmp_path):
-    table, choice = atlas_module.shipped_atlas()
+    table, choices = atlas_module.shipped_atlas()
+    choice = choices["fig2"]
     records = [{"figure": figure, "title": figure, "kind": "propagation", "seconds": 1.0, "files": [],
                 "settings": {"figure": int(figure[3:]), "setup": choice.setup}} for figure in ("fig2", "fig3")]
     page = build_report(tmp_path, records, evaluate_claims([], tmp_path), "paper", "cpu").read_text()
@@ -393,6 +394,12 @@ def test_an_init_per_block_family_is_resolved_figure_by_figure():
     assert inits == {"fig2": "glorot", "fig3": "glorot", "fig4": "uniform:0.05", "fig5": "uniform:0.05",
                      "fig6": "glorot", "fig7": "glorot"}
     assert parse_setup(config, "init=glorot") == Setup()  # today's level
+    placed = parse_setup(atlas_config("quick"), "bn-placement=pre-activation")
+    blocks = {figure: PropagationKind.config(atlas_module.figure_settings(atlas_config("quick"), placed, figure)).block
+              for figure in atlas_module.FIGURES}
+    assert blocks == {"fig2": "plain", "fig3": "plain", "fig4": "shrinkage", "fig5": "shrinkage",
+                      "fig6": "batchnorm-preact", "fig7": "batchnorm-preact"}
+    assert parse_setup(atlas_config("quick"), "bn-placement=branch-end") == Setup()
     assert [s.key for s in atlas_module.one_axis_setups(config)] == [
         "base", "framework=keras", "init=uniform-0.05", "init=keras-family", "reader=probe-train-0.995"]
 
@@ -452,3 +459,31 @@ def test_a_set_up_whose_networks_start_collapsed_is_not_chosen():
     table["collapsed"] = 1  # nothing is sound: those that do not overflow compete, with a caution
     choice = choose_default(table)
     assert choice.setup == "inputs=raw" and "no set-up is sound" in choice.reason
+
+
+def test_block_families_take_their_own_set_ups_only_when_that_makes_more_statements_hold():
+    """Statements s1-s3 of fig2 (plain) and fig4 (shrinkage) here; each family is judged on its own figures."""
+    def rows(setup, changes, axis, held, starts):
+        table = []
+        for figure, ks in held.items():
+            for index, k in enumerate(ks):
+                rate = hold_rate([True] * k + [False] * (5 - k))
+                table.append({"setup": setup, "axis": axis, "changes": changes, "paper_distance": 1,
+                              "statement": f"{figure}.{index + 1}", "figure": figure, "paper": "", "k": k, "n": 5,
+                              "hold_rate": k / 5, "verdict": rate.verdict, "nonfinite": 0, "networks": 30,
+                              "collapsed": sum(s == "collapsed" for s in starts.values()), "exploded": 0,
+                              "figure_nonfinite": 0, "figure_start": starts[figure]})
+        return table
+
+    fig = {"fig2": "ok", "fig4": "ok", "fig6": "ok"}
+    table = pd.DataFrame(
+        rows("base", 0, "today", {"fig2": [5, 5], "fig4": [0, 0], "fig6": [5]}, {**fig, "fig4": "collapsed"})
+        + rows("init=uniform-0.05", 1, "init", {"fig2": [0, 0], "fig4": [5, 5], "fig6": [0]}, fig))
+    choices = atlas_module.choose_by_family(table)
+    # The single choice must be sound (uniform: 2 hold); per family, plain and batch norm keep base
+    # (whose own figures start fine) and shrinkage takes uniform: 5 hold in all.
+    assert choose_default(table).setup == "init=uniform-0.05"
+    assert {figure: choices[figure].setup for figure in ("fig2", "fig4", "fig6")} == \
+        {"fig2": "base", "fig4": "init=uniform-0.05", "fig6": "base"}
+    same = pd.DataFrame(rows("base", 0, "today", {"fig2": [5, 5], "fig4": [5, 5], "fig6": [5]}, fig))
+    assert {choice.setup for choice in atlas_module.choose_by_family(same).values()} == {"base"}

@@ -55,8 +55,12 @@ def by_hand(name, params, y, h, activation):
         def bn(z, prefix):  # training mode: batch mean, biased batch variance, eps 1e-5
             normed = (z - z.mean(0)) / np.sqrt(z.var(0) + 1e-5)
             return normed * params[f"{prefix}_weight"][0] + params[f"{prefix}_bias"][0]
-        hidden = sigma(bn(y @ K1.T + b1, "norm1"))
-        F = bn(hidden @ params["K2"][0].T + params["b2"][0, 0], "norm2")
+        if name == "batchnorm":
+            hidden = sigma(bn(y @ K1.T + b1, "norm1"))
+            F = bn(hidden @ params["K2"][0].T + params["b2"][0, 0], "norm2")
+        else:  # pre-activation: K2 σ(BN2(K1 σ(BN1(y)) + b1)) + b2
+            hidden = sigma(bn(sigma(bn(y, "norm1")) @ K1.T + b1, "norm2"))
+            F = hidden @ params["K2"][0].T + params["b2"][0, 0]
     return y + h * F
 
 

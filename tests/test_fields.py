@@ -22,6 +22,7 @@ def _tolerance(eig):
 CLAIMS = {
     "plain": None,
     "batchnorm": None,
+    "batchnorm-preact": None,
     "shrinkage": lambda eig: (np.abs(eig.imag) <= _tolerance(eig)).all() and (eig.real <= _tolerance(eig)).all(),
     "antisymmetric": lambda eig: (eig.real <= _tolerance(eig)).all(),
     "hamiltonian": lambda eig: (np.abs(eig.real) <= _tolerance(eig)).all(),

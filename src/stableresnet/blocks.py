@@ -150,32 +150,32 @@ class Shrinkage(AbstractVectorField):
         return -torch.baddbmm(layer["b2"], hidden, layer["K1"])
 
 
-class BatchNorm(AbstractVectorField):
-    """F(y) = BN(K2 σ(BN(K1 y + b1)) + b2) (He et al. 2016 ordering, no activation after the sum).
+class AbstractBatchNormField(AbstractVectorField):
+    """A field with two batch norms, BN1 and BN2, and a second weight K2.
 
-    "Batch norm with small h" is this field with h < 1. Each member keeps its own
-    batch statistics: the (M, B, d) features are laid out as M·d channels of B values,
-    (1, M·d, B), for ``torch.nn.functional.batch_norm``: normalised (z − μ_B)/sqrt(σ²_B + eps), running
-    statistics r ← (1 − momentum)·r + momentum·(batch statistic). PyTorch's defaults are
-    momentum 0.1, eps 1e-5 (``BATCH_NORM_MOMENTUM``, ``BATCH_NORM_EPS``); Keras' (the paper's
-    framework) are momentum 0.99 in its own sense, r ← 0.99·r + 0.01·(batch), i.e. 0.01 here, and eps 1e-3.
-    In that layout each channel's B values are contiguous, and the CPU kernel sums each channel
-    in one thread, so the numbers do not depend on torch's thread count. (The (B, M·d) layout
-    took the channels-last kernel, which splits the batch between threads: its sums, and so
-    every result of this block, changed with the thread count.)
-    Running statistics are stored (depth, M, d) so each layer's slice is contiguous
-    and updated in place. Integrators with several stages evaluate F several times per
-    block, and in training mode each evaluation updates the running statistics; the
-    adaptive step-size policy's probes do not (``frozen_statistics``).
+    Each member keeps its own batch statistics: the (M, B, d) features are laid out as M·d
+    channels of B values, (1, M·d, B), for ``torch.nn.functional.batch_norm``: normalised
+    (z − μ_B)/sqrt(σ²_B + eps), running statistics r ← (1 − momentum)·r + momentum·(batch
+    statistic). PyTorch's defaults are momentum 0.1, eps 1e-5 (``BATCH_NORM_MOMENTUM``,
+    ``BATCH_NORM_EPS``); Keras' (the paper's framework) are momentum 0.99 in its own sense,
+    r ← 0.99·r + 0.01·(batch), i.e. 0.01 here, and eps 1e-3. In that layout each channel's B
+    values are contiguous, and the CPU kernel sums each channel in one thread, so the numbers do
+    not depend on torch's thread count. (The (B, M·d) layout took the channels-last kernel, which
+    splits the batch between threads: its sums, and so every result of these blocks, changed with
+    the thread count.) Running statistics are stored (depth, M, d) so each layer's slice is
+    contiguous and updated in place. Integrators with several stages evaluate F several times per
+    block, and in training mode each evaluation updates the running statistics; the adaptive
+    step-size policy's probes do not (``frozen_statistics``).
 
-    b1 and b2 are kept at zero and not trained: the normalisation right after each
-    cancels any constant shift (BN's own shift takes that role), so their gradient is
-    zero in exact arithmetic, and training them would only let Adam amplify round-off
-    into steps of size lr, making results depend on how members are batched.
+    A bias right before a batch norm is kept at zero and not trained: the normalisation cancels
+    any constant shift (BN's own shift takes that role), so its gradient is zero in exact
+    arithmetic, and training it would only let Adam amplify round-off into steps of size lr,
+    making results depend on how members are batched (``cancelled_biases``).
     """
 
     weight_names = ("K1", "K2")
     batch_normalized = True
+    cancelled_biases: ClassVar[tuple[str, ...]]
 
     def __init__(self, n_members: int, depth: int, width: int, activation: str,
                  momentum: float = BATCH_NORM_MOMENTUM, eps: float = BATCH_NORM_EPS):
@@ -188,8 +188,8 @@ class BatchNorm(AbstractVectorField):
             self.register_parameter(f"{norm}_bias", nn.Parameter(torch.zeros(n_members, depth, width)))
             self.register_buffer(f"{norm}_running_mean", torch.zeros(depth, n_members, width))
             self.register_buffer(f"{norm}_running_var", torch.ones(depth, n_members, width))
-        self.b1.requires_grad_(False)
-        self.b2.requires_grad_(False)
+        for name in self.cancelled_biases:
+            getattr(self, name).requires_grad_(False)
 
     def _norm(self, z: torch.Tensor, layer: dict, index: int, norm: str) -> torch.Tensor:
         n_members, batch, width = z.shape
@@ -210,9 +210,35 @@ class BatchNorm(AbstractVectorField):
         )
         return normed.view(n_members, width, batch).transpose(1, 2)
 
+
+class BatchNorm(AbstractBatchNormField):
+    """F(y) = BN2(K2 σ(BN1(K1 y + b1)) + b2) (He et al. 2016 ordering, no activation after the sum).
+
+    "Batch norm with small h" is this field with h < 1: the paper's batch-norm block, its norms
+    at the end of the branch. b1 and b2 each sit right before a norm (``cancelled_biases``).
+    """
+
+    cancelled_biases = ("b1", "b2")
+
     def forward(self, y, layer, index):
         hidden = self.activation(self._norm(affine(y, layer["K1"], layer["b1"]), layer, index, "norm1"))
         return self._norm(affine(hidden, layer["K2"], layer["b2"]), layer, index, "norm2")
+
+
+class PreActivationBatchNorm(AbstractBatchNormField):
+    """F(y) = K2 σ(BN2(K1 σ(BN1(y)) + b1)) + b2 (He et al. 2016b, "full pre-activation").
+
+    The same parameters as ``BatchNorm`` with the norms moved in front of the activations: the
+    branch starts from the normalised input and ends in a plain affine map, so F is not
+    normalised and its scale is K2's. Only b1 sits before a norm (``cancelled_biases``).
+    """
+
+    cancelled_biases = ("b1",)
+
+    def forward(self, y, layer, index):
+        hidden = self.activation(self._norm(y, layer, index, "norm1"))
+        hidden = self.activation(self._norm(affine(hidden, layer["K1"], layer["b1"]), layer, index, "norm2"))
+        return affine(hidden, layer["K2"], layer["b2"])
 
 
 class Antisymmetric(AbstractVectorField):
@@ -276,6 +302,7 @@ VECTOR_FIELDS: dict[str, type[AbstractVectorField]] = {
     "plain": Plain,
     "shrinkage": Shrinkage,
     "batchnorm": BatchNorm,
+    "batchnorm-preact": PreActivationBatchNorm,
     "antisymmetric": Antisymmetric,
     "hamiltonian": Hamiltonian,
 }

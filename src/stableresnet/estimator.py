@@ -48,7 +48,7 @@ class StableResNetClassifier(ClassifierMixin, BaseEstimator):
     width : int or None, default 32
         Block width, after a linear lift of the input; None keeps the number of input features
         (no lift, as in the paper).
-    block : {"plain", "shrinkage", "batchnorm", "antisymmetric", "hamiltonian"}, default "plain"
+    block : {"plain", "shrinkage", "batchnorm", "batchnorm-preact", "antisymmetric", "hamiltonian"}, default "plain"
         Vector field (``stableresnet.VECTOR_FIELDS``); hamiltonian needs an even width.
     step_size : float, default 0.1
         h in y_{i+1} = y_i + h F(y_i); the paper finds h = 0.1 stable and accurate.

@@ -62,9 +62,9 @@ class StableResNet(nn.Module):
     width : int or None
         Feature width inside the blocks. ``None`` means ``in_features`` (no lift, as in
         the paper); otherwise a linear lift maps the input to ``width`` first.
-    block : {"plain", "shrinkage", "batchnorm", "antisymmetric", "hamiltonian"}
+    block : {"plain", "shrinkage", "batchnorm", "batchnorm-preact", "antisymmetric", "hamiltonian"}
         Vector field of every block (``blocks.VECTOR_FIELDS``: eqs. 7, 8, He et al.'s
-        batch-norm block, Haber & Ruthotto's antisymmetric and Chang et al.'s
+        batch-norm block and its pre-activation form, Haber & Ruthotto's antisymmetric and Chang et al.'s
         two-stream Hamiltonian field; the last needs an even width).
     step_size : float or sequence of float
         h > 0; h = 1 with ``block="plain"`` is the vanilla ResNet. A sequence gives one

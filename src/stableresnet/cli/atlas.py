@@ -61,12 +61,13 @@ def atlas(
     wall = time.perf_counter() - started
 
     counts = hold_counts(result.table)
+    starts = result.table.drop_duplicates("setup").set_index("setup")["start"].fillna("")
     table = Table(title=f"claims atlas ({scale}): statements that hold over seeds, of {result.choice.statements}")
-    for column in ("set-up", "statements that hold"):
+    for column in ("set-up", "statements that hold", "at initialisation (median network)"):
         table.add_column(column)
     for setup, count in counts.items():
         mark = " [bold](chosen)[/]" if setup == result.choice.setup else ""
-        table.add_row(setup + mark, str(count))
+        table.add_row(setup + mark, str(count), starts.get(setup) or "ok")
     console.print(table)
     console.print(f"pairs: {result.pairs_reason}", highlight=False, soft_wrap=True)
     console.print(f"chosen default: {result.choice.reason}", highlight=False, soft_wrap=True)

@@ -17,6 +17,8 @@ which of these choices its statements depend on. A *set-up* is today's picture s
   plain and batch-norm blocks with U(±0.05) for the shrinkage block (what Keras gave a ``Dense``
   block and a custom tied-weight layer of its time: ``keras-family``), and the reverse;
 - test points: 500 (today), 200, 100;
+- bn-placement (Figures 6, 7): batch norm at the branch's end (today, ``blocks.BatchNorm``) or before
+  each activation (``blocks.PreActivationBatchNorm``);
 - batch: the mini-batch size, 10, 32 (today), 100 (batch norm's statistics depend on it);
 - reader: how "accuracy at layer i" is read (``propagation.READERS``): the final head or a
   per-layer logistic probe, on the test or the training points, "1.0" as ≥ 1.0 or ≥ 0.995. Like
@@ -101,6 +103,10 @@ AXES = {
         "keras-family-reverse": {"init": {"plain": "uniform:0.05", "batchnorm": "uniform:0.05", "shrinkage": "glorot"}},
     },
     "test-points": {"500": {"n_test": 500}, "200": {"n_test": 200}, "100": {"n_test": 100}},
+    # Where batch norm sits: at the branch's end (the paper's block) or before each activation; the
+    # other pictures keep their block.
+    "bn-placement": {placement: {"block": {"plain": "plain", "shrinkage": "shrinkage", "batchnorm": block}}
+                     for placement, block in (("branch-end", "batchnorm"), ("pre-activation", "batchnorm-preact"))},
     "batch": {"10": {"batch_size": 10}, "32": {"batch_size": 32}, "100": {"batch_size": 100}},
     "reader": {key: {"reader": key} for key in READERS},
 }
@@ -110,7 +116,8 @@ PAPER_LEVELS = {"data": ("circles-0", "circles-0.05", "circles-0.1"), "framework
 EPOCHS_AXIS = "epochs"
 EPOCH_FACTORS = (0.1, 1.0, 3.0)
 READER_AXIS = "reader"
-AXIS_ORDER = ("data", "inputs", "optimiser", EPOCHS_AXIS, "framework", "init", "test-points", "batch", READER_AXIS)
+AXIS_ORDER = ("data", "inputs", "optimiser", EPOCHS_AXIS, "framework", "init", "test-points", "batch", "bn-placement",
+              READER_AXIS)
 # Axes that change no training: their set-ups are read off the run of the set-up without them.
 READ_ONLY_AXES = (EPOCHS_AXIS, READER_AXIS)
 SHIPPED_ATLAS = Path(__file__).with_name("atlas-paper.csv")
@@ -218,10 +225,9 @@ def _apply(settings: dict, choices, axes: dict) -> dict:
         else:
             result.update(axes[axis][level])
     result["epochs"] = max(1, round(factor * PropagationKind.config(settings).epochs))
-    if isinstance(result.get("init"), dict):  # an init per block family: this figure's block
-        block = result.get("block") or figure_preset(result["figure"]).block
-        result["init"] = result["init"][block]
-    return result
+    # A value given per block family (a table keyed by block) takes the entry of this figure's block.
+    family = settings.get("block") or figure_preset(settings["figure"]).block
+    return {key: value[family] if isinstance(value, dict) else value for key, value in result.items()}
 
 
 def figure_settings(config: AtlasConfig, setup: Setup, figure: str) -> dict:
@@ -439,7 +445,9 @@ def atlas_table(config: AtlasConfig, out: Path) -> pd.DataFrame:
     set-up's trained networks, over all figures, have non-finite features at some layer),
     paper_distance (`paper_distance`), collapsed and exploded (how many of its figures' median
     networks start collapsed or exploded, `initial_state`) and start (those figures with their
-    median scale ratio at initialisation, "" when none).
+    median scale ratio at initialisation, "" when none); figure_nonfinite and figure_start are the
+    same for the statement's own figure alone (its overflowed networks; "ok", "collapsed", "exploded"
+    or "" where not recorded), what `choose_by_family` judges a block family by.
     """
     folder = Path(out) / "setups"
     setups = []
@@ -454,6 +462,9 @@ def atlas_table(config: AtlasConfig, out: Path) -> pd.DataFrame:
         networks = [member for record in records for member in record["members"]]
         nonfinite = sum(member["first_nonfinite_layer"] >= 0 for member in networks)
         start = initial_state(records)
+        figure_states = start.pop("figures")
+        figure_nonfinite = {record["figure"]: sum(m["first_nonfinite_layer"] >= 0 for m in record["members"])
+                            for record in records}
         claims = evaluate_claims(records, out)
         axis = "today" if not setup.choices else setup.choices[0][0] if len(setup.choices) == 1 else "pair"
         for claim in claims.itertuples():
@@ -465,9 +476,12 @@ def atlas_table(config: AtlasConfig, out: Path) -> pd.DataFrame:
                          "statement": ids[(claim.figure, claim.paper)], "figure": claim.figure, "paper": claim.paper,
                          "measured": claim.measured, "k": k, "n": n, "hold_rate": k / n, "ci_low": claim.ci_low,
                          "ci_high": claim.ci_high, "verdict": claim.verdict, "seconds": seconds,
-                         "nonfinite": nonfinite, "networks": len(networks), **start})
+                         "nonfinite": nonfinite, "networks": len(networks), **start,
+                         "figure_nonfinite": figure_nonfinite[claim.figure],
+                         "figure_start": figure_states.get(claim.figure, "")})
     columns = ["setup", "axis", "changes", "paper_distance", "statement", "figure", "paper", "measured", "k", "n", "hold_rate",
-               "ci_low", "ci_high", "verdict", "seconds", "nonfinite", "networks", "collapsed", "exploded", "start"]
+               "ci_low", "ci_high", "verdict", "seconds", "nonfinite", "networks", "collapsed", "exploded", "start",
+               "figure_nonfinite", "figure_start"]
     return pd.DataFrame(rows, columns=columns)
 
 
@@ -478,9 +492,10 @@ def initial_state(records: list[dict]) -> dict:
     (max |y_depth| / max |y_0|, ``diagnostics.initial_signal``) is below ``COLLAPSED_BELOW`` (1e-3),
     *exploded* when it is above ``EXPLODED_ABOVE`` (1e3) or not finite; c and e count such figures
     and the text names them with their median ratio. Records from before the ratio was recorded
-    count as neither.
+    count as neither. "figures" maps each figure with recorded ratios to its state ("ok", "collapsed",
+    "exploded").
     """
-    collapsed, exploded, text = 0, 0, []
+    collapsed, exploded, text, figures = 0, 0, [], {}
     for record in records:
         ratios = [m.get("init_scale_ratio") for m in record["members"]]
         ratios = [math.inf if r is not None and not math.isfinite(r) and not math.isnan(r) else r for r in ratios]
@@ -488,13 +503,12 @@ def initial_state(records: list[dict]) -> dict:
         if not ratios:
             continue
         median = float(np.median(ratios))
-        if median < COLLAPSED_BELOW:
-            collapsed += 1
-            text.append(f"{record['figure']} collapsed ({median:.2g})")
-        elif not median <= EXPLODED_ABOVE:
-            exploded += 1
-            text.append(f"{record['figure']} exploded ({median:.2g})")
-    return {"collapsed": collapsed, "exploded": exploded, "start": "; ".join(text)}
+        state = "collapsed" if median < COLLAPSED_BELOW else "ok" if median <= EXPLODED_ABOVE else "exploded"
+        figures[record["figure"]] = state
+        if state != "ok":
+            collapsed, exploded = collapsed + (state == "collapsed"), exploded + (state == "exploded")
+            text.append(f"{record['figure']} {state} ({median:.2g})")
+    return {"collapsed": collapsed, "exploded": exploded, "start": "; ".join(text), "figures": figures}
 
 
 def _setup_order(table: pd.DataFrame) -> list[str]:
@@ -607,6 +621,45 @@ def choose_default(table: pd.DataFrame) -> Choice:
     return Choice(setup, int(best["holds"]), int(best["statements"]), reason)
 
 
+# The picture figures of each block family: a family may take its own default (`choose_by_family`).
+FAMILIES = {"plain": ("fig2", "fig3"), "shrinkage": ("fig4", "fig5"), "batchnorm": ("fig6", "fig7")}
+
+
+def _family_table(table: pd.DataFrame, figures: tuple[str, ...]) -> pd.DataFrame:
+    """The rows of ``figures``' statements, with overflow and start judged on those figures alone."""
+    rows = table[table["figure"].isin(figures)].copy()
+    if "figure_start" not in rows:  # a table from before the per-figure columns: the set-up's own
+        return rows
+    per_figure = rows.drop_duplicates(["setup", "figure"])
+    by_setup = per_figure.groupby("setup")
+    counts = pd.DataFrame({
+        "nonfinite": by_setup["figure_nonfinite"].sum(),
+        "collapsed": by_setup["figure_start"].agg(lambda states: int((states == "collapsed").sum())),
+        "exploded": by_setup["figure_start"].agg(lambda states: int((states == "exploded").sum())),
+    })
+    return rows.drop(columns=["nonfinite", "collapsed", "exploded"]).join(counts, on="setup")
+
+
+def choose_by_family(table: pd.DataFrame) -> dict[str, Choice]:
+    """Each picture figure's default set-up: one for all figures, or one per block family.
+
+    Rule: `choose_default` over all statements gives the single choice; `choose_default` over each
+    family's statements alone (``FAMILIES``; eligibility judged on that family's figures) gives the
+    family choices. The families take their own set-ups when those make more statements hold in all
+    than the single choice does; otherwise every figure takes the single choice. (A statement that
+    compares two families, fig6.1 batch norm against plain, is counted with its own figure's family.)
+    Returns {figure: Choice}.
+    """
+    single = choose_default(table)
+    families = {family: choose_default(_family_table(table, figures)) for family, figures in FAMILIES.items()}
+    single_holds = sum(int(table[(table["setup"] == single.setup) & table["figure"].isin(figures)]["verdict"]
+                           .eq("holds").sum()) for figures in FAMILIES.values())
+    if sum(choice.holds for choice in families.values()) > single_holds and \
+            len({choice.setup for choice in families.values()}) > 1:
+        return {figure: families[family] for family, figures in FAMILIES.items() for figure in figures}
+    return {figure: single for figures in FAMILIES.values() for figure in figures}
+
+
 def unmet_statements(table: pd.DataFrame) -> pd.DataFrame:
     """Statements that no set-up makes hold in most seeds (k ≤ N/2 everywhere), with the best set-up's k/N."""
     rows = []
@@ -669,12 +722,14 @@ def run_atlas(config: AtlasConfig, out: str | Path, setups: list[str] | None = N
     return AtlasResult(table, choice, pairs, pairs_reason, unmet, seconds, files)
 
 
-def shipped_atlas() -> tuple[pd.DataFrame, Choice]:
+def shipped_atlas() -> tuple[pd.DataFrame, dict[str, Choice]]:
     """The paper-scale atlas table this release ships (``stableresnet atlas --scale paper``'s
-    atlas.csv, copied to ``SHIPPED_ATLAS``) and the set-up `choose_default` picks from it: the
-    picture figures' paper-scale ``setup`` in reproduce.toml (a test holds the two together)."""
+    atlas.csv, copied to ``SHIPPED_ATLAS``) and the set-up `choose_by_family` picks from it for each
+    picture figure: their paper-scale ``setup`` in reproduce.toml (a test holds the two together)."""
     table = pd.read_csv(SHIPPED_ATLAS)
-    return table, choose_default(table)
+    text = [column for column in ("start", "figure_start") if column in table]
+    table[text] = table[text].fillna("")
+    return table, choose_by_family(table)
 
 
 def hold_counts(table: pd.DataFrame) -> pd.Series:

@@ -138,23 +138,31 @@ def _atlas_summary(table: pd.DataFrame, chosen: dict, unmet: list[dict], extra: 
         parts.append(f"<p><b>No set-up makes these statements hold in most seeds:</b></p><ul>{items}</ul>")
     wide = table.assign(cell=table["k"].astype(str) + "/" + table["n"].astype(str)).pivot(
         index="setup", columns="statement", values="cell").reindex(list(dict.fromkeys(table["setup"])))
+    if "start" in table:  # how each set-up's networks start (atlas.initial_state); older tables lack it
+        wide["at initialisation"] = table.drop_duplicates("setup").set_index("setup")["start"].fillna("").replace("", "ok")
     parts += ["<h3>The whole atlas (seeds where each statement holds)</h3>", _table(wide.reset_index())]
+    if "start" in table:
+        parts.append("<p class='note'>“At initialisation”: figures whose median network starts collapsed (its "
+                     "blocks shrink the features' largest entry below 1e-3 of layer 0's before any training) or "
+                     "exploded (above 1e3), with that median ratio; such set-ups are not eligible as the default.</p>")
     return "".join(parts)
 
 
-def _setup_section(setup: str, first: bool) -> str:
+def _setup_section(figure: str, setup: str, first: bool) -> str:
     """A picture trained in an atlas set-up: which, and (with the first such picture) the shipped
     paper-scale atlas it was chosen from, whole."""
     from ..experiments.atlas import shipped_atlas, unmet_statements
 
-    table, choice = shipped_atlas()
+    table, choices = shipped_atlas()
+    choice = choices.get(figure)
+    chosen = choice is not None and setup == choice.setup
     text = (f"<p class='note'>Trained in the claims-atlas set-up <b>{_escape(setup)}</b> (today's picture settings "
             "with the axes it names moved; <code>stableresnet atlas --scale paper</code>).")
-    if setup == choice.setup:
-        text += " It is the default the atlas rule chose from the paper-scale atlas this release ships"
+    if chosen:
+        text += " It is the default the atlas rule chose for this figure from the paper-scale atlas this release ships"
         text += " (shown with the first picture)." if not first else ":"
     text += "</p>"
-    if not first or setup != choice.setup:
+    if not first or not chosen:
         return text
     unmet = unmet_statements(table).to_dict(orient="records")
     return text + _atlas_summary(table, dataclasses.asdict(choice), unmet)
@@ -232,7 +240,7 @@ def build_report(out: str | Path, records: list[dict], claims: pd.DataFrame, sca
         if record["kind"] == "atlas":
             parts.append(_atlas_section(out, record))
         if record["kind"] == "propagation" and record["settings"].get("setup"):
-            parts.append(_setup_section(record["settings"]["setup"], first=not shown_setup))
+            parts.append(_setup_section(figure, record["settings"]["setup"], first=not shown_setup))
             shown_setup = True
         verdicts = out / figure / "verdicts.csv"
         if verdicts.exists():
