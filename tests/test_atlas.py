@@ -308,6 +308,9 @@ def test_reproduce_runs_the_atlas_only_when_named():
     (["--setups", "data=moons+data=spirals"], "moves an axis twice"),
     (["--scale", "huge"], "unknown scale 'huge'"),
     (["--setups", "base", "--workers", "0"], "--workers must be an integer ≥ 1; got 0"),
+    (["--setups", "reader=head-val-1"], "unknown set-up key 'reader=head-val-1'"),
+    (["--setups", "bn-placement=after-sum"], "unknown set-up key 'bn-placement=after-sum'"),
+    (["--setups", "init=orthogonal"], "unknown set-up key 'init=orthogonal'"),
 ])
 def test_cli_bad_input_is_one_line_exit_2_and_nothing_written(tmp_path, args, message):
     out = tmp_path / "atlas"
@@ -487,3 +490,29 @@ def test_block_families_take_their_own_set_ups_only_when_that_makes_more_stateme
         {"fig2": "base", "fig4": "init=uniform-0.05", "fig6": "base"}
     same = pd.DataFrame(rows("base", 0, "today", {"fig2": [5, 5], "fig4": [5, 5], "fig6": [5]}, fig))
     assert {choice.setup for choice in atlas_module.choose_by_family(same).values()} == {"base"}
+
+
+def test_a_tie_on_every_rule_is_said_to_be_broken_by_atlas_order():
+    table = hand_table({"base": (0, "today", [0, 0, 0, 0]), "init=uniform-0.05": (1, "init", [5, 5, 5, 1]),
+                        "init=glorot-x0.1": (1, "init", [5, 5, 5, 2]), "init=depth-scaled": (1, "init", [5, 5, 5, 2])})
+    choice = choose_default(table)
+    assert choice.setup == "init=glorot-x0.1"
+    assert "chosen by the largest summed hold-rate (3.40)" in choice.reason
+    assert "equal to init=depth-scaled on every rule, chosen by atlas order" in choice.reason
+
+
+def test_a_folder_grows_new_axes_and_keeps_its_finished_set_ups(tmp_path, monkeypatch):
+    """Axes added since a folder was written leave its set-ups' meaning alone: it resumes, reusing them."""
+    small = tiny_config()
+    run_atlas(small, tmp_path, setups=[])
+    calls = []
+    real = atlas_module._run_figure
+    monkeypatch.setattr(atlas_module, "_run_figure", lambda *a, **k: calls.append(a[1].key) or real(*a, **k))
+    grown = dataclasses.replace(small, axes={**small.axes, "init": {"glorot": AXES["init"]["glorot"],
+                                                                   "uniform-0.05": AXES["init"]["uniform-0.05"]}})
+    result = run_atlas(grown, tmp_path, setups=["init=uniform-0.05"])
+    assert set(calls) == {"init=uniform-0.05"}  # base was not trained again
+    assert set(result.table["setup"]) == {"base", "init=uniform-0.05"}
+    changed = dataclasses.replace(small, axes={**small.axes, "framework": {"keras": {"adam_epsilon": 1e-6}}})
+    with pytest.raises(ConfigError, match="holds an atlas with another config"):
+        run_atlas(changed, tmp_path, setups=[])  # a level that means something else is refused

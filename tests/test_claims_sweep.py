@@ -101,11 +101,12 @@ def test_the_largest_h_at_least_0_8_is_compared_and_missing_trials_are_left_out(
     assert "lower in 3/4 trials" in row["measured"]
 
 
-def test_no_spread_at_small_h_leaves_the_variance_part_unclear_not_an_error(tmp_path):
+def test_no_spread_at_small_h_makes_the_variance_part_hold(tmp_path):
+    """All trials at 1.0 for h = 0.1 against varying ones at h = 1: an infinite std ratio, the strongest case."""
     claims = claims_of(tmp_path, "fig12", {("plain", 0.1): [1.0, 1.0, 1.0], ("plain", 1.0): [0.5, 0.8, 0.6]})
     row = claims.iloc[0]
-    assert rate(row) == (3, 3, "unclear")  # 3/3: [0.44, 1] cannot decide
-    assert "std ratio undefined (no spread in the denominator)" in row["measured"]
+    assert rate(row) == (3, 3, "unclear")  # 3/3: [0.44, 1] cannot decide the accuracy part
+    assert "std ratio inf (95 % CI inf–inf)" in row["measured"]
 
 
 def test_fig8_counts_trials_where_both_blocks_reach_0_95(tmp_path):

@@ -92,8 +92,7 @@ def test_a_much_wider_sample_holds_and_a_similar_one_is_unclear():
 
 @pytest.mark.parametrize("larger, smaller, reason", [
     ([0.5, 0.9], [0.9, 0.95], "fewer than 3 pairs"),  # n < 3
-    ([0.5, 0.9, 0.7], [1.0, 1.0, 1.0], "no spread in the denominator"),  # std(smaller) = 0
-    ([1.0, 1.0, 1.0], [1.0, 1.0, 1.0], "no spread in the denominator"),  # 0 / 0
+    ([1.0, 1.0, 1.0], [1.0, 1.0, 1.0], "no spread in either sample"),  # 0 / 0
     ([0.5, np.nan, 0.7, 0.2], [0.9, 0.9, np.nan, 0.8], "fewer than 3 pairs"),  # 2 pairs without NaN
     ([], [], "fewer than 3 pairs"),
 ])
@@ -101,6 +100,13 @@ def test_an_undefined_std_ratio_is_unclear_not_an_error(larger, smaller, reason)
     result = std_ratio_interval(larger, smaller)
     assert np.isnan(result.ratio) and np.isnan(result.low) and np.isnan(result.high)
     assert result.verdict == "unclear" and str(result) == f"std ratio undefined ({reason})"
+
+
+def test_no_spread_in_the_steadier_sample_alone_is_an_infinite_ratio_that_holds():
+    """Perfectly steady against varying is the strongest case of "less volatile", not an undefined one."""
+    result = std_ratio_interval([0.5, 0.9, 0.7, 0.6, 0.8], [1.0, 1.0, 1.0, 1.0, 1.0])
+    assert result.ratio == float("inf") and result.verdict == "holds"
+    assert str(result).startswith("std ratio inf (95 % CI ")
 
 
 def test_no_spread_in_the_larger_sample_does_not_hold():

@@ -4,8 +4,8 @@ Measurements of the claims in Zhang & Wynter (2018), each vectorised over the me
 (the leading M axis) so one call diagnoses a whole step-size sweep:
 
 - **Signal at initialisation** (`initial_signal`). Before any training: the scale ratio
-  max |y_depth| / max |y_0| of the features the blocks produce, and the norm ‖∂L/∂y_0‖ of the
-  loss gradient that reaches the first block on the first mini-batch. A network whose ratio
+  max |y_depth| / max |y_0| over the given rows (all of them, one batch), and the norm ‖∂L/∂y_0‖ of
+  the loss gradient that reaches the first block on the first mini-batch. A network whose ratio
   is below 1e-3 starts *collapsed* (every point mapped near one, no gradient to learn from);
   above 1e3 it starts *exploded* (``COLLAPSED_BELOW``, ``EXPLODED_ABOVE``).
 - **Spectra** (Proposition 1, eq. 6; Proposition 2). For block i, the eigenvalues λ of the

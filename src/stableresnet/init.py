@@ -22,6 +22,7 @@ name               K1, K2 entries                                   scale (defau
 
 ``depth-scaled`` keeps a shrinkage stack's total contraction, which grows like h·depth·s², the
 same at every depth: at width 2 and depth 500 its bound is 1.22/√500 ≈ 0.055, close to U(±0.05).
+(Multi-level training draws the coarsest network's weights, so there "depth" is the coarsest depth.)
 
 Only the blocks' K1 and K2 follow the initialiser; the lift and the head stay Glorot-uniform and
 biases zero. Member m draws from its own generators (``model.member_generator``), so a seed gives

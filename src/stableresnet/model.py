@@ -155,8 +155,10 @@ class StableResNet(nn.Module):
         self._init_weights(initializer)
 
     def config(self) -> dict:
-        """The constructor arguments that rebuild this model (used when saving)."""
-        return {
+        """The constructor arguments that rebuild this model (used when saving). ``init`` is left out at
+        its default, so a model file or training checkpoint of a Glorot model is what it was before
+        the option existed."""
+        config = {
             "in_features": self.in_features,
             "n_classes": self.n_classes,
             "depth": self.depth,
@@ -170,8 +172,8 @@ class StableResNet(nn.Module):
             "max_step_size": self.step_policy.max_step_size.flatten().tolist(),
             "batch_norm_momentum": self.batch_norm_momentum,
             "batch_norm_eps": self.batch_norm_eps,
-            "init": self.init,
         }
+        return config if self.init == DEFAULT_INIT else {**config, "init": self.init}
 
     def select_members(self, members: Sequence[int]) -> StableResNet:
         """A new model of the listed members (indices, in that order): the same networks, a smaller ensemble.

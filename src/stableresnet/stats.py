@@ -237,8 +237,8 @@ class StdRatio:
         return "unclear"
 
     def __str__(self) -> str:
-        if not math.isfinite(self.ratio):
-            return f"std ratio undefined ({'fewer than 3 pairs' if self.n < 3 else 'no spread in the denominator'})"
+        if math.isnan(self.ratio):
+            return f"std ratio undefined ({'fewer than 3 pairs' if self.n < 3 else 'no spread in either sample'})"
         return f"std ratio {self.ratio:.3g} (95 % CI {self.low:.3g}–{self.high:.3g})"
 
 
@@ -258,8 +258,10 @@ def std_ratio_interval(larger, smaller, n_resamples: int = 2000, seed: int = 0,
     from ``seed``); a pair with a NaN is left out. A resample in which only ``smaller`` has no
     spread has an infinite ratio and counts as the largest; one in which neither has spread has
     none and is dropped. The interval's ends are the resampled ratios at the 2.5 % and 97.5 %
-    ranks, rounded outward (no interpolation, so an infinite end stays infinite). With fewer
-    than 3 pairs, or no spread in ``smaller``, the ratio is undefined (NaN) and the verdict unclear.
+    ranks, rounded outward (no interpolation, so an infinite end stays infinite). No spread in
+    ``smaller`` alone is the strongest case, an infinite ratio (perfectly steady against varying);
+    with fewer than 3 pairs, or no spread in either sample, the ratio is undefined (NaN) and the
+    verdict unclear.
 
     Parameters
     ----------
@@ -288,7 +290,7 @@ def std_ratio_interval(larger, smaller, n_resamples: int = 2000, seed: int = 0,
     larger, smaller = larger[kept], smaller[kept]
     n = len(larger)
     ratio = float(_std_ratio(larger, smaller)) if n >= 3 else math.nan
-    if not math.isfinite(ratio):
+    if math.isnan(ratio):
         return StdRatio(math.nan, math.nan, math.nan, n)
     with np.errstate(invalid="ignore", divide="ignore"), warnings.catch_warnings():
         warnings.simplefilter("ignore")  # resamples without spread give inf or NaN: handled below

@@ -31,7 +31,8 @@ def atlas(
     device: str = DEVICE_OPTION,
     compile: bool = COMPILE_OPTION,
 ):
-    """Check every picture statement over a grid of set-ups (data, inputs, optimiser, epochs, framework); resumable.
+    """Check every picture statement over a grid of set-ups (data, inputs, optimiser, epochs, framework, initialiser,
+    test points, batch, batch-norm placement, reader); resumable.
 
     Writes atlas.csv (set-up × statement: k/N, Wilson interval, verdict), one heat-map per statement,
     and choice.json: the set-up where the most statements hold, chosen by a stated rule.
@@ -71,6 +72,10 @@ def atlas(
     console.print(table)
     console.print(f"pairs: {result.pairs_reason}", highlight=False, soft_wrap=True)
     console.print(f"chosen default: {result.choice.reason}", highlight=False, soft_wrap=True)
+    if len(set(result.by_figure.values())) > 1:
+        console.print("per block family (the families' own set-ups make more statements hold): "
+                      + ", ".join(f"{figure} {setup}" for figure, setup in result.by_figure.items()),
+                      highlight=False, soft_wrap=True)
     for row in result.unmet.itertuples():
         console.print(f"no set-up makes {row.statement} hold in most seeds: best {row.k}/{row.n} ({row.best_setup}), "
                       f"over {row.setups} set-ups", highlight=False, soft_wrap=True)

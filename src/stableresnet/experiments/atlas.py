@@ -63,7 +63,7 @@ from ..files import write_atomically
 from ..model import ConfigError
 from ..diagnostics import COLLAPSED_BELOW, EXPLODED_ABOVE
 from .claims import CLAIMS, evaluate_claims
-from .propagation import DEFAULT_READER, READERS, figure_preset, reader, run_propagation_seeds
+from .propagation import DEFAULT_READER, READERS, PropagationConfig, figure_preset, reader, run_propagation_seeds
 from .reproduce import PropagationKind, load_specs
 from .sweep import check_workers, keep_config
 
@@ -226,8 +226,26 @@ def _apply(settings: dict, choices, axes: dict) -> dict:
             result.update(axes[axis][level])
     result["epochs"] = max(1, round(factor * PropagationKind.config(settings).epochs))
     # A value given per block family (a table keyed by block) takes the entry of this figure's block.
-    family = settings.get("block") or figure_preset(settings["figure"]).block
-    return {key: value[family] if isinstance(value, dict) else value for key, value in result.items()}
+    if any(isinstance(value, dict) for value in result.values()):
+        family = _family_of(settings)
+        for key, value in result.items():
+            if isinstance(value, dict):
+                if family not in value:
+                    raise ConfigError(f"{key} is given per block family {sorted(value)}; this picture's block "
+                                      f"{family!r} has no entry")
+                result[key] = value[family]
+    return result
+
+
+def _family_of(settings: dict) -> str:
+    """The block family of a picture's settings: its block (or its figure's), pre-activation batch norm as batch norm."""
+    if isinstance(settings.get("block"), str):
+        block = settings["block"]
+    elif "figure" in settings:
+        block = figure_preset(settings["figure"]).block
+    else:
+        block = PropagationConfig.block
+    return "batchnorm" if block == "batchnorm-preact" else block
 
 
 def figure_settings(config: AtlasConfig, setup: Setup, figure: str) -> dict:
@@ -250,7 +268,7 @@ def _is_today(config: AtlasConfig, axis: str, level: str) -> bool:
         return float(level[1:]) == 1.0
 
     def resolved(settings):
-        return PropagationKind.config(settings), settings.get("reader", DEFAULT_READER)
+        return PropagationKind.config(settings).resolved(), settings.get("reader", DEFAULT_READER)
 
     return all(resolved(_apply(config.figures[f], [(axis, level)], config.axes)) == resolved(config.figures[f])
                for f in FIGURES)
@@ -492,14 +510,14 @@ def initial_state(records: list[dict]) -> dict:
     (max |y_depth| / max |y_0|, ``diagnostics.initial_signal``) is below ``COLLAPSED_BELOW`` (1e-3),
     *exploded* when it is above ``EXPLODED_ABOVE`` (1e3) or not finite; c and e count such figures
     and the text names them with their median ratio. Records from before the ratio was recorded
-    count as neither. "figures" maps each figure with recorded ratios to its state ("ok", "collapsed",
+    count as neither (the text then says "not recorded"). "figures" maps each figure with recorded ratios to its state ("ok", "collapsed",
     "exploded").
     """
     collapsed, exploded, text, figures = 0, 0, [], {}
     for record in records:
-        ratios = [m.get("init_scale_ratio") for m in record["members"]]
-        ratios = [math.inf if r is not None and not math.isfinite(r) and not math.isnan(r) else r for r in ratios]
-        ratios = [r for r in ratios if r is not None and not math.isnan(r)]
+        # A ratio that overflowed (inf or NaN) is as large as can be; a record without one predates it.
+        ratios = [m["init_scale_ratio"] for m in record["members"] if m.get("init_scale_ratio") is not None]
+        ratios = [r if math.isfinite(r) else math.inf for r in ratios]
         if not ratios:
             continue
         median = float(np.median(ratios))
@@ -508,6 +526,8 @@ def initial_state(records: list[dict]) -> dict:
         if state != "ok":
             collapsed, exploded = collapsed + (state == "collapsed"), exploded + (state == "exploded")
             text.append(f"{record['figure']} {state} ({median:.2g})")
+    if not figures:
+        text = ["not recorded"]
     return {"collapsed": collapsed, "exploded": exploded, "start": "; ".join(text), "figures": figures}
 
 
@@ -520,7 +540,9 @@ def pairs_to_add(table: pd.DataFrame, pair_from: int) -> tuple[list[str], str]:
 
     Rule: a single change (one axis moved) *raises* a statement when its hold-rate k/N is
     above today's. Single changes some of whose networks overflow to non-finite features are
-    left out (as in `choose_default`). Rank the others by the number of statements they raise (then by
+    left out (as in `choose_default`); those that start collapsed or exploded are not: when
+    today's set-up starts collapsed, so does almost every single change, and a pair with the
+    change that cures it (an initialiser) is what the atlas needs to try. Rank the others by the number of statements they raise (then by
     the summed rise, then atlas order), keep the best ``pair_from`` of distinct axes that raise
     at least one, and add every pair of them (2 → one pair, 3 → three).
     Returns set-up keys "a+b" (axes in atlas order as in the table) and the reason.
@@ -593,7 +615,9 @@ def choose_default(table: pd.DataFrame) -> Choice:
     top = ranked[ranked["holds"] == best["holds"]]
     reason = (f"{setup}: {int(best['holds'])} of {int(best['statements'])} statements hold over seeds, "
               f"the most of {len(eligible)} set-ups")
-    if len(eligible) < len(per_setup):
+    if len(eligible) < len(per_setup) and not len(sound):
+        reason += " whose networks stay finite (none is sound: every one starts collapsed or exploded somewhere)"
+    elif len(eligible) < len(per_setup):
         overflowing = [s for s in per_setup.index if per_setup.loc[s, "nonfinite"]]
         starting = [s for s in finite.index if s not in sound.index]
         reasons = ([f"some networks overflow: {', '.join(overflowing)}"] if overflowing else []) + \
@@ -608,10 +632,11 @@ def choose_default(table: pd.DataFrame) -> Choice:
                        f"{int(best['changes'])} axes moved from today)")
         if len(closest) > 1:
             others = ", ".join(s for s in closest.index if s != setup)
-            if len(closest[closest["rate_sum"] == best["rate_sum"]]) < len(closest):
+            equal = [s for s in closest.index[closest["rate_sum"] == best["rate_sum"]] if s != setup]
+            if len(equal) < len(closest) - 1:
                 reason += f"; as close as {others}, chosen by the largest summed hold-rate ({best['rate_sum']:.2f})"
-            else:
-                reason += f"; equal to {others} on every rule, chosen by atlas order"
+            if equal:
+                reason += f"; equal to {', '.join(equal)} on every rule, chosen by atlas order"
     if best["nonfinite"]:
         reason += (f"; caution: {int(best['nonfinite'])} of {int(best['networks'])} of its networks overflow to "
                    "non-finite features")
@@ -675,6 +700,7 @@ def unmet_statements(table: pd.DataFrame) -> pd.DataFrame:
 class AtlasResult:
     table: pd.DataFrame
     choice: Choice
+    by_figure: dict[str, str]  # each picture figure's set-up by `choose_by_family`
     pairs: list[str]
     pairs_reason: str
     unmet: pd.DataFrame
@@ -699,6 +725,7 @@ def run_atlas(config: AtlasConfig, out: str | Path, setups: list[str] | None = N
         out.mkdir(parents=True, exist_ok=True)
     except OSError as error:
         raise ConfigError(f"cannot write results to {str(out)!r}: {error.strerror}") from None
+    _extend_axes(out / "config.json", config.to_json())
     keep_config(out / "config.json", config.to_json(), out, "an atlas")
     if planned is None:
         run_setups(config, out, one_axis_setups(config), device, progress, workers, compile)
@@ -709,17 +736,33 @@ def run_atlas(config: AtlasConfig, out: str | Path, setups: list[str] | None = N
         pairs, pairs_reason = [], "no pairs: the set-ups were named"
     table = atlas_table(config, out)
     choice = choose_default(table)
+    by_figure = {figure: chosen.setup for figure, chosen in choose_by_family(table).items()}
     unmet = unmet_statements(table)
     seconds = float(table.drop_duplicates("setup")["seconds"].sum())
     files = [write_atomically(out / "atlas.csv", lambda p: table.to_csv(p, index=False))]
-    summary = {"chosen": dataclasses.asdict(choice), "pairs": pairs, "pairs_reason": pairs_reason,
+    summary = {"chosen": dataclasses.asdict(choice), "by_figure": by_figure, "pairs": pairs, "pairs_reason": pairs_reason,
                "unmet": unmet.to_dict(orient="records"), "setups": _setup_order(table), "seconds": round(seconds, 1)}
     files.append(write_atomically(out / "choice.json", lambda p: p.write_text(json.dumps(summary, indent=2) + "\n")))
     figures = [("atlas-overview", plot_overview(table, choice.setup))]
     figures += [(f"heatmap-{sid.replace('.', '-')}", plot_statement(table, sid, choice.setup)) for sid, _ in STATEMENTS]
     for stem, figure in figures:
         files.append(write_atomically(out / f"{stem}.png", lambda p, f=figure: f.savefig(p, dpi=110)))
-    return AtlasResult(table, choice, pairs, pairs_reason, unmet, seconds, files)
+    return AtlasResult(table, choice, by_figure, pairs, pairs_reason, unmet, seconds, files)
+
+
+def _extend_axes(path: Path, wanted: dict) -> None:
+    """Let a folder whose atlas had fewer axes or levels grow into ``wanted``: where the stored config
+    differs only in ``axes``, and each stored level is one of ``wanted``'s with the same settings, the
+    config is rewritten (every finished set-up keeps its meaning, so its records are reused)."""
+    if not path.exists():
+        return
+    stored = json.loads(path.read_text())
+    if {k: v for k, v in stored.items() if k != "axes"} != {k: v for k, v in wanted.items() if k != "axes"}:
+        return
+    axes = wanted["axes"]
+    if all(axis in axes and all(axes[axis].get(level) == value for level, value in levels.items())
+           for axis, levels in stored.get("axes", {}).items()):
+        write_atomically(path, lambda p: p.write_text(json.dumps(wanted, indent=2) + "\n"))
 
 
 def shipped_atlas() -> tuple[pd.DataFrame, dict[str, Choice]]:

@@ -21,7 +21,8 @@ trains such a network and records, per layer i:
 Per network, before training (``stableresnet.diagnostics.initial_signal``): ``init_scale_ratio``,
 max |y_depth| / max |y_0| on the training points, and ``init_gradient_norm``, the loss gradient
 reaching the first block on the first mini-batch. A ratio below 1e-3 means the network starts
-collapsed: its initial weights already map every point near one.
+collapsed: its initial weights already map every point near one. A multi-level run measures the
+coarsest network, the one that starts training.
 
 Besides, ``knn_accuracy``: a k-nearest-neighbour classifier's accuracy on the same test
 points, trained on the training points: an estimate of the best accuracy the data allows
@@ -156,7 +157,7 @@ DEFAULT_READER = "head-test-1"  # the final trained head on the test points, exa
 
 def reader(key) -> Reader:
     """The reader of ``key`` (``READERS``); a `ConfigError` names an unknown one."""
-    if key not in READERS:
+    if not isinstance(key, str) or key not in READERS:
         raise ConfigError(f"unknown reader {key!r}; expected one of {list(READERS)}")
     return READERS[key]
 
@@ -202,9 +203,8 @@ class PropagationConfig:
                                batch_norm_momentum=self.batch_norm_momentum, batch_norm_eps=self.batch_norm_eps,
                                init=self.init)
         coarsen(network.config(), self.levels)
-        if self.n_test is None:  # as many test points as training points, said explicitly
-            object.__setattr__(self, "n_test", self.n_samples)
-        if isinstance(self.n_test, bool) or not isinstance(self.n_test, (int, np.integer)) or self.n_test < 1:
+        if self.n_test is not None and (isinstance(self.n_test, bool) or not isinstance(self.n_test, (int, np.integer))
+                                        or self.n_test < 1):
             raise ConfigError(f"n_test must be an integer ≥ 1 (test points) or None; got {self.n_test!r}")
         self.train_config()
 
@@ -212,6 +212,11 @@ class PropagationConfig:
         """How each network is trained."""
         return TrainConfig(self.epochs, self.batch_size, self.learning_rate, self.optimizer,
                            standardize=self.standardize, adam_epsilon=self.adam_epsilon)
+
+    def resolved(self) -> PropagationConfig:
+        """This config with its defaults said explicitly (``n_test``: as many as ``n_samples``): equal
+        resolved configs train the same networks on the same points."""
+        return replace(self, n_test=self.n_samples if self.n_test is None else self.n_test)
 
     def member_seeds(self) -> list[int]:
         """The members' seeds: ``seed, seed + 1, ..., seed + seeds - 1``."""
