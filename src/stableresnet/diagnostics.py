@@ -45,6 +45,7 @@ import torch
 from torch.nn import functional as F
 
 from .model import ConfigError, StableResNet, member_generator
+from .train import epoch_orders
 
 # The condition max |eig(∂Φ_i/∂y)| ≤ 1 (Proposition 1's max |1 + hλ| ≤ 1 for Euler) is tested with
 # this slack, so a field eigenvalue that is exactly 0 in exact arithmetic (a dead ReLU unit, whose
@@ -221,8 +222,8 @@ def initial_signal(model: StableResNet, X: torch.Tensor, y: torch.Tensor, batch_
         _, trajectory = net.flow(net.embed(X), return_trajectory=True)
         first, last = (trajectory[i].abs().flatten(1).amax(dim=1) for i in (0, -1))
         scale_ratio = last / first
-    order = torch.stack([torch.randperm(n_rows, generator=member_generator(seed, "batches"))[:batch_size]
-                         for seed in net.seeds]).to(device)
+    # The first epoch's order as ``fit`` draws it, so these are the rows of its first step.
+    order = epoch_orders([member_generator(seed, "batches") for seed in net.seeds], n_rows)[:, :batch_size].to(device)
     y0 = net.embed(torch.gather(X, 1, order[..., None].expand(-1, -1, X.shape[2]))).detach().requires_grad_(True)
     with net.field.frozen_statistics():
         logits, _ = net.flow(y0)

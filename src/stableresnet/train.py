@@ -151,6 +151,11 @@ def fit_standardization(model: StableResNet, X: torch.Tensor, train_index: torch
             model.input_scale[member, 0] = torch.where(scale > 0, scale, torch.ones_like(scale))
 
 
+def epoch_orders(generators: list[torch.Generator], n_rows: int) -> torch.Tensor:
+    """(M, n_rows): each member's row order for one epoch, ``randperm`` from its own "batches" generator."""
+    return torch.stack([torch.randperm(n_rows, generator=g) for g in generators])
+
+
 def _batch_starts(n_rows: int, batch_size: int) -> range:
     # A trailing batch of one row is dropped: batch norm cannot normalise a single sample.
     usable = n_rows - 1 if n_rows % batch_size == 1 and n_rows > 1 else n_rows
@@ -312,7 +317,7 @@ def _train(
             first_epoch, alive, diverged_epoch, history, resumed_seconds = resumed
             any_dead = host_checks and not bool(alive.all())
     for epoch in range(first_epoch, config.epochs):
-        order = torch.stack([torch.randperm(n_train, generator=g) for g in batch_generators]).to(device)
+        order = epoch_orders(batch_generators, n_train).to(device)
         order = torch.gather(train_index, 1, order)
         epoch_loss = torch.zeros(n_members, device=device)
         n_batches = 0
