@@ -15,10 +15,10 @@ from ..init import parse_init
 from ..model import ConfigError, StableResNet
 from ..train import TrainConfig, fit
 from .common import (
-    INIT_OPTION, initial_signal_line,     BATCH_SIZE_OPTION, DATASET_OPTION, DATA_OPTION, DEPTH_OPTION, DEVICE_OPTION, EPOCHS_OPTION, INTEGRATOR_HELP,
-    LEARNING_RATE_OPTION, ONE_HOT_OPTION, POLICY_HELP, TARGET_OPTION, TEST_SIZE_OPTION, WIDTH_OPTION, app,
-    check_data_source, console, epoch_progress, load_data_source, preset_or_estimator, preset_or_none, resolve_device,
-    user_errors,
+    BATCH_SIZE_OPTION, DATASET_OPTION, DATA_OPTION, DEPTH_OPTION, DEVICE_OPTION, EPOCHS_OPTION, INIT_OPTION,
+    INTEGRATOR_HELP, LEARNING_RATE_OPTION, ONE_HOT_OPTION, POLICY_HELP, TARGET_OPTION, TEST_SIZE_OPTION, WIDTH_OPTION,
+    app, check_data_source, console, epoch_progress, initial_signal_line, load_data_source, preset_or_estimator,
+    preset_or_none, resolve_device, user_errors,
 )
 
 

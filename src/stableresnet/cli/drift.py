@@ -11,7 +11,8 @@ from rich.table import Table
 
 from ..files import check_output_folder, write_atomically
 from .common import (
-    INIT_OPTION,     COMPILE_OPTION, DEVICE_OPTION, StepLog, app, console, epoch_progress, resolve_device, start_group, user_errors,
+    COMPILE_OPTION, DEVICE_OPTION, INIT_OPTION, StepLog, app, console, epoch_progress, resolve_device, start_group,
+    user_errors,
 )
 from .sweep import print_summary
 

@@ -12,8 +12,8 @@ from rich.table import Table
 from ..files import check_output_folder
 from ..model import ConfigError
 from .common import (
-    INIT_OPTION, initial_signal_line,     DEVICE_OPTION, INTEGRATOR_HELP, LEVELS_HELP, POLICY_HELP, app, beyond_label, console, epoch_progress, preset_or_none,
-    resolve_device, user_errors,
+    DEVICE_OPTION, INIT_OPTION, INTEGRATOR_HELP, LEVELS_HELP, POLICY_HELP, app, beyond_label, console, epoch_progress,
+    initial_signal_line, preset_or_none, resolve_device, user_errors,
 )
 
 

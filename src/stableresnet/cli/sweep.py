@@ -13,9 +13,9 @@ from ..experiments.sweep import SweepConfig, estimator_defaults
 from ..files import check_output_folder, write_atomically
 from ..model import ConfigError
 from .common import (
-    INIT_OPTION,     COMPILE_OPTION, DATASET_OPTION, DATA_OPTION, DEVICE_OPTION, INTEGRATOR_HELP, LEVELS_HELP, ONE_HOT_OPTION,
-    POLICY_HELP, TARGET_OPTION, TEST_SIZE_OPTION, StepLog, app, check_data_source, console, epoch_progress, errors,
-    resolve_device, start_group, user_errors,
+    COMPILE_OPTION, DATASET_OPTION, DATA_OPTION, DEVICE_OPTION, INIT_OPTION, INTEGRATOR_HELP, LEVELS_HELP,
+    ONE_HOT_OPTION, POLICY_HELP, TARGET_OPTION, TEST_SIZE_OPTION, StepLog, app, check_data_source, console,
+    epoch_progress, errors, resolve_device, start_group, user_errors,
 )
 
 # For the help text only; a sweep reads the estimator's defaults again when it runs.

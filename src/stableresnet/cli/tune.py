@@ -17,9 +17,9 @@ from ..files import check_output_file, check_output_folder, write_atomically
 from ..init import parse_init
 from ..tuning import StableResNetClassifierCV, cv_results_frame
 from .common import (
-    INIT_OPTION,     BATCH_SIZE_OPTION, DATASET_OPTION, DATA_OPTION, DEPTH_OPTION, DEVICE_OPTION, EPOCHS_OPTION, LEARNING_RATE_OPTION,
-    ONE_HOT_OPTION, TARGET_OPTION, WIDTH_OPTION, StepLog, app, check_data_source, console, load_data_source,
-    preset_or_estimator, preset_or_none, resolve_device, user_errors,
+    BATCH_SIZE_OPTION, DATASET_OPTION, DATA_OPTION, DEPTH_OPTION, DEVICE_OPTION, EPOCHS_OPTION, INIT_OPTION,
+    LEARNING_RATE_OPTION, ONE_HOT_OPTION, TARGET_OPTION, WIDTH_OPTION, StepLog, app, check_data_source, console,
+    load_data_source, preset_or_estimator, preset_or_none, resolve_device, user_errors,
 )
 
 _DEFAULTS = {name: p.default for name, p in inspect.signature(StableResNetClassifierCV).parameters.items()}
