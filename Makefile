@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: setup reproduce test wheel-check
+.PHONY: setup reproduce test wheel-check docs
 
 setup: $(VENV)/.installed
 
@@ -24,3 +24,12 @@ test: setup
 # The package as users install it: wheel built, installed without -e in a fresh venv, every subcommand run once.
 wheel-check:
 	bash .ci/wheel-smoke
+
+# The documentation site: API reference, user guide, the gallery (its scripts run during the build),
+# and the results and benchmark pages generated from kept files. Warnings are errors.
+$(VENV)/.docs-installed: $(VENV)/.installed
+	$(PY) -m pip install -q -e '.[dev,ray,docs]'
+	touch $@
+
+docs: $(VENV)/.docs-installed
+	$(VENV)/bin/sphinx-build -W --keep-going -b html docs docs/_build/html

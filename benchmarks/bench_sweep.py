@@ -42,6 +42,7 @@ import torch
 from torch import nn
 from torch.func import functional_call, stack_module_state
 
+from record import default_path, save
 from stableresnet.experiments.sweep import (
     SweepConfig,
     TrialData,
@@ -184,6 +185,7 @@ def main() -> None:
     parser.add_argument("--compile", action="store_true", help="also the engine through torch.compile, twice")
     parser.add_argument("--workers", type=int, default=2, help="also the engine with this many worker threads "
                                                              "(one torch thread each; 1 skips it)")
+    parser.add_argument("--json", type=Path, default=default_path(__file__), help="where the table is kept")
     args = parser.parse_args()
     config = SweepConfig.from_preset("wine", **({"epochs": args.epochs} if args.epochs else {}))
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, device {args.device}, {config.epochs} epochs")
@@ -228,6 +230,20 @@ def main() -> None:
               f"{'the same' if same else 'ANOTHER'} table)")
     print(f"engine FLOP/s {flops / 1e9:.2f} G vs 2048² matmul {peak / 1e9:.1f} G: {flops / peak:.1%} of the machine")
     print(peak_memory())
+    rows = [{"run": "engine (one thread per group in turn)", "seconds": engine, "vs vmap recipe": vmap / engine,
+             "vs sequential loop": sequential / engine}]
+    rows += [{"run": f"engine, compiled, {label}", "seconds": seconds, "vs vmap recipe": vmap / seconds,
+              "vs sequential loop": sequential / seconds} for label, seconds in compiled]
+    if threaded is not None:
+        rows.append({"run": f"engine, {args.workers} worker threads", "seconds": threaded,
+                     "vs vmap recipe": vmap / threaded, "vs sequential loop": sequential / threaded})
+    rows += [{"run": f"vmap recipe ({'measured' if vmap_epochs == config.epochs else f'scaled from {vmap_epochs} epochs'})",
+              "seconds": vmap, "vs vmap recipe": 1.0, "vs sequential loop": sequential / vmap},
+             {"run": f"sequential loop ({'measured' if measured >= members else f'extrapolated from {measured} networks'})",
+              "seconds": sequential, "vs vmap recipe": vmap / sequential, "vs sequential loop": 1.0}]
+    save(args.json, f"Wine paper sweep: {members} networks, {config.epochs} epochs, device {args.device}", rows,
+         {"networks": members, "epochs": config.epochs, "device": args.device, "sequential networks": measured,
+          "vmap epochs": vmap_epochs, "engine share of a 2048² matmul's FLOP/s": flops / peak})
 
 if __name__ == "__main__":
     main()

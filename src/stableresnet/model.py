@@ -89,6 +89,8 @@ class StableResNet(nn.Module):
         ``stableresnet.init.INITIALIZERS`` (``glorot``, ``uniform``, ``normal``, ``depth-scaled``).
         Glorot-uniform by default; the paper does not state its initialiser (``stableresnet.init``).
 
+    Notes
+    -----
     The blocks' parameters live in ``self.field``, stacked (M, depth, ...); block i is
     ``y <- step_rule.step(F_i, y, h_i)`` with h_i from ``step_policy``, forward Euler
     ``y + h F_i(y)`` by default.

@@ -95,8 +95,7 @@ class StableResNetClassifierCV(ClassifierMixin, BaseEstimator):
         the smallest h within one standard error of it (see ``select_one_standard_error``).
     random_state : int, RandomState or None
         Seed of the folds and of every member (initialisation and mini-batch order).
-    depth, width, activation, optimizer, learning_rate, epochs, batch_size, device, integrator,
-    step_size_policy, max_step_size, smoothness, levels, init
+    depth, width, activation, optimizer, learning_rate, epochs, batch_size, device, integrator, step_size_policy, max_step_size, smoothness, levels, init
         As ``StableResNetClassifier``, with its defaults.
 
     Attributes
