@@ -10,29 +10,18 @@ from __future__ import annotations
 import datetime
 import json
 import os
-import platform
 import sys
 from pathlib import Path
+
+from stableresnet.files import write_atomically
+from stableresnet.viz.report import environment
 
 RESULTS = Path(__file__).parent / "results"
 
 
 def machine() -> dict:
-    """CPU model, logical cores, torch threads and the versions that decide the numbers."""
-    import numpy
-    import sklearn
-    import torch
-
-    cpu = platform.processor() or "unknown"
-    try:
-        cpu = next(line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                   if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    return {"cpu": cpu, "logical cores": os.cpu_count(), "torch threads": torch.get_num_threads(),
-            "python": platform.python_version(), "torch": torch.__version__, "numpy": numpy.__version__,
-            "scikit-learn": sklearn.__version__, "platform": platform.platform(),
-            "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none"}
+    """The report's environment (CPU model, torch threads, versions) and the logical core count."""
+    return {**environment(), "logical cores": os.cpu_count()}
 
 
 def default_path(script: str) -> Path:
@@ -48,8 +37,6 @@ def save(path: str | Path, title: str, rows: list[dict], settings: dict, notes: 
               "command": " ".join([".venv/bin/python", f"benchmarks/{Path(sys.argv[0]).name}", *sys.argv[1:]]),
               "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
               "machine": machine(), "settings": settings, "rows": rows, "notes": notes}
-    partial = path.with_name(path.name + ".partial")
-    partial.write_text(json.dumps(record, indent=2) + "\n")
-    os.replace(partial, path)
+    write_atomically(path, lambda partial: partial.write_text(json.dumps(record, indent=2) + "\n"))
     print(f"table written to {path}")
     return path

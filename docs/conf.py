@@ -23,6 +23,7 @@ extensions = [
     "sphinx.ext.autosummary",
     "sphinx.ext.napoleon",
     "sphinx.ext.mathjax",
+    "sphinx-mathjax-offline",  # MathJax shipped into _static: equations render offline
     "sphinx.ext.viewcode",
     "myst_parser",
     "sphinx_gallery.gen_gallery",
@@ -66,6 +67,8 @@ html_theme_options = {
     "footer_end": [],
 }
 html_static_path = ["_static"]
+# Without a stored choice the theme falls back to default_mode; left empty it logs a console error.
+html_context = {"default_mode": "auto"}
 
 
 # The docstrings write maths as plain text, as in the source ("|1 + hλ|", "max |y|"). reST would read

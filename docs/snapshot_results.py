@@ -33,7 +33,7 @@ def commit() -> str:
     return head + ("+changes" if dirty.stdout.strip() else "")
 
 
-def snapshot(run: Path, destination: Path, command: str, made_at: str) -> Path:
+def snapshot(run: Path, destination: Path, command: str, made_at: str, note: str = "") -> Path:
     """Copy ``run``'s small tables into ``destination`` (replacing it) with claims.csv and provenance.json."""
     records = [json.loads(path.read_text()) for path in sorted(run.glob("*/done.json"))]
     if not records:
@@ -51,7 +51,7 @@ def snapshot(run: Path, destination: Path, command: str, made_at: str) -> Path:
     provenance = {"command": command, "commit": made_at, "scale": records[0]["scale"],
                   "date": datetime.date.today().isoformat(), "figures": len(records),
                   "compute seconds": round(sum(record["seconds"] for record in records), 1),
-                  "machine": environment()}
+                  "machine": environment(), "note": note}
     write_atomically(destination / "provenance.json", lambda p: p.write_text(json.dumps(provenance, indent=2) + "\n"))
     return destination
 
@@ -62,8 +62,9 @@ def main() -> None:
     parser.add_argument("destination", type=Path, help="e.g. docs/results/quick")
     parser.add_argument("--command", required=True, help="the command that made the run, as a user would type it")
     parser.add_argument("--commit", default=None, help="the commit that made the run [the checked-out one]")
+    parser.add_argument("--note", default="", help="what a reader should know, e.g. that other jobs shared the machine")
     args = parser.parse_args()
-    print(f"kept the tables of {args.run} in {snapshot(args.run, args.destination, args.command, args.commit or commit())}")
+    print(f"kept the tables of {args.run} in {snapshot(args.run, args.destination, args.command, args.commit or commit(), args.note)}")
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from stableresnet.cli import app
+from stableresnet.experiments.claims import verdict_counts
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text(encoding="utf-8")
@@ -49,18 +50,11 @@ def test_the_readme_make_targets_exist():
         assert re.search(rf"^{target}:", makefile, flags=re.MULTILINE), f"make {target}"
 
 
-def counts(claims: pd.DataFrame) -> str:
-    """The summary line `reproduce` prints, from a claims table."""
-    verdicts = claims.loc[claims["verdict"] != "not run", "verdict"].value_counts()
-    return (f"{verdicts.get('holds', 0)} of {int(verdicts.sum())} checked statements hold, "
-            f"{verdicts.get('does not hold', 0)} do not, {verdicts.get('unclear', 0)} unclear")
-
-
 @pytest.mark.parametrize("run", ["quick", "paper-pictures"])
 def test_the_readme_quotes_the_kept_runs_verdict_counts(run):
     claims = pd.read_csv(ROOT / "docs" / "results" / run / "claims.csv")
-    quoted = f'docs/results/{run}/`) printed "{counts(claims)}"'
-    assert quoted in " ".join(README.split()), f"README should quote {counts(claims)!r} for {run}"
+    quoted = f'docs/results/{run}/`) printed "{verdict_counts(claims)}"'
+    assert quoted in " ".join(README.split()), f"README should quote {verdict_counts(claims)!r} for {run}"
 
 
 def test_the_readme_python_example_runs(tmp_path):

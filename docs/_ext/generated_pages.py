@@ -17,6 +17,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from stableresnet.experiments.claims import verdict_counts
+
 DOCS = Path(__file__).resolve().parent.parent
 ROOT = DOCS.parent
 GENERATED = DOCS / "generated"
@@ -52,13 +54,6 @@ def machine_line(machine: dict) -> str:
             f"torch {machine.get('torch')}, scikit-learn {machine.get('scikit-learn')}; GPU {machine.get('gpu', 'none')}")
 
 
-def verdict_counts(claims: pd.DataFrame) -> str:
-    checked = claims[claims["verdict"] != "not run"]
-    counts = checked["verdict"].value_counts()
-    return (f"{counts.get('holds', 0)} of {len(checked)} checked statements hold, "
-            f"{counts.get('does not hold', 0)} do not, {counts.get('unclear', 0)} unclear")
-
-
 def hold_rate(row) -> str:
     if pd.isna(row.seeds):
         return ""
@@ -79,7 +74,8 @@ def reproduce_page(name: str, title: str) -> str:
              f"{provenance['date']}: {provenance['figures']} figures in {provenance['compute seconds']:,.0f} s of "
              f"compute, on {machine_line(provenance['machine'])}. The run writes its full HTML report, with every "
              "picture and animation, to its output folder's `index.html`; the tables below are read from the "
-             f"files it wrote (kept in `docs/results/{name}/` by `docs/snapshot_results.py`).", "",
+             f"files it wrote (kept in `docs/results/{name}/` by `docs/snapshot_results.py`). "
+             f"{provenance.get('note', '')}", "",
              "## Paper vs. here", "",
              f"**{verdict_counts(claims)}.** A hold-rate is the seeds (pictures) or paired trials (sweeps) in which "
              "the statement holds, with its 95 % Wilson interval; a statement holds when the interval lies above "
@@ -144,7 +140,23 @@ def performance_page() -> str:
              "(`benchmarks/results/`). Benchmarks measure side by side in one run, on a machine with nothing else "
              "running; rerun the command shown to measure your machine.", ""]
     lines += [benchmark_section(record) for record in records] or ["No benchmark results are kept yet.", ""]
+    lines += ["## Every benchmark", "",
+              "The scripts in `benchmarks/`, each with the first line of its docstring. Those without a kept "
+              "table print theirs; the numbers they printed on earlier days are in the {doc}`/changelog`.", "",
+              markdown_table(pd.DataFrame([{"command": f"`.venv/bin/python benchmarks/{script.name}`",
+                                            "what it measures": script_summary(script),
+                                            "kept table": "yes" if (BENCHMARKS / f"{script.stem}.json").exists() else ""}
+                                           for script in sorted(BENCHMARKS.parent.glob("*.py")) if script.stem != "record"])),
+              ""]
     return "\n".join(lines) + "\n"
+
+
+def script_summary(script: Path) -> str:
+    """The first line of a script's module docstring."""
+    import ast
+
+    docstring = ast.get_docstring(ast.parse(script.read_text())) or ""
+    return docstring.splitlines()[0] if docstring else ""
 
 
 def paired_interval(differences: list[float]) -> tuple[float, float, float]:
@@ -189,13 +201,13 @@ def when_to_use_page() -> str:
     return "\n".join([
         "# When to use it", "",
         "A stable ResNet is one more classifier for a table. This page puts it beside what a tabular practitioner "
-        "picks instead, on the same 5 folds, in one run. It is generated from the JSON that "
+        f"picks instead, on the same {record['settings']['folds']} folds, in one run. It is generated from the JSON that "
         f"`{record['command']}` wrote on {record['date']} ({machine_line(record['machine'])}).", "",
         f"**{summary}.** A model *wins* (or *loses*) when the 95 % t interval of its paired fold-by-fold accuracy "
         "difference to the best alternative on that data set lies above (below) zero, and *ties* otherwise.", "",
         f"Settings: {', '.join(f'{k} {cell(v)}' for k, v in record['settings'].items())}.", "",
         "## Against the best alternative", "", markdown_table(verdicts), "",
-        "## Mean accuracy over the 5 folds", "", markdown_table(wide.reset_index()), "",
+        f"## Mean accuracy over the {record['settings']['folds']} folds", "", markdown_table(wide.reset_index()), "",
         "## Mean fit time per fold (seconds)", "", markdown_table(times.reset_index()), "",
         *([record["notes"], ""] if record.get("notes") else [])]) + "\n"
 

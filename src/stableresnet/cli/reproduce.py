@@ -34,7 +34,7 @@ def reproduce(
                                         "2-core machine."),
 ):
     """Reproduce the paper's figures 1-15 and the beyond-the-paper experiments; HTML report DIR/index.html; resumable."""
-    from ..experiments.claims import evaluate_claims, hold_rate_text
+    from ..experiments.claims import evaluate_claims, hold_rate_text, verdict_counts
     from ..experiments.reproduce import load_specs, run_reproduce, select
     from ..viz.report import build_report
 
@@ -76,10 +76,7 @@ def reproduce(
         verdict = f"[{colours[claim.verdict]}]{claim.verdict}[/]" if claim.verdict in colours else claim.verdict
         table.add_row(claim.figure, claim.measured, hold_rate_text(claim), verdict)
     console.print(table)
-    verdicts = claims["verdict"].value_counts()
-    checked = int(verdicts.sum() - verdicts.get("not run", 0))
-    console.print(f"{verdicts.get('holds', 0)} of {checked} checked statements hold, "
-                  f"{verdicts.get('does not hold', 0)} do not, {verdicts.get('unclear', 0)} unclear "
+    console.print(f"{verdict_counts(claims)} "
                   "(Wilson interval of the hold-rate over seeds or paired trials vs 1/2; for variance, "
                   "bootstrap interval of the std ratio vs 1)")
     for record in records:

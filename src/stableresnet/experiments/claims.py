@@ -378,6 +378,13 @@ def evaluate_claims(records: list[dict], out: str | Path) -> pd.DataFrame:
     return table.iloc[order.argsort(kind="stable")].reset_index(drop=True)
 
 
+def verdict_counts(claims: pd.DataFrame) -> str:
+    """"K of N checked statements hold, D do not, U unclear" of a claims table (claims not run left out)."""
+    verdicts = claims.loc[claims["verdict"] != "not run", "verdict"].value_counts()
+    return (f"{verdicts.get('holds', 0)} of {int(verdicts.sum())} checked statements hold, "
+            f"{verdicts.get('does not hold', 0)} do not, {verdicts.get('unclear', 0)} unclear")
+
+
 def hold_rate_text(claim) -> str:
     """"k/N (95 % CI lo–hi)" of a claims-table row (seeds of a picture claim, trials of a sweep claim's
     accuracy part), "" for a claim without a hold-rate (figure 15)."""
