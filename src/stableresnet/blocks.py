@@ -114,7 +114,7 @@ class AbstractVectorField(nn.Module, ABC):
 
 
 class Plain(AbstractVectorField):
-    """F(y) = K2 σ(K1 y + b1) + b2 (Definitions 1-2, eq. 7).
+    r""":math:`F(y) = K_2\,\sigma(K_1 y + b_1) + b_2` (Definitions 1-2, eq. 7).
 
     With h = 1 and forward Euler this is the vanilla ResNet block. No stability
     guarantee: the eigenvalues of ∂F/∂y may have any sign.
@@ -132,7 +132,7 @@ class Plain(AbstractVectorField):
 
 
 class Shrinkage(AbstractVectorField):
-    """F(y) = -(K1ᵀ σ(K1 y + b1) + b2) (Definition 3, eq. 8).
+    r""":math:`F(y) = -(K_1^\top \sigma(K_1 y + b_1) + b_2)` (Definition 3, eq. 8).
 
     The second weight is the transpose of the first (tied, not a copy), so the
     Jacobian ∂F/∂y = -K1ᵀ diag(σ'(K1 y + b1)) K1 is symmetric negative
@@ -212,7 +212,7 @@ class AbstractBatchNormField(AbstractVectorField):
 
 
 class BatchNorm(AbstractBatchNormField):
-    """F(y) = BN2(K2 σ(BN1(K1 y + b1)) + b2) (He et al. 2016 ordering, no activation after the sum).
+    r""":math:`F(y) = \mathrm{BN}_2(K_2\,\sigma(\mathrm{BN}_1(K_1 y + b_1)) + b_2)` (He et al. 2016 ordering, no activation after the sum).
 
     "Batch norm with small h" is this field with h < 1: the paper's batch-norm block, its norms
     at the end of the branch. b1 and b2 each sit right before a norm (``cancelled_biases``).
@@ -226,7 +226,7 @@ class BatchNorm(AbstractBatchNormField):
 
 
 class PreActivationBatchNorm(AbstractBatchNormField):
-    """F(y) = K2 σ(BN2(K1 σ(BN1(y)) + b1)) + b2 (He et al. 2016b, "full pre-activation").
+    r""":math:`F(y) = K_2\,\sigma(\mathrm{BN}_2(K_1 \sigma(\mathrm{BN}_1(y)) + b_1)) + b_2` (He et al. 2016b, "full pre-activation").
 
     The same parameters as ``BatchNorm`` with the norms moved in front of the activations: the
     branch starts from the normalised input and ends in a plain affine map, so F is not
@@ -242,7 +242,7 @@ class PreActivationBatchNorm(AbstractBatchNormField):
 
 
 class Antisymmetric(AbstractVectorField):
-    """F(y) = σ((K1 − K1ᵀ − γI) y + b1) (Haber & Ruthotto 2017, antisymmetric weights).
+    r""":math:`F(y) = \sigma((K_1 - K_1^\top - \gamma I)\,y + b_1)` (Haber & Ruthotto 2017, antisymmetric weights).
 
     The linear part K1 − K1ᵀ − γI is a skew-symmetric matrix shifted by −γ, so its
     eigenvalues are exactly −γ + iω (real part −γ). With D = diag(σ'(·)) ≥ 0 (σ
@@ -267,7 +267,7 @@ class Antisymmetric(AbstractVectorField):
 
 
 class Hamiltonian(AbstractVectorField):
-    """Two streams y = (p, q), each width d/2: F(p, q) = (Bᵀσ(B q + b1), −Aᵀσ(A p + b2)).
+    r"""Two streams :math:`y = (p, q)`, each width d/2: :math:`F(p, q) = (B^\top \sigma(B q + b_1),\; -A^\top \sigma(A p + b_2))`.
 
     After Chang et al. (2018a): K1 = [A | B] is split by columns, A = K1[:, :d/2] acts on
     p and B = K1[:, d/2:] on q, so the field is the Hamiltonian flow of
@@ -326,7 +326,7 @@ class AbstractIntegrator(ABC):
 
 
 class Euler(AbstractIntegrator):
-    """Forward Euler, y_{i+1} = y_i + h F(y_i) (eq. 5): the ResNet update.
+    r"""Forward Euler, :math:`y_{i+1} = y_i + h\,F(y_i)` (eq. 5): the ResNet update.
 
     Stable when max |1 + h λ(∂F/∂y)| ≤ 1 (Proposition 1). For F(y) = A y one step is
     the matrix I + hA.
@@ -339,7 +339,7 @@ class Euler(AbstractIntegrator):
 
 
 class Heun(AbstractIntegrator):
-    """Heun's method (explicit trapezoid, RK2): k1 = F(y), k2 = F(y + h k1), y + h/2 (k1 + k2).
+    r"""Heun's method (explicit trapezoid, RK2): :math:`k_1 = F(y),\ k_2 = F(y + h k_1),\ y + \tfrac{h}{2}(k_1 + k_2)`.
 
     Second order. For F(y) = A y one step is I + hA + (hA)²/2; the real stability
     interval is the same as Euler's, h|λ| ≤ 2, but the region is larger off the axis.
@@ -354,7 +354,7 @@ class Heun(AbstractIntegrator):
 
 
 class Midpoint(AbstractIntegrator):
-    """Explicit midpoint (RK2): y + h F(y + h/2 F(y)).
+    r"""Explicit midpoint (RK2): :math:`y + h\,F\big(y + \tfrac{h}{2} F(y)\big)`.
 
     Second order, same stability polynomial as Heun: I + hA + (hA)²/2.
     """
@@ -366,7 +366,7 @@ class Midpoint(AbstractIntegrator):
 
 
 class RK4(AbstractIntegrator):
-    """Classic fourth-order Runge–Kutta: y + h/6 (k1 + 2k2 + 2k3 + k4).
+    r"""Classic fourth-order Runge–Kutta: :math:`y + \tfrac{h}{6}(k_1 + 2k_2 + 2k_3 + k_4)`.
 
     For F(y) = A y one step is Σ_{k≤4} (hA)^k / k!; real stability interval h|λ| ≤ 2.785.
     """

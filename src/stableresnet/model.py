@@ -51,7 +51,7 @@ class MemberLinear(nn.Module):
 
 
 class StableResNet(nn.Module):
-    """ResNet whose blocks are explicit ODE steps y_{i+1} = y_i + h F(y_i) (Zhang & Wynter 2018).
+    r"""ResNet whose blocks are explicit ODE steps :math:`y_{i+1} = y_i + h\,F(y_i)` (Zhang & Wynter 2018).
 
     Parameters
     ----------

@@ -57,7 +57,7 @@ class AbstractStepSizePolicy(nn.Module, ABC):
 
 
 class Fixed(AbstractStepSizePolicy):
-    """h_i = h for every block: the paper's explicit, constant step size."""
+    """:math:`h_i = h` for every block: the paper's explicit, constant step size."""
 
     def forward(self, field, y, index, step_size):
         return step_size
@@ -67,7 +67,7 @@ class Fixed(AbstractStepSizePolicy):
 
 
 class Learnable(AbstractStepSizePolicy):
-    """One trained step size per block and member: h_i = h_max − (h_max − h_min) σ(−θ_i).
+    r"""One trained step size per block and member: :math:`h_i = h_{max} - (h_{max} - h_{min})\,\sigma(-\theta_i)`.
 
     σ(−θ) ∈ [0, 1] for every θ, including ±∞, and subtracting a non-negative number
     from h_max never rounds above it, so h_min ≤ h_i ≤ h_max whatever the gradients do
@@ -100,7 +100,7 @@ class Learnable(AbstractStepSizePolicy):
 
 
 class Adaptive(AbstractStepSizePolicy):
-    """h_i = min(h, c / ρ̂_i), ρ̂_i a power-iteration estimate of the spectral radius of ∂F_i/∂y.
+    r""":math:`h_i = \min(h, c / \hat\rho_i)`, :math:`\hat\rho_i` a power-iteration estimate of the spectral radius of :math:`\partial F_i/\partial y`.
 
     ρ̂_i is taken per member over the current batch: the power iteration runs on the
     operator v ↦ (∂F_i/∂y) v for v (M, B, d), normalised per member, so it finds the
