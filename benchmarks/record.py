@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime
 import json
-import os
 import sys
 from pathlib import Path
 
@@ -17,11 +16,6 @@ from stableresnet.files import write_atomically
 from stableresnet.viz.report import environment
 
 RESULTS = Path(__file__).parent / "results"
-
-
-def machine() -> dict:
-    """The report's environment (CPU model, torch threads, versions) and the logical core count."""
-    return {**environment(), "logical cores": os.cpu_count()}
 
 
 def default_path(script: str) -> Path:
@@ -36,7 +30,7 @@ def save(path: str | Path, title: str, rows: list[dict], settings: dict, notes: 
     record = {"benchmark": Path(sys.argv[0]).stem, "title": title,
               "command": " ".join([".venv/bin/python", f"benchmarks/{Path(sys.argv[0]).name}", *sys.argv[1:]]),
               "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
-              "machine": machine(), "settings": settings, "rows": rows, "notes": notes}
+              "machine": environment(), "settings": settings, "rows": rows, "notes": notes}
     write_atomically(path, lambda partial: partial.write_text(json.dumps(record, indent=2) + "\n"))
     print(f"table written to {path}")
     return path

@@ -29,11 +29,15 @@ VERDICT_MARK = {"holds": "**holds**", "does not hold": "does not hold", "unclear
 
 
 def cell(value) -> str:
-    """One table cell: floats to 3 significant decimals, pipes escaped, missing values empty."""
+    """One table cell: floats to 3 decimals below 1 (3 significant digits below 0.001), pipes escaped, missing values empty."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return ""
     if isinstance(value, float):
-        return f"{value:.3g}" if abs(value) < 1 else f"{value:,.1f}" if abs(value) < 1e4 else f"{value:,.0f}"
+        if value == 0 or 1e-3 <= abs(value) < 1:
+            return f"{value:.3f}"
+        if abs(value) < 1:
+            return f"{value:.3g}"
+        return f"{value:,.1f}" if abs(value) < 1e4 else f"{value:,.0f}"
     if isinstance(value, (dict, list)):
         value = json.dumps(value)
     return str(value).replace("|", "\\|").replace("\n", " ")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import html
 import json
+import os
 import platform
 from pathlib import Path
 
@@ -187,7 +188,7 @@ def environment() -> dict:
     return {
         "stableresnet": __version__, "python": platform.python_version(), "torch": torch.__version__,
         "numpy": numpy.__version__, "scikit-learn": sklearn.__version__, "platform": platform.platform(),
-        "cpu": cpu, "torch threads": torch.get_num_threads(),
+        "cpu": cpu, "logical cores": os.cpu_count(), "torch threads": torch.get_num_threads(),
         "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none",
     }
 

@@ -1,0 +1,60 @@
+"""docs/_ext/generated_pages.py: the docs' results and benchmark pages say what the kept files hold."""
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from stableresnet.experiments.claims import verdict_counts
+
+EXTENSION = Path(__file__).resolve().parent.parent / "docs" / "_ext" / "generated_pages.py"
+
+
+@pytest.fixture(scope="module")
+def pages():
+    spec = importlib.util.spec_from_file_location("generated_pages", EXTENSION)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_paired_interval_is_the_t_interval_computed_by_hand(pages):
+    # Differences 0.01 … 0.05: mean 0.03, sample std 0.0158114, t(0.975, 4) = 2.776445,
+    # half-width 2.776445 × 0.0158114 / √5 = 0.019632.
+    mean, low, high = pages.paired_interval([0.01, 0.02, 0.03, 0.04, 0.05])
+    assert mean == pytest.approx(0.03)
+    assert (low, high) == pytest.approx((0.010368, 0.049632), abs=1e-6)
+
+
+def test_markdown_table_escapes_pipes_and_right_aligns_numbers(pages):
+    table = pages.markdown_table(pd.DataFrame({"statement": ["max |y| grows"], "accuracy": [0.8766]}))
+    assert table.splitlines() == ["| statement | accuracy |", "| --- | ---: |", "| max \\|y\\| grows | 0.877 |"]
+
+
+def test_a_kept_run_page_quotes_its_claims_and_every_figure(pages):
+    folder = pages.SNAPSHOTS / "quick"
+    page = pages.reproduce_page("quick", "title")
+    assert verdict_counts(pd.read_csv(folder / "claims.csv")) in page
+    provenance = json.loads((folder / "provenance.json").read_text())
+    assert f"`{provenance['command']}`" in page
+    for done in folder.glob("*/done.json"):
+        assert f"## {done.parent.name}: " in page
+
+
+def test_when_to_use_calls_a_clear_fold_by_fold_loss_a_loss(pages, tmp_path, monkeypatch):
+    folds = [0.90, 0.91, 0.92, 0.93, 0.94]
+    rows = [{"dataset": "toy", "model": "StableResNetClassifier", "fold_accuracy": [a - 0.05 for a in folds],
+             "fold_fit_seconds": [2.0] * 5},
+            {"dataset": "toy", "model": "HistGradientBoostingClassifier", "fold_accuracy": folds,
+             "fold_fit_seconds": [1.0] * 5},
+            {"dataset": "toy", "model": "MLPClassifier", "fold_accuracy": [a - 0.01 for a in folds],
+             "fold_fit_seconds": [1.0] * 5}]
+    (tmp_path / "bench_tabular.json").write_text(json.dumps(
+        {"command": "c", "date": "d", "machine": {}, "settings": {"folds": 5}, "rows": rows, "notes": ""}))
+    monkeypatch.setattr(pages, "BENCHMARKS", tmp_path)
+    page = pages.when_to_use_page()
+    # Every fold is 0.05 below the best alternative (HistGB): the interval is a point below zero.
+    assert "`StableResNetClassifier` wins on 0, ties on 0 and loses on 1 of 1 data sets" in page
+    assert "| toy | StableResNetClassifier | HistGradientBoostingClassifier | -0.050 |" in page
