@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from stableresnet.experiments.claims import verdict_counts
+from stableresnet.experiments.claims import hold_rate_text, verdict_counts
 
 DOCS = Path(__file__).resolve().parent.parent
 ROOT = DOCS.parent
@@ -58,12 +58,6 @@ def machine_line(machine: dict) -> str:
             f"torch {machine.get('torch')}, scikit-learn {machine.get('scikit-learn')}; GPU {machine.get('gpu', 'none')}")
 
 
-def hold_rate(row) -> str:
-    if pd.isna(row.seeds):
-        return ""
-    return f"{int(row.seeds_held)}/{int(row.seeds)} ({row.ci_low:.2f}–{row.ci_high:.2f})"
-
-
 def reproduce_page(name: str, title: str) -> str:
     """A reproduce snapshot: provenance, the paper-vs-here table, robustness verdicts, each figure's summary."""
     folder = SNAPSHOTS / name
@@ -85,9 +79,9 @@ def reproduce_page(name: str, title: str) -> str:
              "the statement holds, with its 95 % Wilson interval; a statement holds when the interval lies above "
              "1/2 and does not hold when it lies below (see {doc}`/guide/pictures`).", ""]
     shown = claims[claims["verdict"] != "not run"].copy()
-    shown["hold-rate (95 % CI)"] = [hold_rate(row) for row in shown.itertuples()]
+    shown["hold-rate"] = [hold_rate_text(row) for row in shown.itertuples()]
     shown["verdict"] = shown["verdict"].map(VERDICT_MARK)
-    lines += [markdown_table(shown[["figure", "paper", "measured", "hold-rate (95 % CI)", "verdict"]]
+    lines += [markdown_table(shown[["figure", "paper", "measured", "hold-rate", "verdict"]]
                              .rename(columns={"paper": "the paper says"})), ""]
     for done in sorted(folder.glob("*/done.json"), key=lambda p: (len(p.parent.name), p.parent.name)):
         record = json.loads(done.read_text())
@@ -181,7 +175,6 @@ def when_to_use_page() -> str:
     record = json.loads(path.read_text())
     rows = pd.DataFrame(record["rows"])
     rows["accuracy"] = rows["fold_accuracy"].map(lambda v: sum(v) / len(v))
-    rows["std"] = rows["fold_accuracy"].map(lambda v: pd.Series(v).std(ddof=1))
     rows["fit s"] = rows["fold_fit_seconds"].map(lambda v: sum(v) / len(v))
     wide = rows.pivot_table(index="dataset", columns="model", values="accuracy", sort=False)
     ours = [m for m in rows["model"].unique() if m.startswith("StableResNet")]
