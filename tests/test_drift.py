@@ -15,8 +15,9 @@ from stableresnet.data.elec2 import load_elec2
 from stableresnet.data.transactions import (
     ENTITIES, load_transactions, read_transactions, synthetic_btc, synthetic_btc_dataset,
 )
+from stableresnet.experiments.runner import ResultStore
 from stableresnet.experiments.drift import (
-    BlockStore, DriftConfig, load_drift_data, run_block, run_drift, save_drift, temporal_split,
+    DriftConfig, load_drift_data, run_block, run_drift, save_drift, temporal_split,
 )
 from stableresnet.model import ConfigError
 from stableresnet.train import predict_logits
@@ -238,15 +239,15 @@ def test_a_killed_drift_run_resumes_with_the_finished_blocks_and_ends_with_the_s
                          width=4, epochs=1, batch_size=4096)
     started = []
 
-    def stop_at_second_block(block, index, n_blocks):
-        started.append(block)
-        if block == "shrinkage":
+    def stop_at_second_block(unit, index, n_blocks):
+        started.append(unit.name)
+        if unit.name == "shrinkage":
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
         run_drift(config, progress=stop_at_second_block, data=elec2, directory=tmp_path / "run")
     started.clear()
-    resumed = run_drift(config, progress=lambda block, i, n: started.append(block), data=elec2,
+    resumed = run_drift(config, progress=lambda unit, i, n: started.append(unit.name), data=elec2,
                         directory=tmp_path / "run")
     assert started == ["shrinkage"]  # plain was not trained again
     whole = run_drift(config, data=elec2, directory=tmp_path / "whole")
@@ -258,7 +259,7 @@ def test_a_killed_drift_run_resumes_with_the_finished_blocks_and_ends_with_the_s
 
 
 def test_a_block_cut_off_mid_way_resumes_from_its_saved_epoch(elec2, tmp_path, monkeypatch):
-    monkeypatch.setattr(BlockStore, "checkpoint_seconds", 0.0)
+    monkeypatch.setattr(ResultStore, "checkpoint_seconds", 0.0)
     config = DriftConfig("elec2", "30", blocks=("plain",), step_sizes=(0.1, 1.0), trials=1, depth=2,
                          width=4, epochs=3, batch_size=4096)
     epochs = []

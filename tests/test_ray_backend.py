@@ -9,7 +9,8 @@ import time
 import pandas as pd
 import pytest
 
-from stableresnet.experiments.sweep import SweepConfig, SweepIncomplete, groups, run_sweep
+from stableresnet.experiments.runner import RunIncomplete
+from stableresnet.experiments.sweep import SweepConfig, groups, run_sweep
 from stableresnet.model import ConfigError
 
 ray = pytest.importorskip("ray", reason="Ray is an optional extra: pip install 'stableresnet[ray]'")
@@ -58,13 +59,13 @@ def test_a_killed_worker_loses_only_its_group_and_a_rerun_resumes(local_ray, loc
     def sweep():
         try:
             outcome["table"] = run_sweep(CONFIG, tmp_path, backend="ray")
-        except SweepIncomplete as error:
+        except RunIncomplete as error:
             outcome["error"] = error
 
     thread = threading.Thread(target=sweep)
     thread.start()
     deadline = time.time() + 180
-    while time.time() < deadline and not (pids := worker_pids_running("train_group")):
+    while time.time() < deadline and not (pids := worker_pids_running("run_unit")):
         time.sleep(0.02)
     assert pids, "no Ray worker was seen training a group"
     os.kill(pids[0], signal.SIGKILL)

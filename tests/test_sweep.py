@@ -20,9 +20,10 @@ from stableresnet.cli import app
 from stableresnet.data import DataError, load_dataset, load_table
 from stableresnet.data.uci import WINE_FEATURES, read_verified
 from stableresnet.experiments.sweep import (
-    Group, SweepConfig, SweepStore, TrialData, groups, parse_step_sizes, relative_cost, run_group, run_sweep,
+    Group, SweepConfig, TrialData, groups, parse_step_sizes, relative_cost, run_group, run_sweep, sweep_store,
     trial_seed,
 )
+from stableresnet.experiments.runner import ResultStore
 from stableresnet.model import ConfigError
 from stableresnet.viz.sweep import plot_sweep, summarize, summarize_comparison
 from toy_tables import write_toy_csv
@@ -178,7 +179,7 @@ def test_sigterm_stops_a_sweep_like_ctrl_c_with_one_line_and_it_resumes(tmp_path
 def test_a_group_cut_off_mid_way_resumes_from_its_saved_epoch(tmp_path, monkeypatch):
     """A group's training saves its state between epochs (here after every one): a rerun trains
     only the epochs not saved and ends with the uninterrupted table; no checkpoint is left."""
-    monkeypatch.setattr(SweepStore, "checkpoint_seconds", 0.0)
+    monkeypatch.setattr(ResultStore, "checkpoint_seconds", 0.0)
     config = SweepConfig.from_preset("wine", blocks=("batchnorm",), trials=2, depth=3, epochs=4, step_sizes=(0.1, 1.0))
     whole = run_sweep(config, tmp_path / "whole")
     epochs = []
@@ -196,7 +197,7 @@ def test_a_group_cut_off_mid_way_resumes_from_its_saved_epoch(tmp_path, monkeypa
     with pytest.raises(Killed):
         run_sweep(config, tmp_path / "resumed", progress=killed_in_epoch_3)
     group, = groups(config)
-    saved = SweepStore(tmp_path / "resumed", config).checkpoint(group).path
+    saved = sweep_store(tmp_path / "resumed", config).checkpoint(group).path
     assert list((tmp_path / "resumed" / "groups").iterdir()) == [saved]
     epochs.clear()
     resumed = run_sweep(config, tmp_path / "resumed",
@@ -431,11 +432,11 @@ BUNDLED_CONFIG_JSON = """{
 
 
 def test_a_bundled_sweeps_config_json_is_unchanged_so_old_folders_resume(tmp_path):
-    SweepStore(tmp_path / "new", SweepConfig.from_preset("wine", **TINY))
+    sweep_store(tmp_path / "new", SweepConfig.from_preset("wine", **TINY))
     assert (tmp_path / "new" / "config.json").read_text() == BUNDLED_CONFIG_JSON
     (tmp_path / "old").mkdir()
     (tmp_path / "old" / "config.json").write_text(BUNDLED_CONFIG_JSON)
-    SweepStore(tmp_path / "old", SweepConfig.from_preset("wine", **TINY))  # accepted, not "another config"
+    sweep_store(tmp_path / "old", SweepConfig.from_preset("wine", **TINY))  # accepted, not "another config"
 
 
 def test_sweep_and_plot_sweep_commands_on_a_user_csv(tmp_path, monkeypatch):

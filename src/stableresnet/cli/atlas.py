@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from pathlib import Path
 from typing import Optional
@@ -25,9 +26,8 @@ def atlas(
     setups: Optional[str] = typer.Option(
         None, help="Comma-separated set-ups to run, e.g. optimiser=sgd-1e-1,data=moons+framework=keras "
                    "[every one-axis set-up, then the pairs they point to]."),
-    workers: int = typer.Option(1, help="(Set-up, figure) trainings run at once, each in a one-thread process; "
-                                        "with 2 on a 2-core machine the paper-scale atlas ran 1.98× the training "
-                                        "time per wall second."),
+    workers: int = typer.Option(1, help="(Set-up, figure) trainings run at once, each on one torch thread, "
+                                        "longest first; the same records. 2 on a 2-core machine."),
     device: str = DEVICE_OPTION,
     compile: bool = COMPILE_OPTION,
 ):
@@ -38,14 +38,15 @@ def atlas(
     and choice.json: the set-up where the most statements hold, chosen by a stated rule.
     """
     from ..experiments.atlas import atlas_config, hold_counts, parse_setup, run_atlas
+    from ..experiments.runner import RunOptions
 
     config = atlas_config(scale, seeds)
+    options = RunOptions(resolve_device(device), compile, workers)
     names = None if setups is None else [name.strip() for name in setups.split(",") if name.strip()]
     for name in names or []:
         parse_setup(config, name)  # an unknown key fails here, before anything is written
     out = out / scale if out == Path("results/atlas") else out
     check_output_folder(out, "--out")
-    device = resolve_device(device)
     started = time.perf_counter()
     with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("epoch {task.completed}/{task.total}"),
                   TextColumn("loss {task.fields[loss]}"), TimeElapsedColumn(), console=console,
@@ -53,11 +54,11 @@ def atlas(
         task = progress.add_task("", total=1, loss="-")
         steps = StepLog()
 
-        def on_run(label, epochs, done=False):
-            progress.update(task, total=epochs)
-            return start_group(progress, task, steps, label, reported_when_done=done)
+        def on_run(unit, index, n_units):
+            progress.update(task, total=unit.epochs)
+            return start_group(progress, task, steps, unit.label, reported_when_done=options.reports_when_done)
 
-        result = run_atlas(config, out, names, device, on_run, workers, compile)
+        result = run_atlas(config, out, names, dataclasses.replace(options, progress=on_run))
         steps.end()
     wall = time.perf_counter() - started
 

@@ -60,8 +60,8 @@ def drift(
 
         steps = StepLog()
 
-        def on_block(block, index, n_blocks):
-            return start_group(progress, task, steps, f"block {index + 1}/{n_blocks} {block}")
+        def on_block(unit, index, n_blocks):
+            return start_group(progress, task, steps, f"block {index + 1}/{n_blocks} {unit.label}")
 
         result = run_drift(config, device=device, progress=on_block, directory=out, compile=compile)
         steps.end()

@@ -36,12 +36,13 @@ def reproduce(
     """Reproduce the paper's figures 1-15 and the beyond-the-paper experiments; HTML report DIR/index.html; resumable."""
     from ..experiments.claims import evaluate_claims, hold_rate_text, verdict_counts
     from ..experiments.reproduce import load_specs, run_reproduce, select
+    from ..experiments.runner import RunOptions
     from ..viz.report import build_report
 
     experiments = select(load_specs(scale), only)
+    options = RunOptions(resolve_device(device), compile, workers)
     out = out / scale if out == Path("results/reproduce") else out
     check_output_folder(out, "--out")
-    device = resolve_device(device)
     with Progress(
         TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
         TimeElapsedColumn(), console=console, transient=True,
@@ -61,11 +62,11 @@ def reproduce(
 
             return on_run
 
-        records = run_reproduce(experiments, out, scale, device, on_start, compile, workers)
+        records = run_reproduce(experiments, out, scale, options, on_start)
         steps.end()
         progress.update(overall, completed=len(experiments))
     claims = evaluate_claims(records, out)
-    report = build_report(out, records, claims, scale, device)
+    report = build_report(out, records, claims, scale, options.device)
     # Hold-rates: seeds of a picture claim, trials (paired by trial) of a sweep claim's accuracy part;
     # a sweep claim's variance part is the std ratio's bootstrap interval, shown in "measured".
     table = Table(title="paper vs. here (hold-rate: seeds, or paired trials of a sweep; 95 % Wilson interval)")

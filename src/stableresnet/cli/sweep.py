@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Optional
 
@@ -68,7 +69,8 @@ def sweep(
     On --data (or a bundled set the paper did not use) the network and training defaults are
     StableResNetClassifier's, the h grid and trials the paper's.
     """
-    from ..experiments.sweep import SweepIncomplete, groups, parse_step_sizes, run_sweep
+    from ..experiments.runner import RunIncomplete, RunOptions
+    from ..experiments.sweep import groups, parse_step_sizes, run_sweep
     from ..viz.sweep import summarize
 
     if preset != "paper":
@@ -87,7 +89,7 @@ def sweep(
     else:
         config = SweepConfig.for_dataset(dataset, **settings)
     out = check_output_folder(out or Path("results") / f"sweep-{config.dataset}", "--out")
-    device = resolve_device(device)
+    options = RunOptions(resolve_device(device), compile, workers, backend, address)
     n_members = len(config.blocks) * len(config.step_sizes) * config.trials
     width_text = "width = number of features" if config.width is None else f"width {config.width}"
     console.print(
@@ -101,15 +103,14 @@ def sweep(
 
         steps = StepLog()
 
-        def on_group(group, index, n_pending):
-            return start_group(progress, task, steps, f"group {index + 1}/{n_pending} {group.block}",
-                               reported_when_done=backend == "ray" or workers > 1)
+        def on_group(unit, index, n_pending):
+            return start_group(progress, task, steps, f"group {index + 1}/{n_pending} {unit.label}",
+                               reported_when_done=options.reports_when_done)
 
         try:
-            table = run_sweep(config, out, device=device, progress=on_group, backend=backend, address=address,
-                              compile=compile, workers=workers)
+            table = run_sweep(config, out, dataclasses.replace(options, progress=on_group))
             steps.end()
-        except SweepIncomplete as error:
+        except RunIncomplete as error:
             errors.print(f"[bold red]incomplete:[/] {error}", highlight=False)
             raise typer.Exit(1) from None
     summary = summarize(table)

@@ -52,7 +52,6 @@ import itertools
 import json
 import math
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -65,7 +64,7 @@ from ..diagnostics import COLLAPSED_BELOW, EXPLODED_ABOVE
 from .claims import CLAIMS, evaluate_claims
 from .propagation import DEFAULT_READER, READERS, PropagationConfig, figure_preset, reader, run_propagation_seeds
 from .reproduce import PropagationKind, load_specs
-from .sweep import check_workers, keep_config
+from .runner import RunOptions, Unit, UnitContext, execute, keep_config, run_options
 
 FIGURES = ("fig2", "fig3", "fig4", "fig5", "fig6", "fig7")
 SCALES = ("quick", "paper")
@@ -378,77 +377,64 @@ def _run_figure(config: AtlasConfig, trained: Setup, read: list[Setup], figure: 
     return result
 
 
-def _timed_figure(config: AtlasConfig, trained: Setup, read: list[Setup], figure: str, device: str,
-                  on_epoch=None, threads: int | None = None, compile: bool = False) -> tuple[dict[str, list[dict]], float]:
-    """`_run_figure` and its seconds; ``threads`` sets torch's thread count first (a worker process)."""
-    if threads is not None:
-        import torch
+class Atlas:
+    """Some set-ups of the atlas as the runner's experiment (``runner.execute``): one unit per (set-up
+    trained, figure), which also yields the set-ups read off its snapshots (``_runs``)."""
 
-        torch.set_num_threads(threads)
-    started = time.perf_counter()
-    numbers = _run_figure(config, trained, read, figure, device, on_epoch, compile)
-    return numbers, time.perf_counter() - started
+    def __init__(self, config: AtlasConfig, setups: list[Setup]):
+        self.config, self.setups = config, setups
+
+    def units(self) -> list[Unit]:
+        units = []
+        for trained, read in _runs(self.config, self.setups):
+            for figure in FIGURES:
+                settings = figure_settings(self.config, trained, figure)
+                propagation = PropagationKind.config(settings)
+                snapshots = [s.key for s in read if s != trained]
+                label = f"{trained.key}: {figure}" + (f" (snapshots {', '.join(snapshots)})" if snapshots else "")
+                # epochs × depth, the twin depth included: a rough training time, to start the longest first
+                cost = propagation.epochs * (propagation.depth + (settings.get("compare_depth") or 0))
+                units.append(Unit(f"{trained.key}-{figure}", label, propagation.epochs * propagation.levels, cost,
+                                  (trained, tuple(read), figure)))
+        return units
+
+    def run_unit(self, unit: Unit, context: UnitContext) -> dict[str, dict]:
+        """Each set-up's record of the unit's figure, by set-up key; a snapshot costs nothing beyond its run."""
+        trained, read, figure = unit.payload
+        started = time.perf_counter()
+        numbers = _run_figure(self.config, trained, list(read), figure, context.device, context.on_epoch,
+                              context.compile)
+        seconds = time.perf_counter() - started
+        return {setup.key: {"setup": setup.key, "figure": figure,
+                            "settings": figure_settings(self.config, setup, figure), "members": numbers[setup.key],
+                            "seconds": round(seconds, 2) if setup == trained else 0.0, "trained_in": trained.key,
+                            "compiled": context.compile}
+                for setup in read}
 
 
-def run_setups(config: AtlasConfig, out: Path, setups: list[Setup], device: str = "cpu",
-               progress: Callable[[str, int], Callable | None] | None = None, workers: int = 1,
-               compile: bool = False) -> float:
-    """Run every figure of every set-up not yet in ``out``; returns the seconds spent now.
+class AtlasStore:
+    """The atlas folder as the runner's store: ``setups/<set-up>/<figN>.json``, one file per set-up
+    and figure, written atomically; a unit is done when every set-up it yields has its file."""
 
-    Each (set-up, figure) file is written atomically once its training is done, so a killed
-    atlas resumes where it stopped. ``progress(label, epochs, done=False)`` returns an ``on_epoch``
-    callback; with workers it is called once a unit has finished, with ``done=True``. ``workers`` > 1 trains that many (set-up, figure) units at once in worker processes of one
-    thread each, longest first; this process alone writes the files. Every unit is seeded, so
-    the records are those of one worker. ``compile`` trains through ``torch.compile``
-    (``TrainConfig.compile``: equal to the eager engine to round-off).
-    """
-    check_workers(workers)
-    units = [(trained, read, figure) for trained, read in _runs(config, setups) for figure in FIGURES
-             if not all(_record_path(out, setup, figure).exists() for setup in read)]
+    def __init__(self, out: Path):
+        self.folder = out
 
-    def label(trained, read, figure):
-        return f"{trained.key}: {figure}" + (f" (snapshots {', '.join(s.key for s in read if s != trained)})"
-                                             if len(read) > 1 else "")
+    def is_done(self, unit: Unit) -> bool:
+        _, read, figure = unit.payload
+        return all(_record_path(self.folder, setup, figure).exists() for setup in read)
 
-    def save(trained, read, figure, numbers, seconds):
+    def checkpoint(self, unit: Unit) -> None:
+        return None  # a figure's run is short: it is trained again whole
+
+    def save(self, unit: Unit, records: dict[str, dict]) -> None:
+        _, read, figure = unit.payload
         for setup in read:
-            path = _record_path(out, setup, figure)
+            path = _record_path(self.folder, setup, figure)
             path.parent.mkdir(parents=True, exist_ok=True)
-            record = {"setup": setup.key, "figure": figure,
-                      "settings": figure_settings(config, setup, figure), "members": numbers[setup.key],
-                      # A snapshot costs nothing beyond the run it is read from.
-                      "seconds": round(seconds, 2) if setup == trained else 0.0, "trained_in": trained.key,
-                      "compiled": compile}
-            write_atomically(path, lambda p, r=record: p.write_text(json.dumps(r, indent=1) + "\n"))
+            write_atomically(path, lambda p, r=records[setup.key]: p.write_text(json.dumps(r, indent=1) + "\n"))
 
-    spent = 0.0
-    if workers == 1 or len(units) <= 1:
-        for trained, read, figure in units:
-            epochs = figure_settings(config, trained, figure)["epochs"]
-            on_epoch = progress(label(trained, read, figure), epochs) if progress else None
-            numbers, seconds = _timed_figure(config, trained, read, figure, device, on_epoch, compile=compile)
-            spent += seconds
-            save(trained, read, figure, numbers, seconds)
-        return spent
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor, as_completed
-
-    def cost(unit):  # epochs × depth, the twin depth included: a rough training time, to start the longest first
-        settings = figure_settings(config, unit[0], unit[2])
-        propagation = PropagationKind.config(settings)
-        return propagation.epochs * (propagation.depth + (settings.get("compare_depth") or 0))
-
-    units.sort(key=cost, reverse=True)
-    with ProcessPoolExecutor(min(workers, len(units)), mp_context=multiprocessing.get_context("spawn")) as pool:
-        futures = {pool.submit(_timed_figure, config, *unit, device, None, 1, compile): unit for unit in units}
-        for future in as_completed(futures):
-            trained, read, figure = futures[future]
-            numbers, seconds = future.result()
-            spent += seconds
-            save(trained, read, figure, numbers, seconds)
-            if progress:
-                progress(label(trained, read, figure), 1, done=True)
-    return spent
+    def load(self, units: list[Unit]) -> dict:
+        return {}  # the table is read from the record files (``atlas_table``)
 
 
 # --------------------------------------------------------------------------------------
@@ -708,17 +694,18 @@ class AtlasResult:
     files: list[Path] = field(default_factory=list)
 
 
-def run_atlas(config: AtlasConfig, out: str | Path, setups: list[str] | None = None, device: str = "cpu",
-              progress: Callable[..., Callable | None] | None = None, workers: int = 1,
-              compile: bool = False) -> AtlasResult:
+def run_atlas(config: AtlasConfig, out: str | Path, setups: list[str] | None = None,
+              options: RunOptions | None = None, **option_values) -> AtlasResult:
     """Run the atlas into ``out`` (resumable); write the table, the heat-maps and the choice.
 
     ``setups``: keys of the set-ups to run (today's set-up is always run); ``None`` runs every
-    one-axis set-up, then the pairs of `pairs_to_add`. ``compile``: see `run_setups`.
+    one-axis set-up, then the pairs of `pairs_to_add`. ``options`` (or its fields as keywords) say
+    how the (set-up, figure) units train (`runner.RunOptions`); every unit is seeded, so the
+    records are the same under any.
     """
     from ..viz.atlas import plot_overview, plot_statement
 
-    check_workers(workers)  # before anything is written
+    options = run_options(options, option_values)  # checked before anything is written
     out = Path(out)
     planned = None if setups is None else [Setup()] + [parse_setup(config, key) for key in setups]
     try:
@@ -727,12 +714,13 @@ def run_atlas(config: AtlasConfig, out: str | Path, setups: list[str] | None = N
         raise ConfigError(f"cannot write results to {str(out)!r}: {error.strerror}") from None
     _extend_axes(out / "config.json", config.to_json())
     keep_config(out / "config.json", config.to_json(), out, "an atlas")
+    store = AtlasStore(out)
     if planned is None:
-        run_setups(config, out, one_axis_setups(config), device, progress, workers, compile)
+        execute(Atlas(config, one_axis_setups(config)), store, options)
         pairs, pairs_reason = pairs_to_add(atlas_table(config, out).query("changes <= 1"), config.pair_from)
-        run_setups(config, out, [parse_setup(config, key) for key in pairs], device, progress, workers, compile)
+        execute(Atlas(config, [parse_setup(config, key) for key in pairs]), store, options)
     else:
-        run_setups(config, out, list(dict.fromkeys(planned)), device, progress, workers, compile)
+        execute(Atlas(config, list(dict.fromkeys(planned))), store, options)
         pairs, pairs_reason = [], "no pairs: the set-ups were named"
     table = atlas_table(config, out)
     choice = choose_default(table)

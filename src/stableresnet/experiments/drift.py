@@ -23,6 +23,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -41,7 +42,8 @@ from ..init import DEFAULT_INIT, parse_init
 from ..model import ConfigError, StableResNet
 from ..train import Checkpoint, TrainConfig, evaluate, fit
 from ..files import write_atomically
-from .sweep import ROBUSTNESS_COLUMNS, ROBUSTNESS_ROWS, SPECTRA_ROWS, keep_config, trial_seed
+from .runner import ResultStore, RunOptions, Unit, UnitContext, execute, run_options
+from .sweep import ROBUSTNESS_COLUMNS, ROBUSTNESS_ROWS, SPECTRA_ROWS, trial_seed
 
 # The paper's Bitcoin network (section "Bitcoin cryptocurrency transaction network"): "128 hidden
 # blocks, width 32, 100 epochs and a 100 K batch size", 5 trials (Figures 14-15).
@@ -270,76 +272,46 @@ class DriftResult:
     data: TemporalDataset = dataclasses.field(repr=False)
 
 
-class BlockStore:
-    """``DIR/blocks/``: the drift config and each finished block's two tables, so a killed run resumes.
+class Drift:
+    """The drift experiment as the runner's experiment (``runner.execute``): one unit per block,
+    two tables (``periods`` and ``sweep``)."""
 
-    A folder holding another config is refused. Tables are always read back from their CSV
-    files, so a resumed run returns exactly what an uninterrupted one does.
-    """
+    tables = ("periods", "sweep")
 
-    checkpoint_seconds = 300.0  # how often a running block saves its training state
+    def __init__(self, config: DriftConfig, data: TemporalDataset, split: TemporalSplit):
+        self.config, self.data, self.split = config, data, split
 
-    def __init__(self, directory: str | Path, config: DriftConfig):
-        self.directory = Path(directory) / "blocks"
-        try:
-            self.directory.mkdir(parents=True, exist_ok=True)
-        except OSError as error:
-            raise ConfigError(f"cannot write results to {str(directory)!r}: {error.strerror}") from None
-        keep_config(self.directory / "config.json", config.to_json(), Path(directory), "a drift run")
+    def units(self) -> list[Unit]:
+        return [Unit(block, block, self.config.epochs, 2 if VECTOR_FIELDS[block].batch_normalized else 1, block)
+                for block in self.config.blocks]
 
-    def paths(self, block: str) -> tuple[Path, Path]:
-        return self.directory / f"{block}-periods.csv", self.directory / f"{block}-sweep.csv"
-
-    def is_done(self, block: str) -> bool:
-        return all(path.exists() for path in self.paths(block))
-
-    def checkpoint(self, block: str) -> Checkpoint:
-        """Where a block's training keeps its state until the block's tables are saved (``train.Checkpoint``)."""
-        return Checkpoint(self.directory / f"{block}.checkpoint", self.checkpoint_seconds)
-
-    def save(self, block: str, periods: pd.DataFrame, sweep: pd.DataFrame) -> None:
-        periods_path, sweep_path = self.paths(block)
-        write_atomically(periods_path, lambda p: periods.to_csv(p, index=False))
-        write_atomically(sweep_path, lambda p: sweep.to_csv(p, index=False))  # written last: marks the block done
-        self.checkpoint(block).path.unlink(missing_ok=True)  # its training state is no longer needed
-
-    def load(self, block: str) -> tuple[pd.DataFrame, pd.DataFrame]:
-        periods_path, sweep_path = self.paths(block)
-        return pd.read_csv(periods_path), pd.read_csv(sweep_path)
+    def run_unit(self, unit: Unit, context: UnitContext) -> dict[str, pd.DataFrame]:
+        periods, sweep, _ = run_block(self.config, unit.payload, self.data, self.split, context.device,
+                                      context.on_epoch, context.compile, context.checkpoint)
+        return {"periods": periods, "sweep": sweep}
 
 
 def run_drift(
-    config: DriftConfig, device: str = "cpu",
-    progress: Callable[[str, int, int], Callable | None] | None = None,
-    data: TemporalDataset | None = None,
-    directory: str | Path | None = None,
-    compile: bool = False,
+    config: DriftConfig, options: RunOptions | None = None, data: TemporalDataset | None = None,
+    directory: str | Path | None = None, **option_values,
 ) -> DriftResult:
     """Load the data, cut it at ``train_until``, train each block's members together, evaluate per period.
 
-    ``progress(block, index, n_blocks)`` may return an ``on_epoch`` callback for that block. ``data``
-    skips loading (it must be what ``load_drift_data(config)`` gives). With ``directory`` each
-    finished block is saved there (``BlockStore``) and a rerun trains only the missing blocks, a
-    block cut off mid-way from the state its training saved (every 5 minutes, between epochs).
-    ``compile`` trains through ``torch.compile`` (``TrainConfig.compile``).
+    ``options`` (or its fields as keywords) say how the blocks train (`runner.RunOptions`; its
+    ``progress`` hears of each block). ``data`` skips loading (it must be what
+    ``load_drift_data(config)`` gives). With ``directory`` each finished block is saved in
+    ``directory/blocks/`` and a rerun trains only the missing blocks, a block cut off mid-way
+    from the state its training saved (every 5 minutes, between epochs); a folder holding
+    another config is refused.
     """
+    options = run_options(options, option_values)
     data = load_drift_data(config) if data is None else data
     split = temporal_split(data, config.train_until)
-    store = BlockStore(directory, config) if directory is not None else None
-    periods, sweeps = [], []
-    pending = [block for block in config.blocks if store is None or not store.is_done(block)]
-    for index, block in enumerate(pending):
-        on_epoch = progress(block, index, len(pending)) if progress else None
-        checkpoint = store.checkpoint(block) if store is not None else None
-        block_periods, block_sweep, _ = run_block(config, block, data, split, device, on_epoch, compile, checkpoint)
-        if store is not None:
-            store.save(block, block_periods, block_sweep)
-        else:
-            periods.append(block_periods)
-            sweeps.append(block_sweep)
-    if store is not None:
-        periods, sweeps = zip(*(store.load(block) for block in config.blocks))
-    return DriftResult(pd.concat(periods, ignore_index=True), pd.concat(sweeps, ignore_index=True), split, data)
+    with tempfile.TemporaryDirectory() as scratch:
+        store = ResultStore(scratch if directory is None else directory, config.to_json(), "a drift run",
+                            Drift.tables, units="blocks", config_file="blocks/config.json")
+        tables = execute(Drift(config, data, split), store, options)
+    return DriftResult(tables["periods"], tables["sweep"], split, data)
 
 
 def save_drift(directory: str | Path, config: DriftConfig, result: DriftResult) -> list[Path]:

@@ -38,7 +38,8 @@ else:  # pragma: no cover
 from ..data import load_dataset, plot_synthetic
 from ..model import ConfigError
 from ..files import write_atomically
-from .sweep import SweepConfig, check_workers, run_sweep
+from .runner import RunOptions, run_options
+from .sweep import SweepConfig, run_sweep
 
 SPEC_PATH = Path(__file__).with_name("reproduce.toml")
 SCALES = ("quick", "paper")
@@ -158,7 +159,7 @@ class DataKind:
         return settings["dataset"], settings.get("seed", 0), options
 
     @staticmethod
-    def run(experiment, run_dir, figure_dir, device, progress, compile=False, workers=1):
+    def run(experiment, run_dir, figure_dir, options, progress):
         name, seed, options = DataKind.config(experiment.settings)
         dataset = load_dataset(name, seed=seed, **options)
         files = _save_figure(plot_synthetic(dataset), figure_dir, "data")
@@ -234,22 +235,22 @@ class PropagationKind:
         }
 
     @staticmethod
-    def run(experiment, run_dir, figure_dir, device, progress, compile=False, workers=1):
+    def run(experiment, run_dir, figure_dir, options, progress):
         from ..viz.propagation import write_propagation_figures
         from .propagation import run_propagation_seeds, write_records
 
         config = PropagationKind.config(experiment.settings)
-        records = run_propagation_seeds(config, device=device, on_epoch=progress(config.epochs * config.levels),
-                                        compile=compile)
+        records = run_propagation_seeds(config, device=options.device, on_epoch=progress(config.epochs * config.levels),
+                                        compile=options.compile)
         write_records(records, figure_dir)
         written = write_propagation_figures(records, figure_dir, max_frames=experiment.settings.get("frames"))
         reader_key = PropagationKind.resolved(experiment.settings).get("reader")
         members = [PropagationKind.member_numbers(record, reader_key) for record in records.members]
         compare_depth = experiment.settings.get("compare_depth")
         if compare_depth is not None:
-            twin = run_propagation_seeds(dataclasses.replace(config, depth=compare_depth), device=device,
+            twin = run_propagation_seeds(dataclasses.replace(config, depth=compare_depth), device=options.device,
                                          on_epoch=progress(config.epochs * config.levels, f"depth {compare_depth}"),
-                                         compile=compile)
+                                         compile=options.compile)
             for numbers, record in zip(members, twin.members):
                 numbers["compare_depth"], numbers["compare_depth_test_accuracy"] = compare_depth, record.test_accuracy
         table = pd.DataFrame(members)
@@ -260,7 +261,7 @@ class PropagationKind:
                for name in ("test_accuracy", "knn_accuracy", "max_layer_accuracy", "inactive_share_mean")},
         }
         return {"files": sorted({p.name for p in written}) + ["summary.csv"], "numbers": numbers, "members": members,
-                "engine": _engine([compile])}
+                "engine": _engine([options.compile])}
 
 
 class SweepKind:
@@ -274,12 +275,12 @@ class SweepKind:
         return SweepConfig.from_preset(dataset, **settings)
 
     @staticmethod
-    def run(experiment, run_dir, figure_dir, device, progress, compile=False, workers=1):
+    def run(experiment, run_dir, figure_dir, options, progress):
         from ..viz.sweep import plot_sweep, summarize
 
         config = SweepKind.config(experiment.settings)
-        table = run_sweep(config, run_dir, device=device, compile=compile, workers=workers,
-                          progress=lambda group, index, n: progress(config.epochs, f"{group.block} {index + 1}/{n}"))
+        table = run_sweep(config, run_dir, dataclasses.replace(
+            options, progress=lambda unit, index, n: progress(config.epochs, f"{unit.label} {index + 1}/{n}")))
         summary = summarize(table)
         write_atomically(figure_dir / "summary.csv", lambda p: summary.to_csv(p, index=False))
         files = _save_figure(plot_sweep(table), figure_dir, "sweep")
@@ -329,7 +330,7 @@ class ComparisonKind:
         return runs
 
     @staticmethod
-    def run(experiment, run_dir, figure_dir, device, progress, compile=False, workers=1):
+    def run(experiment, run_dir, figure_dir, options, progress):
         from ..viz.sweep import plot_comparison, summarize_comparison
 
         tables = []
@@ -337,9 +338,9 @@ class ComparisonKind:
         names = list(dict.fromkeys(name for name, _ in runs))
         for name, config in runs:
             directory = run_dir / f"{config.dataset}-{names.index(name)}"
-            table = run_sweep(config, directory, device=device, compile=compile, workers=workers,
-                              progress=lambda group, index, n, c=config, v=name:
-                              progress(c.epochs * c.levels, f"{c.dataset}: {v}, {group.block} {index + 1}/{n}"))
+            table = run_sweep(config, directory, dataclasses.replace(
+                options, progress=lambda unit, index, n, c=config, v=name:
+                progress(c.epochs * c.levels, f"{c.dataset}: {v}, {unit.label} {index + 1}/{n}")))
             tables.append(table.assign(variant=name))
         table = pd.concat(tables, ignore_index=True)
         write_atomically(run_dir / "results.csv", lambda p: table.to_csv(p, index=False))
@@ -362,15 +363,15 @@ class DriftKind:
         return DriftConfig(**settings)
 
     @staticmethod
-    def run(experiment, run_dir, figure_dir, device, progress, compile=False, workers=1):
+    def run(experiment, run_dir, figure_dir, options, progress):
         from ..viz.drift import plot_drift, summarize_drift
         from ..viz.sweep import plot_sweep, summarize
         from .drift import run_drift, save_drift
 
         config = DriftKind.config(experiment.settings)
         if not (run_dir / "periods.csv").exists():
-            result = run_drift(config, device=device, progress=lambda block, i, n: progress(config.epochs, block),
-                               directory=run_dir, compile=compile)
+            result = run_drift(config, dataclasses.replace(
+                options, progress=lambda unit, i, n: progress(config.epochs, unit.label)), directory=run_dir)
             save_drift(run_dir, config, result)
         periods, sweep = pd.read_csv(run_dir / "periods.csv"), pd.read_csv(run_dir / "sweep.csv")
         if experiment.settings.get("plot", "periods") == "sweep":
@@ -406,7 +407,7 @@ class RobustnessKind:
         return sweeps, drift
 
     @staticmethod
-    def run(experiment, run_dir, figure_dir, device, progress, compile=False, workers=1):
+    def run(experiment, run_dir, figure_dir, options, progress):
         from ..viz.robustness import plot_drops, plot_stability_scatter
         from .drift import run_drift
         from .robustness import decay_per_member, drop_summary, study_verdicts
@@ -414,12 +415,13 @@ class RobustnessKind:
         sweeps, drift = RobustnessKind.config(experiment.settings)
         tables = []
         for config in sweeps:
-            tables.append(run_sweep(config, run_dir / config.dataset, device=device, compile=compile, workers=workers,
-                                    progress=lambda group, index, n, c=config:
-                                    progress(c.epochs * c.levels, f"{c.dataset}: {group.block} {index + 1}/{n}")))
+            tables.append(run_sweep(config, run_dir / config.dataset, dataclasses.replace(
+                options, progress=lambda unit, index, n, c=config:
+                progress(c.epochs * c.levels, f"{c.dataset}: {unit.label} {index + 1}/{n}"))))
         if drift is not None:
-            result = run_drift(drift, device=device, directory=run_dir / drift.data, compile=compile,
-                               progress=lambda block, index, n: progress(drift.epochs, f"{drift.data}: {block}"))
+            result = run_drift(drift, dataclasses.replace(
+                options, progress=lambda unit, index, n: progress(drift.epochs, f"{drift.data}: {unit.label}")),
+                directory=run_dir / drift.data)
             tables.append(result.sweep.merge(decay_per_member(result.periods), on=["dataset", "block", "h", "trial"]))
         members = pd.concat(tables, ignore_index=True)
         write_atomically(run_dir / "members.csv", lambda p: members.to_csv(p, index=False))
@@ -450,14 +452,13 @@ class AtlasKind:
         return scale, seeds
 
     @staticmethod
-    def run(experiment, run_dir, figure_dir, device, progress, compile=False, workers=1):
+    def run(experiment, run_dir, figure_dir, options, progress):
         import shutil
 
         from .atlas import atlas_config, run_atlas
 
-        result = run_atlas(atlas_config(*AtlasKind.config(experiment.settings)), run_dir, device=device,
-                           progress=lambda label, epochs, done=False: progress(epochs, label), workers=workers,
-                           compile=compile)
+        result = run_atlas(atlas_config(*AtlasKind.config(experiment.settings)), run_dir, dataclasses.replace(
+            options, progress=lambda unit, index, n: progress(unit.epochs, unit.label)))
         for path in result.files:
             write_atomically(figure_dir / path.name, lambda p, source=path: shutil.copyfile(source, p))
         units = [json.loads(path.read_text()) for path in sorted((run_dir / "setups").glob("*/*.json"))]
@@ -477,29 +478,25 @@ def run_reproduce(
     experiments: list[Experiment],
     out: str | Path,
     scale: str,
-    device: str = "cpu",
+    options: RunOptions | None = None,
     on_start: Callable[[Experiment, int, int], Callable] | None = None,
-    compile: bool = False,
-    workers: int = 1,
+    **option_values,
 ) -> list[dict]:
     """Run each experiment not already done into ``out``; returns every figure's done record.
 
     A figure's ``seconds`` count every run of it: a stopped run (an exception, Ctrl-C, or SIGTERM
     through the command line) leaves its time in ``runs/<run>/spent-<figure>.json`` for the next.
 
-    ``compile`` trains through ``torch.compile`` (``TrainConfig.compile``: equal to the eager engine
-    to round-off). A figure already done is reused whichever engine trained it, and a half-run
-    sweep resumes with the engine asked now; each record's ``engine`` says which trained its
-    numbers ("eager", "compiled", or "mixed" for a run resumed under the other engine).
-
-    ``workers`` > 1 trains that many groups of each sweep, comparison and robustness study at once
-    (``run_sweep``: threads of one torch thread each) and that many atlas units (``run_atlas``:
-    one-thread processes); the numbers are the same.
+    ``options`` (or its fields as keywords) say how every experiment's units train
+    (`runner.RunOptions`; the numbers are the same under any). With ``compile`` a figure already
+    done is reused whichever engine trained it, and a half-run sweep resumes with the engine asked
+    now; each record's ``engine`` says which trained its numbers ("eager", "compiled", or "mixed"
+    for a run resumed under the other engine).
 
     ``on_start(experiment, index, total)`` returns ``progress(total_epochs, label=None)``, which in
     turn returns an ``on_epoch(epoch, loss)`` callback.
     """
-    check_workers(workers)
+    options = run_options(options, option_values)
     out = Path(out)
     try:
         (out / "runs").mkdir(parents=True, exist_ok=True)
@@ -522,7 +519,7 @@ def run_reproduce(
         earlier = json.loads(spent_path.read_text())["seconds"] if spent_path.exists() else 0.0
         started = time.perf_counter()
         try:
-            outcome = KINDS[experiment.kind].run(experiment, run_dir, figure_dir, device, progress, compile, workers)
+            outcome = KINDS[experiment.kind].run(experiment, run_dir, figure_dir, options, progress)
         except BaseException:
             run_dir.mkdir(parents=True, exist_ok=True)
             spent = {"seconds": earlier + time.perf_counter() - started}

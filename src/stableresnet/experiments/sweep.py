@@ -10,24 +10,22 @@ The data is a bundled dataset or a user CSV/Parquet file (``SweepConfig.from_tab
 trial t splits it with its own seed, the same split for every block and h. A file's
 SHA-256 is part of the config, so a sweep never resumes on a file that has changed.
 
-Results are tidy records, one row per member. Each finished group is written
-atomically to ``DIR/groups/<group>.csv``; ``DIR/results.csv`` is assembled from the
-group files in canonical order. A killed sweep, started again with the same
-config, skips the finished groups and ends with the same table (the ``seconds``
-column aside, which is wall time). ``DIR/config.json`` holds the resolved config;
-a different config in an existing DIR is refused.
+Results are tidy records, one row per member. The sweep is an experiment of the runner
+(``stableresnet.experiments.runner``): its units are the groups, each finished group is written
+atomically to ``DIR/groups/<group>.csv`` and ``DIR/results.csv`` is assembled from the group
+files in canonical order. A killed sweep, started again with the same config, skips the finished
+groups and ends with the same table (the ``seconds`` column aside, which is wall time).
+``DIR/config.json`` holds the resolved config; a different config in an existing DIR is refused.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
-import os
-import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor, as_completed, wait
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -45,6 +43,7 @@ from ..model import ConfigError, StableResNet
 from ..multilevel import coarsen, coarsest_model, fit_multilevel
 from ..step_size import STEP_SIZE_POLICIES
 from ..train import Checkpoint, TrainConfig, evaluate
+from .runner import ResultStore, RunOptions, Unit, UnitContext, execute, run_options
 
 # block_h_mean / block_h_min: the blocks' h_i after training (``TrainResult.step_sizes``): h for
 # the fixed policy, the trained h_i for learnable, the running average for adaptive.
@@ -365,85 +364,51 @@ def _robustness(model: StableResNet, data: TrialData, group: Group, seed: int) -
     return columns
 
 
-def keep_config(path: Path, wanted: dict, folder: Path, what: str) -> None:
-    """Write a resumable run's config to ``path``, or check that the one there is the same.
+class Sweep:
+    """The sweep as the runner's experiment (``runner.execute``): one unit per group, one table.
 
-    A different stored config is a `ConfigError` naming each differing key, so a rerun never
-    mixes results of two settings in one folder.
+    ``data`` is the trials' splits when already read (``TrialData``); a Ray worker, which is sent
+    the sweep without them, reads them once per process.
     """
-    if not path.exists():
-        write_atomically(path, lambda p: p.write_text(json.dumps(wanted, indent=2) + "\n"))
-        return
-    stored = json.loads(path.read_text())
-    differences = [f"{k}: {stored.get(k)!r} there, {v!r} here" for k, v in wanted.items() if stored.get(k) != v]
-    if differences:
-        raise ConfigError(f"{str(folder)!r} holds {what} with another config ({'; '.join(differences)}); "
-                          "use another --out folder or the same settings")
+
+    tables = ("results",)
+
+    def __init__(self, config: SweepConfig, data: TrialData | None = None):
+        self.config, self.data = config, data
+
+    def __reduce__(self):
+        return Sweep, (self.config,)
+
+    def units(self) -> list[Unit]:
+        epochs = self.config.epochs * self.config.levels
+        return [Unit(group.name, group.block, epochs, relative_cost(group), group) for group in groups(self.config)]
+
+    def run_unit(self, unit: Unit, context: UnitContext) -> dict[str, pd.DataFrame]:
+        data = self.data if self.data is not None else _worker_data(self.config)
+        return {"results": run_group(self.config, unit.payload, data, context.device, context.on_epoch,
+                                     context.compile, context.checkpoint)}
 
 
-class SweepStore:
-    """A results folder: config.json, one CSV per finished group, and the assembled results.csv."""
-
-    checkpoint_seconds = 300.0  # how often a running group saves its training state
-
-    def __init__(self, directory: str | Path, config: SweepConfig):
-        self.directory = Path(directory)
-        self.config = config
-        self.group_dir = self.directory / "groups"
-        stored = self.directory / "config.json"
-        if config.data_sha256 is not None and stored.is_file():
-            then = json.loads(stored.read_text()).get("data_sha256")
-            if then is not None and then != config.data_sha256:
-                raise ConfigError(
-                    f"{config.data_file} has changed since the sweep in {str(self.directory)!r} began (SHA-256 "
-                    f"{then[:12]}… then, {config.data_sha256[:12]}… now); "
-                    "restore the file or use another --out folder")
-        try:
-            self.group_dir.mkdir(parents=True, exist_ok=True)
-            probe = self.directory / f".write-probe-{os.getpid()}"
-            probe.write_text("")
-            probe.unlink()
-        except OSError as error:
-            raise ConfigError(f"cannot write results to {str(self.directory)!r}: {error.strerror}") from None
-        keep_config(self.directory / "config.json", config.to_json(), self.directory, "a sweep")
-
-    def group_path(self, group: Group) -> Path:
-        return self.group_dir / f"{group.name}.csv"
-
-    def checkpoint(self, group: Group) -> Checkpoint:
-        """Where a group's training keeps its state until the group's rows are saved (``train.Checkpoint``)."""
-        return Checkpoint(self.group_dir / f"{group.name}.checkpoint", self.checkpoint_seconds)
-
-    def is_done(self, group: Group) -> bool:
-        return self.group_path(group).exists()
-
-    def save_group(self, group: Group, rows: pd.DataFrame) -> None:
-        """Keep the group's rows; its training state is then no longer needed."""
-        write_atomically(self.group_path(group), lambda p: rows.to_csv(p, index=False))
-        self.checkpoint(group).path.unlink(missing_ok=True)
-
-    def assemble(self, all_groups: list[Group]) -> pd.DataFrame:
-        """Concatenate the group files in canonical order into results.csv."""
-        table = pd.concat([pd.read_csv(self.group_path(g)) for g in all_groups], ignore_index=True)
-        write_atomically(self.directory / "results.csv", lambda p: table.to_csv(p, index=False))
-        return table
+@functools.lru_cache(maxsize=2)
+def _worker_data(config: SweepConfig) -> TrialData:
+    # A Ray worker keeps the (small) data of the sweep it serves across its tasks.
+    return TrialData(config)
 
 
-class SweepIncomplete(RuntimeError):
-    """Some groups failed (e.g. a Ray worker died); the finished ones are saved and a rerun resumes."""
+def sweep_store(directory: str | Path, config: SweepConfig) -> ResultStore:
+    """A sweep's results folder: ``config.json``, one CSV per finished group in ``groups/``.
 
-
-BACKENDS = ("local", "ray")
-
-
-def check_workers(workers) -> None:
-    """``workers`` (trainings at once: sweep, reproduce, atlas) must be an integer ≥ 1."""
-    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
-        raise ConfigError(f"--workers must be an integer ≥ 1; got {workers!r}")
-
-
-class _GroupStopped(Exception):
-    """Raised in a worker thread at an epoch's end once the sweep has been stopped."""
+    A sweep on a file whose SHA-256 is not the one the folder began with is refused by name.
+    """
+    stored = Path(directory) / "config.json"
+    if config.data_sha256 is not None and stored.is_file():
+        then = json.loads(stored.read_text()).get("data_sha256")
+        if then is not None and then != config.data_sha256:
+            raise ConfigError(
+                f"{config.data_file} has changed since the sweep in {str(directory)!r} began (SHA-256 "
+                f"{then[:12]}… then, {config.data_sha256[:12]}… now); "
+                "restore the file or use another --out folder")
+    return ResultStore(directory, config.to_json(), "a sweep", Sweep.tables, units="groups")
 
 
 def relative_cost(group: Group) -> int:
@@ -452,97 +417,19 @@ def relative_cost(group: Group) -> int:
     return len(group.members) * (2 if VECTOR_FIELDS[group.block].batch_normalized else 1)
 
 
-def _train_in_threads(config: SweepConfig, pending: list[Group], data: TrialData, store: SweepStore, device: str,
-                      progress, compile: bool, workers: int) -> None:
-    """Train ``pending`` ``workers`` groups at a time, costliest first, in threads of one torch thread each.
+def run_sweep(config: SweepConfig, directory: str | Path, options: RunOptions | None = None,
+              **option_values) -> pd.DataFrame:
+    """Run (or resume) the sweep into ``directory``; returns the full results table, also written to
+    ``directory/results.csv`` in canonical order.
 
-    One torch thread per group puts the groups, not one group's small ops, on the cores: on a
-    2-core machine two Wine groups at once ran 1.35-1.5x faster than one after another on 2 threads.
-    The engine's numbers do not depend on torch's thread count, so every group trains to the same
-    bits. This thread alone writes the group files. On a stop (Ctrl-C, SIGTERM, an error) each
-    running group stops at its next epoch's end (a second stop waits for that too), keeping the
-    state its training last saved.
+    ``options`` (or its fields as keywords: ``workers=2``, ``backend="ray"``, …) say how the
+    groups train (`runner.RunOptions`); they are not part of the config, so a sweep may resume
+    under others. A finished group is never trained again, and a group cut off mid-way resumes
+    from the state its training saved (every 5 minutes, between epochs; local back-end).
     """
-    stop = threading.Event()
-
-    def train(group: Group) -> pd.DataFrame:
-        def on_epoch(epoch, loss):
-            if stop.is_set():
-                raise _GroupStopped(group.name)
-
-        return run_group(config, group, data, device, on_epoch, compile, store.checkpoint(group))
-
-    ordered = sorted(pending, key=relative_cost, reverse=True)  # stable: canonical order among equals
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        with ThreadPoolExecutor(min(workers, len(ordered))) as pool:
-            futures = {pool.submit(train, group): group for group in ordered}
-            try:
-                for index, future in enumerate(as_completed(futures)):
-                    store.save_group(futures[future], future.result())
-                    if progress:
-                        progress(futures[future], index, len(ordered))
-            except BaseException:
-                stop.set()
-                for future in futures:
-                    future.cancel()  # those not yet started
-                while not all(future.done() for future in futures):
-                    try:  # a thread still in torch at exit aborts the interpreter, so a second stop waits too
-                        wait(futures)
-                    except KeyboardInterrupt:
-                        pass
-                raise
-    finally:
-        torch.set_num_threads(threads)
-
-
-def run_sweep(
-    config: SweepConfig, directory: str | Path, device: str = "cpu",
-    progress: Callable[[Group, int, int], Callable | None] | None = None,
-    backend: str = "local", address: str | None = None, compile: bool = False, workers: int = 1,
-) -> pd.DataFrame:
-    """Run (or resume) the sweep into ``directory``; returns the full results table.
-
-    ``compile`` trains every group through ``torch.compile`` (see ``run_group``); it is how the
-    groups run, not part of the config, so a sweep may resume with or without it. A finished group
-    is never trained again, and on the local backend a group cut off mid-way resumes from the state
-    its training saved (every 5 minutes, between epochs).
-
-    ``backend="local"`` trains the groups in this process: one after another, or ``workers`` at
-    once in threads (see ``_train_in_threads``; the same table); ``backend="ray"`` runs them as
-    Ray tasks (see :mod:`.ray_backend`), on the cluster at ``address`` or on a local Ray.
-    ``progress(group, index, n_groups)`` may return an ``on_epoch`` callback for that group and is
-    called as groups start (local backend, one worker), or as they finish (workers, Ray).
-    """
-    if backend not in BACKENDS:
-        raise ConfigError(f"unknown backend {backend!r}; expected one of {list(BACKENDS)}")
-    check_workers(workers)
-    if workers > 1 and backend != "local":
-        raise ConfigError(f"--workers is for the local backend; Ray places its own tasks (got --workers {workers})")
-    if backend == "ray":
-        from .ray_backend import require_ray
-
-        require_ray()
-    data = TrialData(config)  # reads, and so checks, every trial's split before anything is written
-    store = SweepStore(directory, config)
-    all_groups = groups(config)
-    pending = [g for g in all_groups if not store.is_done(g)]
-    if len(pending) > 1 and backend == "local" and workers > 1:
-        _train_in_threads(config, pending, data, store, device, progress, compile, workers)
-    elif pending and backend == "local":
-        for index, group in enumerate(pending):
-            on_epoch = progress(group, index, len(pending)) if progress else None
-            store.save_group(group, run_group(config, group, data, device, on_epoch, compile, store.checkpoint(group)))
-    elif pending:
-        from .ray_backend import run_groups_on_ray
-
-        finished = []
-        on_done = (lambda g: (finished.append(g), progress(g, len(finished) - 1, len(pending)))) if progress else None
-        failed = run_groups_on_ray(config, pending, store, device, address, on_done, compile)
-        if failed:
-            raise SweepIncomplete(
-                f"{len(failed)} of {len(pending)} groups failed on Ray workers ({', '.join(g.name for g in failed)}); "
-                f"the other results are saved in {str(directory)!r}: run the same command again to resume"
-            )
-    return store.assemble(all_groups)
+    options = run_options(options, option_values)
+    experiment = Sweep(config, TrialData(config))  # reads, and so checks, every split before anything is written
+    store = sweep_store(directory, config)
+    table = execute(experiment, store, options)["results"]
+    write_atomically(Path(directory) / "results.csv", lambda p: table.to_csv(p, index=False))
+    return table
