@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from pathlib import Path
 from typing import Optional
 
 import typer
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from ..files import check_output_folder
-from .common import COMPILE_OPTION, DEVICE_OPTION, StepLog, app, console, resolve_device, start_group, user_errors
+from .common import COMPILE_OPTION, DEVICE_OPTION, app, console, resolve_device, unit_progress, user_errors
 
 
 @app.command()
@@ -48,18 +46,8 @@ def atlas(
     out = out / scale if out == Path("results/atlas") else out
     check_output_folder(out, "--out")
     started = time.perf_counter()
-    with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("epoch {task.completed}/{task.total}"),
-                  TextColumn("loss {task.fields[loss]}"), TimeElapsedColumn(), console=console,
-                  transient=True) as progress:
-        task = progress.add_task("", total=1, loss="-")
-        steps = StepLog()
-
-        def on_run(unit, index, n_units):
-            progress.update(task, total=unit.epochs)
-            return start_group(progress, task, steps, unit.label, reported_when_done=options.reports_when_done)
-
-        result = run_atlas(config, out, names, dataclasses.replace(options, progress=on_run))
-        steps.end()
+    with unit_progress(options, "run") as options:
+        result = run_atlas(config, out, names, options)
     wall = time.perf_counter() - started
 
     counts = hold_counts(result.table)

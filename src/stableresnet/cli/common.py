@@ -6,6 +6,8 @@ with exit status 2, never as a traceback.
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import functools
 import signal
 import threading
@@ -252,3 +254,21 @@ def epoch_progress(total: int, description: str) -> Progress:
         console=console,
         transient=True,
     )
+
+
+@contextlib.contextmanager
+def unit_progress(options, noun: str):
+    """A progress bar and, off a terminal, one log line per finished unit, for any experiment the
+    runner executes: yields ``options`` (`experiments.runner.RunOptions`) with their ``progress``
+    set; units show as "<noun> <index>/<total> <unit label>"."""
+    with epoch_progress(1, noun) as progress:
+        task = progress.add_task(noun, total=1, loss="-")
+        steps = StepLog()
+
+        def on_unit(unit, index, total):
+            progress.update(task, total=unit.epochs)
+            return start_group(progress, task, steps, f"{noun} {index + 1}/{total} {unit.label}",
+                               reported_when_done=options.reports_when_done)
+
+        yield dataclasses.replace(options, progress=on_unit)
+        steps.end()

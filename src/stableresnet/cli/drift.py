@@ -11,8 +11,7 @@ from rich.table import Table
 
 from ..files import check_output_folder, write_atomically
 from .common import (
-    COMPILE_OPTION, DEVICE_OPTION, INIT_OPTION, StepLog, app, console, epoch_progress, resolve_device, start_group,
-    user_errors,
+    COMPILE_OPTION, DEVICE_OPTION, INIT_OPTION, app, console, resolve_device, unit_progress, user_errors,
 )
 from .sweep import print_summary
 
@@ -42,6 +41,7 @@ def drift(
 ):
     """Train on a time window, then test on every later period (paper Figs. 14-15); resumable."""
     from ..experiments.drift import DriftConfig, run_drift, save_drift
+    from ..experiments.runner import RunOptions
     from ..experiments.sweep import parse_step_sizes
     from ..viz.drift import plot_drift, summarize_drift
     from ..viz.sweep import plot_sweep, summarize
@@ -55,16 +55,8 @@ def drift(
     shown_h = [h for h in parse_step_sizes(plot_h) if h in config.step_sizes] or None
     out = check_output_folder(out or Path("results") / f"drift-{Path(data).stem}", "--out")
     device = resolve_device(device)
-    with epoch_progress(epochs, "drift") as progress:
-        task = progress.add_task("loading data", total=epochs, loss="-")
-
-        steps = StepLog()
-
-        def on_block(unit, index, n_blocks):
-            return start_group(progress, task, steps, f"block {index + 1}/{n_blocks} {unit.label}")
-
-        result = run_drift(config, device=device, progress=on_block, directory=out, compile=compile)
-        steps.end()
+    with unit_progress(RunOptions(device, compile), "block") as options:
+        result = run_drift(config, options, directory=out)
     written = save_drift(out, config, result)
     unit = {"month": "month", "week": "week"}[period] if result.data.has_timestamps else f"{period} (row block)"
     figures = {"drift": plot_drift(result.periods, shown_h, period_unit=unit), "sweep": plot_sweep(result.sweep)}

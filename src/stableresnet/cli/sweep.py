@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 from typing import Optional
 
@@ -15,8 +14,8 @@ from ..files import check_output_folder, write_atomically
 from ..model import ConfigError
 from .common import (
     COMPILE_OPTION, DATASET_OPTION, DATA_OPTION, DEVICE_OPTION, INIT_OPTION, INTEGRATOR_HELP, LEVELS_HELP,
-    ONE_HOT_OPTION, POLICY_HELP, TARGET_OPTION, TEST_SIZE_OPTION, StepLog, app, check_data_source, console,
-    epoch_progress, errors, resolve_device, start_group, user_errors,
+    ONE_HOT_OPTION, POLICY_HELP, TARGET_OPTION, TEST_SIZE_OPTION, app, check_data_source, console, errors,
+    resolve_device, unit_progress, user_errors,
 )
 
 # For the help text only; a sweep reads the estimator's defaults again when it runs.
@@ -97,19 +96,9 @@ def sweep(
         f"{config.trials} trials), depth {config.depth}, {width_text}, {config.epochs} epochs, "
         f"batch {config.batch_size} → {out}"
     )
-    total_epochs = config.epochs * config.levels
-    with epoch_progress(total_epochs, "sweep") as progress:
-        task = progress.add_task("sweep", total=total_epochs, loss="-")
-
-        steps = StepLog()
-
-        def on_group(unit, index, n_pending):
-            return start_group(progress, task, steps, f"group {index + 1}/{n_pending} {unit.label}",
-                               reported_when_done=options.reports_when_done)
-
+    with unit_progress(options, "group") as options:
         try:
-            table = run_sweep(config, out, dataclasses.replace(options, progress=on_group))
-            steps.end()
+            table = run_sweep(config, out, options)
         except RunIncomplete as error:
             errors.print(f"[bold red]incomplete:[/] {error}", highlight=False)
             raise typer.Exit(1) from None

@@ -1,0 +1,84 @@
+"""The runner: an experiment written as units + one unit's run + records gets resume, workers,
+Ray-free validation and progress lines without a line of its own for them."""
+
+import re
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from stableresnet.cli.common import unit_progress
+from stableresnet.errors import ConfigError
+from stableresnet.experiments.runner import ResultStore, RunOptions, Unit, execute
+
+
+class Squares:
+    """A toy experiment: unit k trains for k + 1 "epochs" and records k² and a seeded draw."""
+
+    tables = ("records",)
+
+    def __init__(self, n_units: int, calls: list | None = None):
+        self.n_units, self.calls = n_units, calls if calls is not None else []
+
+    def units(self):
+        return [Unit(f"u{k}", f"square of {k}", epochs=k + 1, cost=k, payload=k) for k in range(self.n_units)]
+
+    def run_unit(self, unit, context):
+        self.calls.append(unit.name)
+        for epoch in range(unit.epochs):
+            if context.on_epoch:
+                context.on_epoch(epoch, np.array([float(unit.payload)]))
+        draw = torch.rand(1, generator=torch.Generator().manual_seed(unit.payload)).item()
+        return {"records": pd.DataFrame({"k": [unit.payload], "square": [unit.payload ** 2], "draw": [draw]})}
+
+
+def store(folder, n_units=4):
+    return ResultStore(folder, {"n_units": n_units}, "a toy run", Squares.tables)
+
+
+def test_a_toy_experiment_runs_resumes_and_refuses_another_config(tmp_path):
+    calls = []
+    table = execute(Squares(4, calls), store(tmp_path))["records"]
+    assert table["square"].tolist() == [0, 1, 4, 9] and calls == ["u0", "u1", "u2", "u3"]
+    assert sorted(p.name for p in (tmp_path / "units").iterdir()) == ["u0.csv", "u1.csv", "u2.csv", "u3.csv"]
+
+    class Stopped(Exception):
+        pass
+
+    def stop_at_third(unit, index, total):
+        if index == 2:
+            raise Stopped
+
+    calls.clear()
+    with pytest.raises(Stopped):
+        execute(Squares(4, calls), store(tmp_path / "cut"), RunOptions(progress=stop_at_third))
+    assert calls == ["u0", "u1"]
+    calls.clear()
+    resumed = execute(Squares(4, calls), store(tmp_path / "cut"))["records"]
+    assert calls == ["u2", "u3"]  # the finished units were not run again
+    pd.testing.assert_frame_equal(resumed, table)
+    with pytest.raises(ConfigError, match="holds a toy run with another config .*n_units: 4 there, 5 here"):
+        store(tmp_path, n_units=5)
+
+
+def test_workers_give_the_same_records_costliest_first_and_hand_torch_its_threads_back(tmp_path):
+    threads = torch.get_num_threads()
+    alone = execute(Squares(5), store(tmp_path / "alone", 5))["records"]
+    calls = []
+    together = execute(Squares(5, calls), store(tmp_path / "together", 5), RunOptions(workers=2))["records"]
+    pd.testing.assert_frame_equal(together, alone)
+    assert set(calls[:2]) == {"u4", "u3"}  # the two costliest start first
+    assert torch.get_num_threads() == threads
+    for options, message in (({"workers": 0}, "--workers must be an integer ≥ 1; got 0"),
+                             ({"workers": 2, "backend": "ray"}, "--workers is for the local backend"),
+                             ({"backend": "spark"}, "unknown backend 'spark'")):
+        with pytest.raises(ConfigError, match=message):
+            RunOptions(**options)
+
+
+def test_a_toy_experiment_gets_the_commands_progress_lines(tmp_path, capsys):
+    with unit_progress(RunOptions(), "unit") as options:
+        execute(Squares(3), store(tmp_path, 3), options)
+    lines = re.findall(r"^\[\s*\d+\.\d s\] done: (.*)$", capsys.readouterr().out, flags=re.MULTILINE)
+    assert lines == ["unit 1/3 square of 0", "unit 2/3 square of 1", "unit 3/3 square of 2"]
