@@ -24,6 +24,7 @@ from stableresnet.experiments.sweep import (
     trial_seed,
 )
 from stableresnet.experiments.runner import ResultStore
+from stableresnet.spec import NetworkSpec
 from stableresnet.model import ConfigError
 from stableresnet.viz.sweep import plot_sweep, summarize, summarize_comparison
 from toy_tables import write_toy_csv
@@ -370,10 +371,10 @@ def test_without_a_preset_the_defaults_are_the_estimators_read_when_the_sweep_is
     assert config.step_sizes == parse_step_sizes("0.1:1.0:0.1") and config.trials == 10
     assert SweepConfig.for_dataset("elec2").depth == params["depth"]  # a bundled set without a paper preset
     assert SweepConfig.for_dataset("wine") == SweepConfig.from_preset("wine")
-    # Change the estimator's default depth: the next config follows it, so no number was copied.
-    defaults = list(StableResNetClassifier.__init__.__defaults__)
-    defaults[0] = params["depth"] + 7  # depth is the first keyword of __init__
-    monkeypatch.setattr(StableResNetClassifier.__init__, "__defaults__", tuple(defaults))
+    # Change the default depth where it is declared (the network spec): the next config follows it,
+    # so no number was copied.
+    depth_field, = (f for f in dataclasses.fields(NetworkSpec) if f.name == "depth")
+    monkeypatch.setattr(depth_field, "default", params["depth"] + 7)
     assert SweepConfig.from_table(csv, "label").depth == params["depth"] + 7
 
 

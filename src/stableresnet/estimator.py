@@ -18,10 +18,10 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .data import InputSchema
-from .model import StableResNet
-from .multilevel import coarsest_model, fit_multilevel
+from .multilevel import fit_multilevel
 from .serialization import load_model, save_model, stored_schema
-from .train import TrainConfig, predict_logits
+from .spec import NETWORK_SETTINGS, TRAINING_SETTINGS, NetworkSpec, TrainingSpec, build_network
+from .train import predict_logits
 
 
 def seed_from(random_state) -> int:
@@ -34,8 +34,8 @@ def seed_from(random_state) -> int:
 class StableResNetClassifier(ClassifierMixin, BaseEstimator):
     """Deep residual classifier for tabular data with an explicit step size h.
 
-    The defaults (a lift to width 32, learning rate 1e-2, 50 epochs; depth 20, h = 0.1, batch 32)
-    were chosen by ``benchmarks/choose_defaults.py``: the best mean rank of test accuracy over the
+    The defaults (a lift to width 32, learning rate 1e-2, 50 epochs; depth 20, h = 0.1, batch 32;
+    declared in ``stableresnet.spec``) were chosen by ``benchmarks/choose_defaults.py``: the best mean rank of test accuracy over the
     five UCI sets and the four 2-D sets among candidates that pass scikit-learn's ``check_estimator``
     and cost at most 1.5 times the paper-like setting (no lift, 1e-3). The paper's own settings
     (width = number of features, its depth, epochs and batch size per dataset, 1e-3) are the presets,
@@ -93,23 +93,23 @@ class StableResNetClassifier(ClassifierMixin, BaseEstimator):
 
     def __init__(
         self,
-        depth: int = 20,
-        width: int | None = 32,
-        block: str = "plain",
-        step_size: float = 0.1,
-        activation: str = "relu",
-        optimizer: str = "adam",
-        learning_rate: float = 1e-2,
-        epochs: int = 50,
-        batch_size: int = 32,
+        depth: int = NetworkSpec.depth,
+        width: int | None = NetworkSpec.width,
+        block: str = NetworkSpec.block,
+        step_size: float = NetworkSpec.step_size,
+        activation: str = NetworkSpec.activation,
+        optimizer: str = TrainingSpec.optimizer,
+        learning_rate: float = TrainingSpec.learning_rate,
+        epochs: int = TrainingSpec.epochs,
+        batch_size: int = TrainingSpec.batch_size,
         random_state=None,
         device: str = "cpu",
-        integrator: str = "euler",
-        step_size_policy: str = "fixed",
-        max_step_size: float | None = None,
-        smoothness: float = 0.0,
-        levels: int = 1,
-        init: str = "glorot",
+        integrator: str = NetworkSpec.integrator,
+        step_size_policy: str = NetworkSpec.step_size_policy,
+        max_step_size: float | None = NetworkSpec.max_step_size,
+        smoothness: float = TrainingSpec.smoothness,
+        levels: int = NetworkSpec.levels,
+        init: str = NetworkSpec.init,
     ):
         self.depth = depth
         self.width = width
@@ -129,6 +129,11 @@ class StableResNetClassifier(ClassifierMixin, BaseEstimator):
         self.levels = levels
         self.init = init
 
+    def specs(self) -> tuple[NetworkSpec, TrainingSpec]:
+        """The network and training specs of this estimator's parameters (checked there)."""
+        return (NetworkSpec(**{name: getattr(self, name) for name in NETWORK_SETTINGS}),
+                TrainingSpec(**{name: getattr(self, name) for name in TRAINING_SETTINGS}))
+
     def _seed(self) -> int:
         return seed_from(self.random_state)
 
@@ -142,26 +147,11 @@ class StableResNetClassifier(ClassifierMixin, BaseEstimator):
             raise ValueError(
                 f"{type(self).__name__} needs at least 2 classes in y; got 1 class ({self.classes_[0]!r})"
             )
-        config = TrainConfig(
-            epochs=self.epochs, batch_size=self.batch_size, learning_rate=self.learning_rate, optimizer=self.optimizer,
-            smoothness=self.smoothness,
-        )
-        model = coarsest_model(StableResNet(
-            in_features=X.shape[1],
-            n_classes=len(self.classes_),
-            depth=self.depth,
-            width=self.width,
-            block=self.block,
-            step_size=self.step_size,
-            activation=self.activation,
-            integrator=self.integrator,
-            seed=self._seed(),
-            step_size_policy=self.step_size_policy,
-            max_step_size=self.max_step_size,
-            init=self.init,
-        ), self.levels).to(self.device)
+        network, training = self.specs()
+        model = build_network(network, X.shape[1], len(self.classes_), self._seed(), device=self.device)
         model, result = fit_multilevel(model, torch.tensor(X, dtype=torch.float32),
-                                       torch.tensor(self._label_encoder.transform(y)), config, self.levels)
+                                       torch.tensor(self._label_encoder.transform(y)), training.train_config(),
+                                       network.levels)
         self.diverged_ = bool(result.diverged[0])
         self.diverged_epoch_ = int(result.diverged_epoch[0]) if self.diverged_ else None
         self.loss_curve_ = result.loss_history[:, 0]

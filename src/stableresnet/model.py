@@ -133,7 +133,7 @@ class StableResNet(nn.Module):
         n_members = max(len(step_sizes), len(seeds))
         step_sizes = step_sizes * n_members if len(step_sizes) == 1 else step_sizes
         seeds = seeds * n_members if len(seeds) == 1 else seeds
-        max_step_sizes = _max_step_sizes(max_step_size, step_sizes, step_size_policy, n_members)
+        max_step_sizes = member_max_step_sizes(max_step_size, step_sizes, step_size_policy, n_members)
         _check_batch_norm(batch_norm_momentum, batch_norm_eps)
 
         self.in_features, self.n_classes, self.depth, self.width = in_features, n_classes, depth, width
@@ -271,15 +271,25 @@ class StableResNet(nn.Module):
         return self.head(y), torch.stack(trajectory) if return_trajectory else None
 
 
-def _validate(in_features, n_classes, depth, width, block, step_sizes, activation, integrator, seeds) -> None:
-    def positive_int(value, name, minimum=1):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-            raise ConfigError(f"{name} must be an integer ≥ {minimum}; got {value!r}")
+def _positive_int(value, name, minimum=1):
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise ConfigError(f"{name} must be an integer ≥ {minimum}; got {value!r}")
 
-    positive_int(in_features, "in_features")
-    positive_int(n_classes, "n_classes", 2)
-    positive_int(depth, "depth")
-    positive_int(width, "width")
+
+def _validate(in_features, n_classes, depth, width, block, step_sizes, activation, integrator, seeds) -> None:
+    _positive_int(in_features, "in_features")
+    _positive_int(n_classes, "n_classes", 2)
+    check_network(depth, width, block, step_sizes, activation, integrator)
+    if len(step_sizes) > 1 and len(seeds) > 1 and len(step_sizes) != len(seeds):
+        raise ConfigError(f"got {len(step_sizes)} step sizes but {len(seeds)} seeds; give one of them or equal counts")
+
+
+def check_network(depth, width, block, step_sizes, activation, integrator) -> None:
+    """The checks of a network's settings that need no data: every surface's (``spec.NetworkSpec``) and
+    the model's own. ``width`` None (the number of input features) is checked once that is known."""
+    _positive_int(depth, "depth")
+    if width is not None:
+        _positive_int(width, "width")
     for name, value, registry in (
         ("block", block, VECTOR_FIELDS),
         ("activation", activation, ACTIVATIONS),
@@ -295,10 +305,8 @@ def _validate(in_features, n_classes, depth, width, block, step_sizes, activatio
     if INTEGRATORS[integrator].needs_separable_streams and not VECTOR_FIELDS[block].separable_streams:
         two_stream = sorted(name for name, field in VECTOR_FIELDS.items() if field.separable_streams)
         raise ConfigError(f"integrator {integrator!r} needs a two-stream block ({two_stream}); got {block!r}")
-    if VECTOR_FIELDS[block].separable_streams and width % 2:
+    if VECTOR_FIELDS[block].separable_streams and width is not None and width % 2:
         raise ConfigError(f"the {block} block needs an even width (two streams of width/2); got width {width}")
-    if len(step_sizes) > 1 and len(seeds) > 1 and len(step_sizes) != len(seeds):
-        raise ConfigError(f"got {len(step_sizes)} step sizes but {len(seeds)} seeds; give one of them or equal counts")
 
 
 def _check_batch_norm(momentum, eps) -> None:
@@ -312,7 +320,7 @@ def _check_batch_norm(momentum, eps) -> None:
         raise ConfigError(f"batch_norm_eps must be > 0; got {eps!r}")
 
 
-def _max_step_sizes(max_step_size, step_sizes: list[float], policy: str, n_members: int) -> list[float]:
+def member_max_step_sizes(max_step_size, step_sizes: list[float], policy: str, n_members: int) -> list[float]:
     """h_max per member: given (one value or one per member) or 2h; checked against h."""
     if policy not in STEP_SIZE_POLICIES:
         raise ConfigError(f"unknown step_size_policy {policy!r}; expected one of {sorted(STEP_SIZE_POLICIES)}")

@@ -13,7 +13,6 @@ side by side in one :class:`~stableresnet.model.StableResNet` per block type and
 
 from __future__ import annotations
 
-import inspect
 from pathlib import Path
 
 import numpy as np
@@ -28,12 +27,11 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from .blocks import VECTOR_FIELDS
 from .data import DataError
 from .estimator import StableResNetClassifier, seed_from
-from .model import ConfigError, StableResNet
-from .multilevel import coarsest_model, fit_multilevel
-from .train import TrainConfig, predict_logits
+from .model import ConfigError
+from .multilevel import fit_multilevel
+from .spec import NetworkSpec, TrainingSpec, build_network
+from .train import predict_logits
 
-# The classifier's defaults, read from its signature, so the CV estimator follows them when they change.
-_DEFAULTS = {name: p.default for name, p in inspect.signature(StableResNetClassifier).parameters.items()}
 # Means closer than this count as tied: equal fold accuracies summed in another order may differ by an ulp.
 _TIE_TOLERANCE = 1e-12
 
@@ -127,21 +125,21 @@ class StableResNetClassifierCV(ClassifierMixin, BaseEstimator):
         step_sizes=(0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0),
         cv: int = 5,
         rule: str = "best",
-        depth: int = _DEFAULTS["depth"],
-        width: int | None = _DEFAULTS["width"],
-        activation: str = _DEFAULTS["activation"],
-        optimizer: str = _DEFAULTS["optimizer"],
-        learning_rate: float = _DEFAULTS["learning_rate"],
-        epochs: int = _DEFAULTS["epochs"],
-        batch_size: int = _DEFAULTS["batch_size"],
-        random_state=_DEFAULTS["random_state"],
-        device: str = _DEFAULTS["device"],
-        integrator: str = _DEFAULTS["integrator"],
-        step_size_policy: str = _DEFAULTS["step_size_policy"],
-        max_step_size: float | None = _DEFAULTS["max_step_size"],
-        smoothness: float = _DEFAULTS["smoothness"],
-        levels: int = _DEFAULTS["levels"],
-        init: str = _DEFAULTS["init"],
+        depth: int = NetworkSpec.depth,
+        width: int | None = NetworkSpec.width,
+        activation: str = NetworkSpec.activation,
+        optimizer: str = TrainingSpec.optimizer,
+        learning_rate: float = TrainingSpec.learning_rate,
+        epochs: int = TrainingSpec.epochs,
+        batch_size: int = TrainingSpec.batch_size,
+        random_state=None,
+        device: str = "cpu",
+        integrator: str = NetworkSpec.integrator,
+        step_size_policy: str = NetworkSpec.step_size_policy,
+        max_step_size: float | None = NetworkSpec.max_step_size,
+        smoothness: float = TrainingSpec.smoothness,
+        levels: int = NetworkSpec.levels,
+        init: str = NetworkSpec.init,
     ):
         self.blocks = blocks
         self.step_sizes = step_sizes
@@ -191,7 +189,8 @@ class StableResNetClassifierCV(ClassifierMixin, BaseEstimator):
 
     def _classifier(self, block: str, step_size: float, seed: int) -> StableResNetClassifier:
         """The single classifier that member (block, h) stands for; its other parameters are ours."""
-        shared = {name: getattr(self, name) for name in _DEFAULTS if name not in ("block", "step_size", "random_state")}
+        shared = {name: getattr(self, name) for name in StableResNetClassifier().get_params()
+                  if name not in ("block", "step_size", "random_state")}
         return StableResNetClassifier(block=block, step_size=step_size, random_state=seed, **shared)
 
     def fit(self, X, y, on_step=None):
@@ -253,15 +252,10 @@ class StableResNetClassifierCV(ClassifierMixin, BaseEstimator):
 
     def _train_members(self, block, step_sizes, seed, X_train, X, labels, folds):
         """Train one batched model, member i on folds[i]'s training rows; accuracy on its held-out rows."""
-        model = coarsest_model(StableResNet(
-            in_features=X.shape[1], n_classes=len(self.classes_), depth=self.depth, width=self.width, block=block,
-            step_size=step_sizes, activation=self.activation, integrator=self.integrator, seed=seed,
-            step_size_policy=self.step_size_policy, max_step_size=self.max_step_size, init=self.init,
-        ), self.levels).to(self.device)
-        config = TrainConfig(epochs=self.epochs, batch_size=self.batch_size, learning_rate=self.learning_rate,
-                             optimizer=self.optimizer, smoothness=self.smoothness)
+        network, training = self._classifier(block, step_sizes[0], seed).specs()
+        model = build_network(network, X.shape[1], len(self.classes_), seed, step_sizes, device=self.device)
         train_index = torch.tensor(np.stack([train_rows for train_rows, _ in folds]))
-        model, result = fit_multilevel(model, X_train, torch.tensor(labels), config, self.levels,
+        model, result = fit_multilevel(model, X_train, torch.tensor(labels), training.train_config(), network.levels,
                                        train_index=train_index)
         held_out = np.stack([test_rows for _, test_rows in folds])
         logits = predict_logits(model.double(), torch.tensor(X)[torch.tensor(held_out)])

@@ -34,15 +34,14 @@ import pandas as pd
 import torch
 
 from .. import __version__
-from ..blocks import INTEGRATORS, VECTOR_FIELDS
+from ..blocks import VECTOR_FIELDS
 from ..data import DATASETS, DataError, Dataset, load_dataset, load_table, paper_preset
-from ..estimator import StableResNetClassifier
 from ..files import write_atomically
-from ..init import DEFAULT_INIT, parse_init
+from ..init import DEFAULT_INIT
 from ..model import ConfigError, StableResNet
-from ..multilevel import coarsen, coarsest_model, fit_multilevel
-from ..step_size import STEP_SIZE_POLICIES
-from ..train import Checkpoint, TrainConfig, evaluate
+from ..multilevel import fit_multilevel
+from ..spec import NetworkSpec, TrainingSpec, build_network, check_step_size_grid, defaults
+from ..train import Checkpoint, evaluate
 from .runner import ResultStore, RunOptions, Unit, UnitContext, execute, run_options
 
 # block_h_mean / block_h_min: the blocks' h_i after training (``TrainResult.step_sizes``): h for
@@ -70,9 +69,8 @@ ESTIMATOR_SETTINGS = ("depth", "width", "epochs", "batch_size", "learning_rate",
 
 
 def estimator_defaults() -> dict:
-    """StableResNetClassifier's current defaults of ``ESTIMATOR_SETTINGS``, read from it, never copied."""
-    params = StableResNetClassifier().get_params()
-    return {name: params[name] for name in ESTIMATOR_SETTINGS}
+    """The estimator's defaults of ``ESTIMATOR_SETTINGS``, as the specs declare them."""
+    return defaults(ESTIMATOR_SETTINGS)
 
 
 def file_sha256(path: str | Path) -> str:
@@ -123,27 +121,22 @@ class SweepConfig:
             raise ConfigError(f"target {self.target!r} and data_sha256 belong to a data_file, and none is given")
         if not self.blocks:
             raise ConfigError("the sweep needs at least one block")
-        for block in self.blocks:
-            if block not in VECTOR_FIELDS:
-                raise ConfigError(f"unknown block {block!r}; expected one of {sorted(VECTOR_FIELDS)}")
-        if not self.step_sizes:
-            raise ConfigError("the list of step sizes h is empty")
-        for h in self.step_sizes:
-            if not np.isfinite(h) or h <= 0:
-                raise ConfigError(f"step size h must be a finite number > 0; got {h!r}")
-        for name in ("trials", "depth", "width", "members_per_group"):
+        check_step_size_grid(self.step_sizes)
+        for name in ("trials", "members_per_group"):
             value = getattr(self, name)
-            if name == "width" and value is None:
-                continue
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ConfigError(f"{name} must be an integer ≥ 1; got {value!r}")
-        TrainConfig(self.epochs, self.batch_size, self.learning_rate, self.optimizer)
-        coarsen({"depth": self.depth, "step_size": list(self.step_sizes)}, self.levels)
-        parse_init(self.init)
-        for name, value, registry in (("integrator", self.integrator, INTEGRATORS),
-                                      ("step_size_policy", self.step_size_policy, STEP_SIZE_POLICIES)):
-            if value not in registry:
-                raise ConfigError(f"unknown {name} {value!r}; expected one of {sorted(registry)}")
+        for block in self.blocks:
+            self.network(block)
+        self.training()
+
+    def network(self, block: str, step_size: float | None = None) -> NetworkSpec:
+        """The network spec of this sweep's ``block`` members (at ``step_size``, else the grid's first h)."""
+        return NetworkSpec(self.depth, self.width, block, self.step_sizes[0] if step_size is None else step_size,
+                           self.activation, self.integrator, self.step_size_policy, levels=self.levels, init=self.init)
+
+    def training(self) -> TrainingSpec:
+        return TrainingSpec(self.optimizer, self.learning_rate, self.epochs, self.batch_size)
 
     @classmethod
     def from_preset(cls, dataset: str, **overrides) -> SweepConfig:
@@ -312,13 +305,9 @@ def run_group(
     ``checkpoint``: where training saves its state between epochs and resumes from (one level only)."""
     started = time.perf_counter()
     seeds = [trial_seed(config.seed, trial) for trial, _ in group.members]
-    model = coarsest_model(StableResNet(
-        data.n_features, data.n_classes, config.depth, config.width, group.block,
-        step_size=[h for _, h in group.members], activation=config.activation, seed=seeds,
-        integrator=config.integrator, step_size_policy=config.step_size_policy, init=config.init,
-    ), config.levels).to(device)
-    train_config = TrainConfig(config.epochs, config.batch_size, config.learning_rate, config.optimizer,
-                               compile=compile)
+    model = build_network(config.network(group.block), data.n_features, data.n_classes, seeds,
+                          [h for _, h in group.members], device)
+    train_config = config.training().train_config(compile=compile)
     train_rows, test_rows = data.rows(group, "train"), data.rows(group, "test")
     model, result = fit_multilevel(model, data.X, data.y, train_config, config.levels, train_index=train_rows,
                                    on_epoch=on_epoch, checkpoint=checkpoint)
