@@ -134,7 +134,7 @@ class StableResNet(nn.Module):
         step_sizes = step_sizes * n_members if len(step_sizes) == 1 else step_sizes
         seeds = seeds * n_members if len(seeds) == 1 else seeds
         max_step_sizes = member_max_step_sizes(max_step_size, step_sizes, step_size_policy, n_members)
-        _check_batch_norm(batch_norm_momentum, batch_norm_eps)
+        check_batch_norm(batch_norm_momentum, batch_norm_eps)
 
         self.in_features, self.n_classes, self.depth, self.width = in_features, n_classes, depth, width
         self.block, self.activation, self.integrator = block, activation, integrator
@@ -309,7 +309,7 @@ def check_network(depth, width, block, step_sizes, activation, integrator) -> No
         raise ConfigError(f"the {block} block needs an even width (two streams of width/2); got width {width}")
 
 
-def _check_batch_norm(momentum, eps) -> None:
+def check_batch_norm(momentum, eps) -> None:
     for name, value in (("batch_norm_momentum", momentum), ("batch_norm_eps", eps)):
         if isinstance(value, bool) or not isinstance(value, (int, float, np.floating)) or not np.isfinite(value):
             raise ConfigError(f"{name} must be a finite number; got {value!r}")

@@ -38,10 +38,11 @@ from ..blocks import VECTOR_FIELDS
 from ..data.dataset import DataError
 from ..data.elec2 import load_elec2
 from ..data.transactions import SYNTHETIC_NAME, TemporalDataset, load_transactions, synthetic_btc_dataset
-from ..init import DEFAULT_INIT, parse_init
-from ..model import ConfigError, StableResNet
-from ..train import Checkpoint, TrainConfig, evaluate, fit
 from ..files import write_atomically
+from ..init import DEFAULT_INIT
+from ..model import ConfigError, StableResNet
+from ..spec import NetworkSpec, TrainingSpec, build_network, check_step_size_grid
+from ..train import Checkpoint, evaluate, fit
 from .runner import ResultStore, RunOptions, Unit, UnitContext, execute, run_options
 from .sweep import ROBUSTNESS_COLUMNS, ROBUSTNESS_ROWS, SPECTRA_ROWS, trial_seed
 
@@ -97,15 +98,10 @@ class DriftConfig:
     def __post_init__(self):
         if not self.blocks:
             raise ConfigError("the drift experiment needs at least one block")
-        for block in self.blocks:
-            if block not in VECTOR_FIELDS:
-                raise ConfigError(f"unknown block {block!r}; expected one of {sorted(VECTOR_FIELDS)}")
         if not self.step_sizes or len(set(self.step_sizes)) != len(self.step_sizes):
             raise ConfigError(f"step sizes must be a non-empty list of distinct values; got {self.step_sizes}")
-        for h in self.step_sizes:
-            if not np.isfinite(h) or h <= 0:
-                raise ConfigError(f"step size h must be a finite number > 0; got {h!r}")
-        for name in ("trials", "depth", "width", "rows"):
+        check_step_size_grid(self.step_sizes)
+        for name in ("trials", "width", "rows"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ConfigError(f"{name} must be an integer ≥ 1; got {value!r}")
@@ -114,8 +110,16 @@ class DriftConfig:
         if self.time_feature and self.data == "elec2":
             raise ConfigError("elec2 has no clean time stamp to use as a feature (see data.elec2)")
         _parse_train_until(self.train_until)
-        parse_init(self.init)
-        TrainConfig(self.epochs, self.batch_size, self.learning_rate, self.optimizer)
+        for block in self.blocks:
+            self.network(block)
+        self.training()
+
+    def network(self, block: str) -> NetworkSpec:
+        """The network spec of this experiment's ``block`` members (at the grid's first h)."""
+        return NetworkSpec(self.depth, self.width, block, self.step_sizes[0], self.activation, init=self.init)
+
+    def training(self) -> TrainingSpec:
+        return TrainingSpec(self.optimizer, self.learning_rate, self.epochs, self.batch_size)
 
     def to_json(self) -> dict:
         record = {**dataclasses.asdict(self), "blocks": list(self.blocks), "step_sizes": list(self.step_sizes)}
@@ -218,15 +222,12 @@ def run_block(
     started = time.perf_counter()
     members = [(trial, h) for trial in range(config.trials) for h in config.step_sizes]
     seeds = [trial_seed(config.seed, trial) for trial, _ in members]
-    model = StableResNet(
-        data.n_features, data.n_classes, config.depth, config.width, block,
-        step_size=[h for _, h in members], activation=config.activation, seed=seeds, init=config.init,
-    ).to(device)
+    model = build_network(config.network(block), data.n_features, data.n_classes, seeds, [h for _, h in members],
+                          device)
     # Shared with numpy, no copy (np.require copies only an array that is read-only, as pandas may hand out).
     X, y = (torch.from_numpy(np.require(a, requirements="W")) for a in (data.X, data.y))
     train_rows = torch.arange(split.n_train).expand(len(members), -1)  # the same window for every member
-    train_config = TrainConfig(config.epochs, config.batch_size, config.learning_rate, config.optimizer,
-                               compile=compile)
+    train_config = config.training().train_config(compile=compile)
     result = fit(model, X, y, train_config, train_index=train_rows, on_epoch=on_epoch, checkpoint=checkpoint)
     train = evaluate(model, X[: split.n_train], y[: split.n_train])
 

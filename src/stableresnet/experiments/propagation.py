@@ -55,8 +55,9 @@ from ..data import DataError, dataset_names, load_dataset
 from ..diagnostics import initial_signal
 from ..files import write_atomically
 from ..init import DEFAULT_INIT
-from ..model import ConfigError, StableResNet
-from ..multilevel import coarsen, coarsest_model, fit_multilevel
+from ..model import ConfigError, StableResNet, check_batch_norm
+from ..multilevel import fit_multilevel
+from ..spec import NetworkSpec, build_network
 from ..train import TrainConfig, evaluate, fit_standardization
 
 
@@ -198,15 +199,17 @@ class PropagationConfig:
         """Check the network and training settings now, so nothing runs or is written with bad ones."""
         if isinstance(self.seeds, bool) or not isinstance(self.seeds, (int, np.integer)) or self.seeds < 1:
             raise ConfigError(f"seeds must be an integer ≥ 1 (the number of networks); got {self.seeds!r}")
-        network = StableResNet(2, 2, self.depth, None, self.block, self.step_size, self.activation,
-                               integrator=self.integrator, step_size_policy=self.step_size_policy,
-                               batch_norm_momentum=self.batch_norm_momentum, batch_norm_eps=self.batch_norm_eps,
-                               init=self.init)
-        coarsen(network.config(), self.levels)
+        self.network()
+        check_batch_norm(self.batch_norm_momentum, self.batch_norm_eps)
         if self.n_test is not None and (isinstance(self.n_test, bool) or not isinstance(self.n_test, (int, np.integer))
                                         or self.n_test < 1):
             raise ConfigError(f"n_test must be an integer ≥ 1 (test points) or None; got {self.n_test!r}")
         self.train_config()
+
+    def network(self) -> NetworkSpec:
+        """The network spec of every member: no lift (width = the 2 input features)."""
+        return NetworkSpec(self.depth, None, self.block, self.step_size, self.activation, self.integrator,
+                           self.step_size_policy, levels=self.levels, init=self.init)
 
     def train_config(self) -> TrainConfig:
         """How each network is trained."""
@@ -649,11 +652,8 @@ def run_propagation_seeds(
     X_train, X_test = stack("X_train", torch.float32), stack("X_test", torch.float32)  # (M, n, 2)
     y_train, y_test = stack("y_train", torch.long), stack("y_test", torch.long)
     n_members, n_train = y_train.shape
-    model = coarsest_model(StableResNet(
-        2, datasets[0].n_classes, config.depth, None, config.block, config.step_size, config.activation,
-        seed=seeds, integrator=config.integrator, step_size_policy=config.step_size_policy,
-        batch_norm_momentum=config.batch_norm_momentum, batch_norm_eps=config.batch_norm_eps, init=config.init,
-    ), config.levels).to(device)
+    model = build_network(config.network(), 2, datasets[0].n_classes, seeds, device=device,
+                          batch_norm_momentum=config.batch_norm_momentum, batch_norm_eps=config.batch_norm_eps)
     train_index = torch.arange(n_members * n_train).view(n_members, n_train)
     # The signal before training, on the standardisation ``fit`` is about to set (the same numbers).
     if config.standardize:
