@@ -39,22 +39,28 @@ from ..data import load_dataset, plot_synthetic
 from ..model import ConfigError
 from ..files import write_atomically
 from .runner import RunOptions, run_options
+from .drift import DriftConfig
+from .propagation import PropagationConfig
 from .sweep import SweepConfig, run_sweep
 
 SPEC_PATH = Path(__file__).with_name("reproduce.toml")
 SCALES = ("quick", "paper")
-SWEEP_KEYS = {"blocks", "step_sizes", "trials", "depth", "width", "epochs", "batch_size", "learning_rate", "optimizer",
-              "activation", "seed", "members_per_group", "integrator", "step_size_policy", "levels", "init"}
+
+
+def _settings_of(config_class, without=()) -> set[str]:
+    """The settings a kind accepts: its engine config's fields (so a new field is a new key), less ``without``."""
+    return {f.name for f in dataclasses.fields(config_class)} - set(without)
+
+
+# A sweep figure runs a bundled set (no data file) and robustness is the robustness kind's to set.
+SWEEP_KEYS = _settings_of(SweepConfig, without=("dataset", "robustness", "data_file", "target", "data_sha256",
+                                                 "test_size", "one_hot"))
 KIND_KEYS = {
     "data": {"dataset", "seed", "n_samples", "noise"},
-    "propagation": {"figure", "block", "step_size", "depth", "data", "n_samples", "noise", "epochs", "batch_size",
-                    "learning_rate", "optimizer", "activation", "seed", "integrator", "step_size_policy", "levels",
-                    "frames", "seeds", "compare_depth", "standardize", "adam_epsilon", "batch_norm_momentum",
-                    "batch_norm_eps", "setup", "init", "n_test", "reader"},
+    "propagation": _settings_of(PropagationConfig) | {"figure", "frames", "compare_depth", "setup", "reader"},
     "sweep": {"dataset"} | SWEEP_KEYS,
     "comparison": {"datasets", "variants"} | SWEEP_KEYS,
-    "drift": {"plot", "data", "train_until", "blocks", "step_sizes", "trials", "depth", "width", "epochs",
-              "batch_size", "learning_rate", "optimizer", "activation", "seed", "rows", "period", "init"},
+    "drift": _settings_of(DriftConfig, without=("time_feature", "robustness")) | {"plot"},
     "robustness": {"datasets", "drift"} | SWEEP_KEYS,
     "atlas": {"scale", "seeds", "optional"},
 }
