@@ -3,8 +3,9 @@
 from .blocks import INTEGRATORS, VECTOR_FIELDS
 from .estimator import StableResNetClassifier
 from .init import INITIALIZERS
-from .model import ConfigError, StableResNet
-from .serialization import ModelFileError, load_model, save_model
+from .errors import ConfigError, ModelFileError
+from .model import StableResNet
+from .serialization import load_model, save_model
 from .step_size import STEP_SIZE_POLICIES
 from .train import TrainConfig, TrainResult, evaluate, fit
 from .tuning import StableResNetClassifierCV

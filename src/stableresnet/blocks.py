@@ -21,7 +21,6 @@ Adding a vector field or an integrator is one class plus one registry entry.
 
 from __future__ import annotations
 
-import math
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from contextlib import contextmanager

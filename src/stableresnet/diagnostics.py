@@ -44,7 +44,8 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from .model import ConfigError, StableResNet, member_generator
+from .errors import ConfigError
+from .model import StableResNet, member_generator
 from .train import epoch_orders
 
 # The condition max |eig(∂Φ_i/∂y)| ≤ 1 (Proposition 1's max |1 + hλ| ≤ 1 for Euler) is tested with

@@ -6,7 +6,7 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
-from .model import ConfigError
+from .errors import ConfigError
 
 
 def write_atomically(path: str | Path, write: Callable[[Path], None]) -> Path:

@@ -20,7 +20,8 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
-from .model import ConfigError, StableResNet
+from .errors import ConfigError
+from .model import StableResNet
 from .train import Checkpoint, TrainConfig, TrainResult, fit
 
 

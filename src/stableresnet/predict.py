@@ -21,11 +21,11 @@ from typing import TextIO
 import numpy as np
 import pandas as pd
 
-from .data import DataError, InputSchema
+from .errors import ConfigError, DataError, ModelFileError
+from .data import InputSchema
 from .estimator import StableResNetClassifier
 from .files import write_atomically
-from .model import ConfigError
-from .serialization import ModelFileError, load_model
+from .serialization import load_model
 
 # A multiple of predict_logits' 8192-row batches: every row then meets the same batch as when the
 # whole table is predicted at once, so the probabilities match in-process predict_proba bit for bit

@@ -22,16 +22,13 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
-from .data import DataError, InputSchema
+from .data import InputSchema
+from .errors import ConfigError, DataError, ModelFileError
 from .files import write_atomically
-from .model import ConfigError, StableResNet
+from .model import StableResNet
 
 FORMAT = "stableresnet-model"
 FORMAT_VERSION = "1"
-
-
-class ModelFileError(ValueError):
-    """A model file that is not ours, is damaged, or was altered; the message names the file."""
 
 
 def _digest(tensors: dict[str, torch.Tensor], header: dict[str, str]) -> str:

@@ -31,7 +31,8 @@ import torch
 from torch.nn import functional as F
 
 from .files import write_atomically
-from .model import ConfigError, StableResNet, member_generator
+from .errors import ConfigError
+from .model import StableResNet, member_generator
 
 OPTIMIZERS = {"adam": torch.optim.Adam, "sgd": torch.optim.SGD}
 

@@ -25,9 +25,8 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .blocks import VECTOR_FIELDS
-from .data import DataError
+from .errors import ConfigError, DataError
 from .estimator import StableResNetClassifier, seed_from
-from .model import ConfigError
 from .multilevel import fit_multilevel
 from .spec import NetworkSpec, TrainingSpec, build_network
 from .train import predict_logits

@@ -21,10 +21,9 @@ from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from .. import __version__
-from ..data import DataError, load_dataset, load_table, paper_preset
+from ..errors import USER_ERRORS, ConfigError, DataError
+from ..data import load_dataset, load_table, paper_preset
 from ..experiments.sweep import estimator_defaults
-from ..model import ConfigError
-from ..serialization import ModelFileError
 from ..train import TrainConfig
 
 app = typer.Typer(
@@ -37,7 +36,6 @@ app = typer.Typer(
 )
 console = Console()
 errors = Console(stderr=True)
-USER_ERRORS = (ConfigError, DataError, ModelFileError)
 # Help of the options that several commands share.
 INTEGRATOR_HELP = "Step rule: euler, heun, midpoint, rk4 or leapfrog (hamiltonian block)."
 POLICY_HELP = "Block step sizes: fixed (the paper), learnable or adaptive."

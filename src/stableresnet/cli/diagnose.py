@@ -12,7 +12,8 @@ from rich.table import Table
 
 from ..files import check_output_folder, write_atomically
 from ..init import parse_init
-from ..model import ConfigError, StableResNet
+from ..errors import ConfigError
+from ..model import StableResNet
 from ..train import TrainConfig, fit
 from .common import (
     BATCH_SIZE_OPTION, DATASET_OPTION, DATA_OPTION, DEPTH_OPTION, DEVICE_OPTION, EPOCHS_OPTION, INIT_OPTION,

@@ -8,7 +8,7 @@ from typing import Optional
 import typer
 
 from ..files import check_output_file
-from ..model import ConfigError
+from ..errors import ConfigError
 from ..predict import CHUNK_ROWS, predict_file
 from .common import app, console, errors, user_errors
 

@@ -10,7 +10,7 @@ import typer
 from rich.table import Table
 
 from ..files import check_output_folder
-from ..model import ConfigError
+from ..errors import ConfigError
 from .common import (
     DEVICE_OPTION, INIT_OPTION, INTEGRATOR_HELP, LEVELS_HELP, POLICY_HELP, app, beyond_label, console, epoch_progress,
     initial_signal_line, preset_or_none, resolve_device, user_errors,

@@ -11,7 +11,7 @@ from rich.table import Table
 
 from ..experiments.sweep import SweepConfig, estimator_defaults
 from ..files import check_output_folder, write_atomically
-from ..model import ConfigError
+from ..errors import ConfigError
 from .common import (
     COMPILE_OPTION, DATASET_OPTION, DATA_OPTION, DEVICE_OPTION, INIT_OPTION, INTEGRATOR_HELP, LEVELS_HELP,
     ONE_HOT_OPTION, POLICY_HELP, TARGET_OPTION, TEST_SIZE_OPTION, app, check_data_source, console, errors,

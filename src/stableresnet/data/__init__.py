@@ -6,7 +6,8 @@ encoding, missing values), ``schema`` (a model's input columns, used to encode n
 (each file's quirks), ``synthetic`` and ``table`` (user files).
 """
 
-from .dataset import DataError, Dataset
+from ..errors import DataError
+from .dataset import Dataset
 from .elec2 import load_elec2
 from .plot import plot_synthetic
 from .presets import PAPER_PRESETS, Preset, paper_preset

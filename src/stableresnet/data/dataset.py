@@ -24,7 +24,8 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import train_test_split
 
-from .schema import DataError, InputColumn, InputSchema
+from ..errors import DataError
+from .schema import InputColumn, InputSchema
 
 __all__ = ["DataError", "Dataset", "build_dataset"]  # DataError lives in .schema, the lowest layer
 

@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 from scipy.io import arff
 
-from .dataset import DataError
+from ..errors import DataError
 from .transactions import TemporalDataset
 
 BUNDLED_ROOT = Path(__file__).parent / "files" / "elec2"

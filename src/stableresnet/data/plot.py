@@ -3,7 +3,7 @@
 matplotlib is imported inside the function, so importing the package never pulls it in.
 """
 
-from .dataset import DataError
+from ..errors import DataError
 
 
 def plot_synthetic(dataset, ax=None):

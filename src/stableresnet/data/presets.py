@@ -14,7 +14,7 @@ if sys.version_info >= (3, 11):
 else:
     import tomli as tomllib
 
-from .dataset import DataError
+from ..errors import DataError
 
 PRESETS_PATH = Path(__file__).parent / "presets.toml"
 

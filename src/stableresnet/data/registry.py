@@ -11,7 +11,7 @@ import inspect
 import numpy as np
 
 from . import elec2, synthetic, uci
-from .dataset import DataError
+from ..errors import DataError
 
 DATASETS = {
     "wine": uci.wine,

@@ -24,9 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-
-class DataError(ValueError):
-    """A data problem the user can fix: the message names the file or value and what was expected."""
+from ..errors import DataError
 
 
 KINDS = ("numeric", "categorical")

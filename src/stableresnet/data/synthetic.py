@@ -11,7 +11,8 @@ re-split of the training draw. Both classes have equal size (up to one point). C
 import numpy as np
 from sklearn.datasets import make_circles, make_moons
 
-from .dataset import DataError, Dataset
+from ..errors import DataError
+from .dataset import Dataset
 
 
 def _two_draws(name, draw, seed, n_samples, n_test, noise):

@@ -17,7 +17,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .dataset import DataError, build_dataset
+from ..errors import DataError
+from .dataset import build_dataset
 
 
 def _read(path):

@@ -39,7 +39,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .dataset import DataError
+from ..errors import DataError
 
 ENTITIES = ("exchange", "services", "gambling", "mining_pool")
 COLUMNS = ("timestamp", "n_inputs", "n_outputs", "volume_btc", "entity")

@@ -47,7 +47,8 @@ import numpy as np
 import pandas as pd
 from scipy.io import arff
 
-from .dataset import DataError, build_dataset
+from ..errors import DataError
+from .dataset import build_dataset
 
 BUNDLED_ROOT = Path(__file__).parent / "files" / "uci"
 MISSING = "missing"  # the category that stands for '?' in autism and adult

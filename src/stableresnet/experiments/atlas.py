@@ -59,7 +59,7 @@ import numpy as np
 import pandas as pd
 
 from ..files import write_atomically
-from ..model import ConfigError
+from ..errors import ConfigError
 from ..diagnostics import COLLAPSED_BELOW, EXPLODED_ABOVE
 from .claims import CLAIMS, evaluate_claims
 from .propagation import DEFAULT_READER, READERS, PropagationConfig, figure_preset, reader, run_propagation_seeds

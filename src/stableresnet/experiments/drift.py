@@ -35,12 +35,12 @@ import torch
 
 from .. import __version__
 from ..blocks import VECTOR_FIELDS
-from ..data.dataset import DataError
+from ..errors import ConfigError, DataError
 from ..data.elec2 import load_elec2
 from ..data.transactions import SYNTHETIC_NAME, TemporalDataset, load_transactions, synthetic_btc_dataset
 from ..files import write_atomically
 from ..init import DEFAULT_INIT
-from ..model import ConfigError, StableResNet
+from ..model import StableResNet
 from ..spec import NetworkSpec, TrainingSpec, build_network, check_step_size_grid
 from ..train import Checkpoint, evaluate, fit
 from .runner import ResultStore, RunOptions, Unit, UnitContext, execute, run_options

@@ -51,11 +51,12 @@ import numpy as np
 import torch
 
 from ..blocks import BATCH_NORM_EPS, BATCH_NORM_MOMENTUM
-from ..data import DataError, dataset_names, load_dataset
+from ..errors import ConfigError, DataError
+from ..data import dataset_names, load_dataset
 from ..diagnostics import initial_signal
 from ..files import write_atomically
 from ..init import DEFAULT_INIT
-from ..model import ConfigError, StableResNet, check_batch_norm
+from ..model import StableResNet, check_batch_norm
 from ..multilevel import fit_multilevel
 from ..spec import NetworkSpec, build_network
 from ..train import TrainConfig, evaluate, fit_standardization

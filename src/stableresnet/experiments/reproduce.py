@@ -36,7 +36,7 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 from ..data import load_dataset, plot_synthetic
-from ..model import ConfigError
+from ..errors import ConfigError
 from ..files import write_atomically
 from .runner import RunOptions, run_options
 from .drift import DriftConfig

@@ -35,10 +35,11 @@ import torch
 
 from .. import __version__
 from ..blocks import VECTOR_FIELDS
-from ..data import DATASETS, DataError, Dataset, load_dataset, load_table, paper_preset
+from ..errors import ConfigError, DataError
+from ..data import DATASETS, Dataset, load_dataset, load_table, paper_preset
 from ..files import write_atomically
 from ..init import DEFAULT_INIT
-from ..model import ConfigError, StableResNet
+from ..model import StableResNet
 from ..multilevel import fit_multilevel
 from ..spec import NetworkSpec, TrainingSpec, build_network, check_step_size_grid, defaults
 from ..train import Checkpoint, evaluate

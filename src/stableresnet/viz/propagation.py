@@ -33,7 +33,7 @@ import numpy as np
 
 from ..experiments.propagation import Propagation, PropagationSeeds, check_layers, default_layers
 from ..files import write_atomically
-from ..model import ConfigError
+from ..errors import ConfigError
 
 AXES_MODES = ("scaled", "fixed")
 POINT_SIZE = 9
