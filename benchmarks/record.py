@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 from stableresnet.files import write_atomically
-from stableresnet.viz.report import environment
+from stableresnet.environment import environment
 
 RESULTS = Path(__file__).parent / "results"
 

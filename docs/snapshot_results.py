@@ -21,7 +21,7 @@ from pathlib import Path
 
 from stableresnet.experiments.claims import evaluate_claims
 from stableresnet.files import write_atomically
-from stableresnet.viz.report import environment
+from stableresnet.environment import environment
 
 KEPT = ("done.json", "summary.csv", "verdicts.csv")
 

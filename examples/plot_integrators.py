@@ -31,7 +31,8 @@ import pandas as pd
 
 from stableresnet import INTEGRATORS
 from stableresnet.experiments.sweep import SweepConfig, run_sweep
-from stableresnet.viz.sweep import plot_comparison, summarize_comparison
+from stableresnet.stats import summarize_comparison
+from stableresnet.viz.sweep import plot_comparison
 
 FIELD_EVALUATIONS = 40
 TIMES = (4.0, 20.0)  # T = depth × h

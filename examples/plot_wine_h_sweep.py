@@ -26,7 +26,8 @@ import tempfile
 import matplotlib.pyplot as plt
 
 from stableresnet.experiments.sweep import SweepConfig, run_sweep
-from stableresnet.viz.sweep import plot_sweep, summarize
+from stableresnet.stats import summarize
+from stableresnet.viz.sweep import plot_sweep
 
 config = SweepConfig.from_preset("wine", step_sizes=(0.1, 0.4, 0.7, 1.0), trials=3, epochs=20, seed=0)
 with tempfile.TemporaryDirectory() as results_dir:

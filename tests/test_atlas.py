@@ -21,11 +21,12 @@ from stableresnet.experiments.atlas import (
 )
 from stableresnet.experiments.claims import evaluate_claims
 from stableresnet.experiments.propagation import PropagationConfig, run_propagation_seeds
-from stableresnet.experiments.reproduce import PropagationKind, load_specs, select
+from stableresnet.experiments.reproduce import PropagationKind, load_specs
+from stableresnet.experiments.specs import select
 from stableresnet.model import ConfigError
 from stableresnet.serialization import load_model, save_model
 from stableresnet.stats import hold_rate
-from stableresnet.viz.report import build_report
+from stableresnet.experiments.report import build_report
 
 runner = CliRunner()
 

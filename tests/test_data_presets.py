@@ -6,7 +6,8 @@ import sys
 import pytest
 from matplotlib.figure import Figure
 
-from stableresnet.data import PAPER_PRESETS, DataError, load_dataset, paper_preset, plot_synthetic
+from stableresnet.data import PAPER_PRESETS, DataError, load_dataset, paper_preset
+from stableresnet.viz.data import plot_synthetic
 from stableresnet.data.presets import read_presets
 
 H_GRID = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)

@@ -21,7 +21,8 @@ from stableresnet.experiments.drift import (
 )
 from stableresnet.model import ConfigError
 from stableresnet.train import predict_logits
-from stableresnet.viz.drift import plot_drift, summarize_drift
+from stableresnet.stats import summarize_drift
+from stableresnet.viz.drift import plot_drift
 
 GOOD_CSV = (
     "timestamp,n_inputs,n_outputs,volume_btc,entity,extra\n"

@@ -21,7 +21,6 @@ from stableresnet.experiments.propagation import (
     Propagation,
     PropagationConfig,
     PropagationSeeds,
-    default_layers,
     knn_ceiling,
     load_record,
     propagate,
@@ -31,6 +30,7 @@ from stableresnet.experiments.propagation import (
 )
 from stableresnet.model import ConfigError
 from stableresnet.viz.propagation import (
+    default_layers,
     plot_feature_scale,
     plot_layer_accuracy,
     plot_propagation_grid,
@@ -405,7 +405,7 @@ def test_figure_3_paper_claim_full_accuracy_before_layer_250(figure_3):
 def test_every_reader_against_a_hand_computed_layer_table():
     """Readers of "accuracy at layer i": classifier × points × what counts as 1.0, read off one record."""
     from stableresnet.experiments.propagation import READERS, Propagation
-    from stableresnet.experiments.reproduce import PropagationKind
+    from stableresnet.experiments.pictures import member_numbers
 
     layers = {  # layer:              0     1      2      3      4
         "head_accuracy":       [0.50, 0.90, 0.996, 1.00, 0.98],
@@ -426,15 +426,15 @@ def test_every_reader_against_a_hand_computed_layer_table():
     }
     assert sorted(READERS) == sorted(expected)
     for key, (best, first) in expected.items():
-        numbers = PropagationKind.member_numbers(record, key)
+        numbers = member_numbers(record, key)
         assert (numbers["max_layer_accuracy"], numbers["first_layer_accuracy_1"], numbers["reader"]) == (best, first, key)
-    assert PropagationKind.member_numbers(record)["first_layer_accuracy_1"] == 3  # the default: head, test, 1.0
+    assert member_numbers(record)["first_layer_accuracy_1"] == 3  # the default: head, test, 1.0
     without_probe = Propagation(*[getattr(record, name) for name in ("trajectory", "labels", "head_accuracy")],
                                 np.full(5, np.nan), np.ones(5), np.full(5, np.nan), np.zeros(5), -1, 0.98)
     with pytest.raises(ConfigError, match="reader 'probe-test-1' needs the per-layer probe"):
-        PropagationKind.member_numbers(without_probe, "probe-test-1")
+        member_numbers(without_probe, "probe-test-1")
     with pytest.raises(ConfigError, match="unknown reader 'head-val-1'"):
-        PropagationKind.member_numbers(record, "head-val-1")
+        member_numbers(record, "head-val-1")
 
 
 def test_the_training_points_readers_and_the_initial_signal_are_recorded():

@@ -7,7 +7,7 @@ import pytest
 
 from stableresnet.experiments.claims import evaluate_claims
 from stableresnet.experiments.reproduce import load_specs, run_reproduce
-from stableresnet.viz.report import build_report
+from stableresnet.experiments.report import build_report
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 playwright = pytest.importorskip("playwright.sync_api", reason="the browser test needs playwright (pip install playwright)")

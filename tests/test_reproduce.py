@@ -9,10 +9,11 @@ from PIL import Image
 
 from stableresnet.experiments import reproduce
 from stableresnet.experiments.claims import evaluate_claims, hold_rate_text
-from stableresnet.experiments.reproduce import load_specs, run_reproduce, select
+from stableresnet.experiments.reproduce import load_specs, run_reproduce
+from stableresnet.experiments.specs import select
 from stableresnet.model import ConfigError
 from stableresnet.stats import wilson_interval
-from stableresnet.viz.report import build_report
+from stableresnet.experiments.report import build_report
 
 def test_the_bundled_specs_cover_every_figure_at_both_scales():
     for scale in ("quick", "paper"):

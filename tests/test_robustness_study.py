@@ -162,7 +162,7 @@ epochs = 1
 
 def test_the_study_resumes_after_a_kill_and_reports_its_verdicts(tmp_path, monkeypatch):
     from stableresnet.experiments import drift
-    from stableresnet.viz.report import build_report
+    from stableresnet.experiments.report import build_report
     from stableresnet.experiments.claims import evaluate_claims
 
     spec = tmp_path / "spec.toml"

@@ -26,7 +26,8 @@ from stableresnet.experiments.sweep import (
 from stableresnet.experiments.runner import ResultStore
 from stableresnet.spec import NetworkSpec
 from stableresnet.model import ConfigError
-from stableresnet.viz.sweep import plot_sweep, summarize, summarize_comparison
+from stableresnet.stats import summarize, summarize_comparison
+from stableresnet.viz.sweep import plot_sweep
 from toy_tables import write_toy_csv
 
 TINY = dict(trials=2, depth=3, epochs=3, step_sizes=(0.1, 1.0))

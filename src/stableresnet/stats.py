@@ -39,6 +39,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 
 Z_95 = 1.959963984540054  # the standard normal's 97.5 % quantile
 VERDICT_THRESHOLD = 0.5
@@ -305,3 +306,111 @@ def std_ratio_interval(larger, smaller, n_resamples: int = 2000, seed: int = 0,
     low = np.percentile(distribution, tail, method="lower")
     high = np.percentile(distribution, 100 - tail, method="higher")
     return StdRatio(ratio, float(low), float(high), n)
+
+
+# --------------------------------------------------------------------------------------
+# Tables of results summarised: what the figures, the claims and the command line read.
+
+def summarize(table: pd.DataFrame, metric: str = "test_accuracy") -> pd.DataFrame:
+    """Per (dataset, block, h): trials, mean, std (sample, ddof=1), min, max of ``metric`` and diverged count."""
+    grouped = table.groupby(["dataset", "block", "h"], sort=True)
+    summary = grouped[metric].agg(trials="count", mean="mean", std="std", min="min", max="max")
+    summary["diverged"] = grouped["diverged"].sum().astype(int)
+    return summary.reset_index()
+
+
+def summarize_comparison(table: pd.DataFrame, order=None, metric: str = "test_accuracy") -> pd.DataFrame:
+    """Per (dataset, variant, block, h): trials, mean, std, variance (ddof=1) of ``metric``, diverged
+    count, the blocks' mean trained h_i, and the paired comparison with the first variant
+    (``compare_with_first``; the first variant's verdict reads "reference"); variants in ``order``
+    (else as they first appear)."""
+    keys = ["dataset", "variant", "block", "h"]
+    grouped = table.groupby(keys, sort=False)
+    summary = grouped[metric].agg(trials="count", mean="mean", std="std", var="var")
+    summary["diverged"] = grouped["diverged"].sum().astype(int)
+    summary["block_h_mean"] = grouped["block_h_mean"].mean()
+    summary = summary.reset_index()
+    order = list(order) if order is not None else list(dict.fromkeys(summary["variant"]))
+    summary = summary.merge(compare_with_first(table, order, metric), on=keys, how="left")
+    summary.loc[summary["variant"] == order[0], "verdict"] = "reference"
+    summary["variant"] = pd.Categorical(summary["variant"], categories=order, ordered=True)
+    summary = summary.sort_values(["dataset", "variant", "block", "h"], kind="stable")
+    summary["variant"] = summary["variant"].astype(str)
+    return summary.reset_index(drop=True)
+
+
+def compare_with_first(table: pd.DataFrame, order, metric: str = "test_accuracy") -> pd.DataFrame:
+    """Every variant after the first against the first, trial by trial, per (dataset, variant, block, h);
+    a higher ``metric`` is better.
+
+    A member pairs with the first variant's member of the same data set, block and seed (same
+    split, initial weights and batches) whose h has the same rank among its variant's step sizes,
+    where both variants have as many (equal h when they share them; D blocks at h against D/4
+    blocks at 4h in an equal-compute comparison), else the same h. Columns: ``first_h``, the
+    ``pairs``, how many are ``better`` and ``worse`` (the rest tie), the 95 % Wilson interval of
+    each rate (``stats.paired_hold_rate``), the mean paired difference, and the ``verdict``:
+    "better" or "worse" where that rate holds (interval above 1/2), else "no clear difference".
+    """
+    order = list(order)
+    keys = ["dataset", "block", "seed"]
+    members = table[keys + ["variant", "h", metric]].copy()
+    members["rank"] = members.groupby(["dataset", "block", "variant"])["h"].rank(method="dense")
+    first = members[members["variant"] == order[0]]
+    rows = []
+    for (dataset, variant, block), own in members[members["variant"] != order[0]].groupby(
+            ["dataset", "variant", "block"], sort=False):
+        base = first[(first["dataset"] == dataset) & (first["block"] == block)]
+        by = "rank" if own["h"].nunique() == base["h"].nunique() else "h"
+        pairs = own.merge(base, on=keys + [by], suffixes=("", "_first"))
+        if by == "h":
+            pairs["h_first"] = pairs["h"]
+        pairs = pairs.dropna(subset=[metric, f"{metric}_first"])  # a pair with a NaN says nothing
+        for h in sorted(own["h"].unique()):
+            row = {"dataset": dataset, "variant": variant, "block": block, "h": h}
+            paired = pairs[pairs["h"] == h]
+            if len(paired):
+                mine, theirs = paired[metric].to_numpy(), paired[f"{metric}_first"].to_numpy()
+                better, worse = paired_hold_rate(theirs, mine), paired_hold_rate(mine, theirs)
+                verdict = ("better" if better.verdict == "holds" else "worse" if worse.verdict == "holds"
+                           else "no clear difference")
+                row |= {"first_h": paired["h_first"].iloc[0], "pairs": better.n, "better": better.k,
+                        "better_ci": f"{better.low:.2f}-{better.high:.2f}", "worse": worse.k,
+                        "worse_ci": f"{worse.low:.2f}-{worse.high:.2f}",
+                        "mean_difference": float((mine - theirs).mean()), "verdict": verdict}
+            rows.append(row)
+    columns = ["dataset", "variant", "block", "h", "first_h", "pairs", "better", "better_ci", "worse", "worse_ci",
+               "mean_difference", "verdict"]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def summarize_drift(periods: pd.DataFrame, metric: str = "accuracy") -> pd.DataFrame:
+    """Per (dataset, block, h, periods_after): trials, mean, std (ddof=1), rows of that period, diverged count."""
+    grouped = periods.groupby(["dataset", "block", "h", "periods_after"], sort=True)
+    summary = grouped[metric].agg(trials="count", mean="mean", std="std")
+    summary["n_rows"] = grouped["n_rows"].first()
+    summary["period_label"] = grouped["period_label"].first()
+    summary["diverged"] = grouped["diverged"].sum().astype(int)
+    return summary.reset_index()
+
+
+# A robustness drop is clean − attacked accuracy, on the same test rows (``experiments.robustness``).
+DROPS = {"pgd_drop": "pgd_accuracy", "noise_drop": "noise_accuracy"}
+ATTACKS = {"pgd_drop": "PGD (ε = 0.1)", "noise_drop": "noise (σ = 0.1)"}
+
+
+def with_drops(members: pd.DataFrame) -> pd.DataFrame:
+    """The members table with ``pgd_drop`` and ``noise_drop`` = clean − attacked accuracy."""
+    return members.assign(**{drop: members["clean_accuracy"] - members[column] for drop, column in DROPS.items()})
+
+
+def drop_summary(members: pd.DataFrame) -> pd.DataFrame:
+    """Mean and std of clean accuracy and of both drops per (dataset, block, h), diverged members left out."""
+    members = with_drops(members)
+    alive = members[~members["diverged"].astype(bool)]
+    summary = alive.groupby(["dataset", "block", "h"], sort=False).agg(
+        trials=("trial", "size"), clean=("clean_accuracy", "mean"),
+        pgd_drop_mean=("pgd_drop", "mean"), pgd_drop_std=("pgd_drop", "std"),
+        noise_drop_mean=("noise_drop", "mean"), noise_drop_std=("noise_drop", "std"),
+        median_c=("stability_constant", "median"),
+    )
+    return summary.reset_index()

@@ -41,6 +41,7 @@ INTEGRATOR_HELP = "Step rule: euler, heun, midpoint, rk4 or leapfrog (hamiltonia
 POLICY_HELP = "Block step sizes: fixed (the paper), learnable or adaptive."
 LEVELS_HELP = ("Multi-level depth: start at depth/2^(L−1) blocks and step 2^(L−1)·h, double the blocks and halve h "
                "L−1 times; --epochs per level.")
+STEP_SIZES_HELP = "h grid: start:stop:step (stop included) or a list 0.1,0.5,1"
 # Options that several commands share, declared once.
 DATA_OPTION = typer.Option(None, help="CSV or Parquet file with your data.")
 TARGET_OPTION = typer.Option(None, help="Target column of --data.")
@@ -189,6 +190,33 @@ def resolve_device(device: str) -> str:
     if device == "cuda" and not torch.cuda.is_available():
         raise ConfigError("--device cuda was asked for but PyTorch sees no CUDA GPU here")
     return device
+
+
+def parse_step_sizes(text: str) -> tuple[float, ...]:
+    """'0.1:1.0:0.1' (start:stop:step, stop included) or '0.1,0.5,1' -> a tuple of floats."""
+    try:
+        if ":" in text:
+            start, stop, step = (float(part) for part in text.split(":"))
+            if step <= 0 or stop < start:
+                raise ValueError
+            count = int(np.floor((stop - start) / step + 1e-9)) + 1
+            return tuple(round(start + i * step, 10) for i in range(count))
+        return tuple(float(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        raise ConfigError(
+            f"cannot read step sizes {text!r}; expected start:stop:step (e.g. 0.1:1.0:0.1) or a list (0.1,0.5,1)"
+        ) from None
+
+
+def renamed_option(value, old_value, name: str, old_name: str, shown: str):
+    """``value`` of option ``name``, or, where given instead, ``old_value`` of its deprecated spelling
+    ``old_name`` with a one-line note on stderr to write ``name shown``; both at once is a mistake."""
+    if old_value is None or (isinstance(old_value, (list, tuple)) and not old_value):
+        return value
+    if value is not None:
+        raise ConfigError(f"give {name} or its deprecated spelling {old_name}, not both")
+    errors.print(f"note: {old_name} is deprecated; use {name} {shown}", markup=False, highlight=False, soft_wrap=True)
+    return old_value
 
 
 def preset_or_none(dataset: str | None):

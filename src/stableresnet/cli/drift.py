@@ -11,7 +11,8 @@ from rich.table import Table
 
 from ..files import check_output_folder, write_atomically
 from .common import (
-    COMPILE_OPTION, DEVICE_OPTION, INIT_OPTION, app, console, resolve_device, unit_progress, user_errors,
+    COMPILE_OPTION, DEVICE_OPTION, INIT_OPTION, STEP_SIZES_HELP, app, console, parse_step_sizes, renamed_option,
+    resolve_device, unit_progress, user_errors,
 )
 from .sweep import print_summary
 
@@ -22,7 +23,7 @@ def drift(
     data: str = typer.Option(..., help="Transactions CSV/Parquet file, synthetic-btc or elec2."),
     train_until: str = typer.Option(..., help="Train on rows before this date (2014-01, UTC) or period index (12)."),
     blocks: str = typer.Option("plain,shrinkage,batchnorm", help="Comma-separated blocks."),
-    step_sizes: str = typer.Option("0.1,1", help="h grid: start:stop:step or a list."),
+    step_sizes: str = typer.Option("0.1,1", help=f"{STEP_SIZES_HELP}."),
     trials: int = typer.Option(5, help="Trials (seeds) per (block, h) [paper: 5]."),
     depth: int = typer.Option(128, help="Residual blocks [paper: 128]."),
     width: int = typer.Option(32, help="Block width [paper: 32]."),
@@ -32,7 +33,9 @@ def drift(
     rows: int = typer.Option(1_000_000, help="Rows of synthetic-btc (drawn with --seed)."),
     period: str = typer.Option("month", help="month or week (elec2: 28 or 7 days)."),
     time_feature: bool = typer.Option(False, help="Use the time stamp as a feature (months since start)."),
-    plot_h: str = typer.Option("0.1,1", help="h values drawn in the over-time figure (all if none match)."),
+    plot_step_sizes: Optional[str] = typer.Option(
+        None, help="h values drawn in the over-time figure, a grid as --step-sizes [0.1,1; all if none match]."),
+    plot_h: Optional[str] = typer.Option(None, "--plot-h", hidden=True, help="Deprecated: --plot-step-sizes."),
     seed: int = typer.Option(0, help="Seed of the trials (and of synthetic-btc)."),
     out: Optional[Path] = typer.Option(None, help="Results folder [results/drift-NAME]."),
     device: str = DEVICE_OPTION,
@@ -42,9 +45,9 @@ def drift(
     """Train on a time window, then test on every later period (paper Figs. 14-15); resumable."""
     from ..experiments.drift import DriftConfig, run_drift, save_drift
     from ..experiments.runner import RunOptions
-    from ..experiments.sweep import parse_step_sizes
-    from ..viz.drift import plot_drift, summarize_drift
-    from ..viz.sweep import plot_sweep, summarize
+    from ..stats import summarize, summarize_drift
+    from ..viz.drift import plot_drift
+    from ..viz.sweep import plot_sweep
 
     config = DriftConfig(
         data=data, train_until=train_until, blocks=tuple(b.strip() for b in blocks.split(",") if b.strip()),
@@ -52,7 +55,8 @@ def drift(
         batch_size=batch_size, learning_rate=learning_rate, seed=seed, rows=rows, period=period,
         time_feature=time_feature, init=init,
     )
-    shown_h = [h for h in parse_step_sizes(plot_h) if h in config.step_sizes] or None
+    plot_step_sizes = renamed_option(plot_step_sizes, plot_h, "--plot-step-sizes", "--plot-h", plot_h) or "0.1,1"
+    shown_h = [h for h in parse_step_sizes(plot_step_sizes) if h in config.step_sizes] or None
     out = check_output_folder(out or Path("results") / f"drift-{Path(data).stem}", "--out")
     device = resolve_device(device)
     with unit_progress(RunOptions(device, compile), "block") as options:

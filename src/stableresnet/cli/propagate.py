@@ -13,14 +13,23 @@ from ..files import check_output_folder
 from ..errors import ConfigError
 from .common import (
     DEVICE_OPTION, INIT_OPTION, INTEGRATOR_HELP, LEVELS_HELP, POLICY_HELP, app, beyond_label, console, epoch_progress,
-    initial_signal_line, preset_or_none, resolve_device, user_errors,
+    initial_signal_line, preset_or_none, renamed_option, resolve_device, user_errors,
 )
+
+
+def parse_layers(text: str) -> list[int]:
+    """``"0,5,10"`` -> [0, 5, 10]; a piece that is not an integer is a `ConfigError`."""
+    try:
+        return [int(piece) for piece in text.split(",") if piece.strip()]
+    except ValueError:
+        raise ConfigError(f"--layers must be comma-separated integers like 0,5,10; got {text!r}") from None
 
 
 @app.command()
 @user_errors
 def propagate(
-    data: str = typer.Option("circles", help="A 2-D data set: circles, moons, spirals or xor."),
+    dataset: Optional[str] = typer.Option(None, help="A bundled 2-D dataset: circles, moons, spirals or xor [circles]."),
+    data: Optional[str] = typer.Option(None, "--data", hidden=True, help="Deprecated: --dataset."),
     figure: Optional[int] = typer.Option(None, help="Paper figure 2-7; sets block, step size and depth (options given override it)."),
     block: Optional[str] = typer.Option(None, help="plain, shrinkage, batchnorm, antisymmetric or hamiltonian [figure preset, else plain]."),
     step_size: Optional[float] = typer.Option(None, "--step-size", "-h", help="Step size h > 0 [figure preset, else 1]."),
@@ -47,16 +56,16 @@ def propagate(
 ):
     """Train a width-2 network on 2-D data and draw its features layer by layer (paper Figs. 2-7)."""
     from ..experiments.propagation import (
-        FigurePreset, PropagationConfig, check_layers, default_layers, figure_preset, parse_layers,
-        run_propagation_seeds, write_records,
+        FigurePreset, PropagationConfig, figure_preset, run_propagation_seeds, write_records,
     )
-    from ..viz.propagation import AXES_MODES, frame_layers, write_propagation_figures
+    from ..viz.propagation import AXES_MODES, check_layers, default_layers, frame_layers, write_propagation_figures
 
     # Everything is checked before training, and nothing is written before it succeeds.
     base = figure_preset(figure) if figure is not None else FigurePreset("plain", 1.0, 100)
     axes_modes = AXES_MODES if axes == "both" else (axes,)
     if axes not in (*AXES_MODES, "both"):
         raise ConfigError(f"unknown axes mode {axes!r}; expected scaled, fixed or both")
+    data = renamed_option(dataset, data, "--dataset", "--data", data) or "circles"
     preset = preset_or_none(data)
     config = PropagationConfig(
         block=block if block is not None else base.block,

@@ -35,9 +35,10 @@ def reproduce(
 ):
     """Reproduce the paper's figures 1-15 and the beyond-the-paper experiments; HTML report DIR/index.html; resumable."""
     from ..experiments.claims import evaluate_claims, hold_rate_text, verdict_counts
-    from ..experiments.reproduce import load_specs, run_reproduce, select
+    from ..experiments.reproduce import load_specs, run_reproduce
+    from ..experiments.specs import select
     from ..experiments.runner import RunOptions
-    from ..viz.report import build_report
+    from ..experiments.report import build_report
 
     experiments = select(load_specs(scale), only)
     options = RunOptions(resolve_device(device), compile, workers)

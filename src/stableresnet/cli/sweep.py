@@ -14,8 +14,8 @@ from ..files import check_output_folder, write_atomically
 from ..errors import ConfigError
 from .common import (
     COMPILE_OPTION, DATASET_OPTION, DATA_OPTION, DEVICE_OPTION, INIT_OPTION, INTEGRATOR_HELP, LEVELS_HELP,
-    ONE_HOT_OPTION, POLICY_HELP, TARGET_OPTION, TEST_SIZE_OPTION, app, check_data_source, console, errors,
-    resolve_device, unit_progress, user_errors,
+    ONE_HOT_OPTION, POLICY_HELP, STEP_SIZES_HELP, TARGET_OPTION, TEST_SIZE_OPTION, app, check_data_source, console,
+    errors, parse_step_sizes, resolve_device, unit_progress, user_errors,
 )
 
 # For the help text only; a sweep reads the estimator's defaults again when it runs.
@@ -30,7 +30,7 @@ def sweep(
     dataset: Optional[str] = DATASET_OPTION,
     blocks: str = typer.Option("plain,shrinkage,batchnorm", help="Comma-separated blocks."),
     step_sizes: Optional[str] = typer.Option(
-        None, help="h grid: start:stop:step or a list [paper preset, else the paper's grid 0.1:1.0:0.1]."),
+        None, help=f"{STEP_SIZES_HELP} [paper preset, else the paper's grid 0.1:1.0:0.1]."),
     trials: Optional[int] = typer.Option(None, help="Trials per (block, h) [paper preset, else the paper's 10]."),
     preset: str = typer.Option("paper", help="Hyper-parameter preset of the bundled datasets; only 'paper' exists."),
     depth: Optional[int] = typer.Option(
@@ -69,8 +69,8 @@ def sweep(
     StableResNetClassifier's, the h grid and trials the paper's.
     """
     from ..experiments.runner import RunIncomplete, RunOptions
-    from ..experiments.sweep import groups, parse_step_sizes, run_sweep
-    from ..viz.sweep import summarize
+    from ..experiments.sweep import groups, run_sweep
+    from ..stats import summarize
 
     if preset != "paper":
         raise ConfigError(f"unknown preset {preset!r}; expected 'paper'")
@@ -132,7 +132,8 @@ def plot_sweep_command(
     """Draw mean ± std test accuracy against h (Figures 8-13) and a summary table, from results.csv alone."""
     import pandas as pd
 
-    from ..viz.sweep import plot_sweep, summarize
+    from ..stats import summarize
+    from ..viz.sweep import plot_sweep
 
     results = directory / "results.csv"
     if not results.is_file():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Optional
 
@@ -11,10 +12,10 @@ from rich.table import Table
 
 from ..data import describe_datasets
 from ..files import check_output_file
-from ..model import StableResNet
-from ..multilevel import coarsest_model, fit_multilevel
+from ..multilevel import fit_multilevel
 from ..serialization import save_model
-from ..train import TrainConfig, evaluate
+from ..spec import NetworkSpec, TrainingSpec, build_network
+from ..train import evaluate
 from .common import (
     BATCH_SIZE_OPTION, DATASET_OPTION, DATA_OPTION, DEPTH_OPTION, DEVICE_OPTION, EPOCHS_OPTION, INIT_OPTION, INTEGRATOR_HELP,
     LEARNING_RATE_OPTION, LEVELS_HELP, ONE_HOT_OPTION, POLICY_HELP, TARGET_OPTION, TEST_SIZE_OPTION, WIDTH_OPTION,
@@ -56,31 +57,26 @@ def train(
     preset = preset_or_none(dataset)
     settings = preset_or_estimator(preset, depth=depth, width=width, epochs=epochs, batch_size=batch_size,
                                    learning_rate=learning_rate)
-    depth, width, learning_rate = settings["depth"], settings["width"], settings["learning_rate"]
-    config = TrainConfig(
-        epochs=settings["epochs"],
-        batch_size=settings["batch_size"],
-        learning_rate=learning_rate,
-        optimizer=optimizer,
-        smoothness=smoothness,
-    )
-    model = coarsest_model(StableResNet(
-        loaded.n_features, loaded.n_classes, depth, width, block, step_size, activation, seed=seed,
-        integrator=integrator, step_size_policy=step_size_policy, init=init,
-    ), levels).to(resolve_device(device))
+    # StableResNetClassifier.fit's specs and steps (build_network, fit_multilevel), on the data's own split.
+    training = TrainingSpec(optimizer=optimizer, learning_rate=settings["learning_rate"], epochs=settings["epochs"],
+                            batch_size=settings["batch_size"], smoothness=smoothness)
+    network = NetworkSpec(depth=settings["depth"], width=settings["width"], block=block, step_size=step_size,
+                          activation=activation, integrator=integrator, step_size_policy=step_size_policy,
+                          levels=levels, init=init)
+    model = build_network(network, loaded.n_features, loaded.n_classes, seed, device=resolve_device(device))
     X_train = torch.tensor(loaded.X_train, dtype=torch.float32)
     y_train = torch.tensor(loaded.y_train)
-    total_epochs = config.epochs * levels
+    total_epochs = training.epochs * levels
     with epoch_progress(total_epochs, "train") as progress:
-        task = progress.add_task(f"{block} h={step_size:g} depth {depth}", total=total_epochs, loss="-")
+        task = progress.add_task(f"{block} h={step_size:g} depth {network.depth}", total=total_epochs, loss="-")
         model, result = fit_multilevel(
-            model, X_train, y_train, config, levels,
+            model, X_train, y_train, training.train_config(), levels,
             on_epoch=lambda epoch, loss: progress.update(task, completed=epoch + 1, loss=f"{loss[0]:.4f}"),
         )
     train_metrics = evaluate(model, X_train, y_train)
     test_metrics = evaluate(model, torch.tensor(loaded.X_test, dtype=torch.float32), torch.tensor(loaded.y_test))
 
-    table = Table(title=f"{loaded.name}: {block} block, h = {step_size:g}, depth {depth}, width {model.width}"
+    table = Table(title=f"{loaded.name}: {block} block, h = {step_size:g}, depth {network.depth}, width {model.width}"
                         + beyond_label(integrator, step_size_policy, levels))
     for column in ("split", "rows", "accuracy", "loss"):
         table.add_column(column, justify="right" if column != "split" else "left")
@@ -94,13 +90,7 @@ def train(
         console.print(f"block step sizes h_i after training: mean {block_h.mean():.4g}, "
                       f"min {block_h.min():.4g}, max {block_h.max():.4g}")
     if save is not None:
-        params = {
-            "depth": depth, "width": width, "block": block, "step_size": step_size, "activation": activation,
-            "optimizer": optimizer, "learning_rate": learning_rate, "epochs": config.epochs,
-            "batch_size": config.batch_size, "random_state": seed,
-            "integrator": integrator, "step_size_policy": step_size_policy, "smoothness": smoothness,
-            "levels": levels, "init": init,
-        }
+        params = {**dataclasses.asdict(network), **dataclasses.asdict(training), "random_state": seed}
         save_model(save, model, classes=list(loaded.class_names),
                    extra={"params": params, "feature_names": list(loaded.feature_names)}, schema=loaded.schema)
         console.print(f"saved model to {save}")

@@ -18,8 +18,8 @@ from ..init import parse_init
 from ..tuning import StableResNetClassifierCV, cv_results_frame
 from .common import (
     BATCH_SIZE_OPTION, DATASET_OPTION, DATA_OPTION, DEPTH_OPTION, DEVICE_OPTION, EPOCHS_OPTION, INIT_OPTION,
-    LEARNING_RATE_OPTION, ONE_HOT_OPTION, TARGET_OPTION, WIDTH_OPTION, StepLog, app, check_data_source, console,
-    load_data_source, preset_or_estimator, preset_or_none, resolve_device, user_errors,
+    LEARNING_RATE_OPTION, ONE_HOT_OPTION, STEP_SIZES_HELP, TARGET_OPTION, WIDTH_OPTION, StepLog, app, check_data_source,
+    console, load_data_source, parse_step_sizes, preset_or_estimator, preset_or_none, resolve_device, user_errors,
 )
 
 _DEFAULTS = {name: p.default for name, p in inspect.signature(StableResNetClassifierCV).parameters.items()}
@@ -33,7 +33,7 @@ def tune(
     dataset: Optional[str] = DATASET_OPTION,
     blocks: str = typer.Option(",".join(_DEFAULTS["blocks"]), help="Comma-separated blocks to compare."),
     step_sizes: Optional[str] = typer.Option(
-        None, help="h grid: start:stop:step or a list [paper preset, else 0.1:1.0:0.1]."),
+        None, help=f"{STEP_SIZES_HELP} [paper preset, else 0.1:1.0:0.1]."),
     cv: int = typer.Option(_DEFAULTS["cv"], help="Cross-validation folds (stratified, shuffled with --seed)."),
     rule: str = typer.Option(_DEFAULTS["rule"], help="best: highest mean CV accuracy; one-se: the smallest h "
                              "within one standard error of it."),
@@ -51,7 +51,6 @@ def tune(
     init: str = INIT_OPTION,
 ):
     """Cross-validate every (block, h), refit the chosen one on the train split, test it, save it."""
-    from ..experiments.sweep import parse_step_sizes
     from ..viz.tune import plot_tune
 
     check_data_source(data, target, dataset)

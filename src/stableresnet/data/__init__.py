@@ -9,7 +9,6 @@ encoding, missing values), ``schema`` (a model's input columns, used to encode n
 from ..errors import DataError
 from .dataset import Dataset
 from .elec2 import load_elec2
-from .plot import plot_synthetic
 from .presets import PAPER_PRESETS, Preset, paper_preset
 from .registry import DATASETS, dataset_names, describe_datasets, load_dataset
 from .schema import InputColumn, InputSchema
@@ -32,7 +31,6 @@ __all__ = [
     "load_table",
     "load_transactions",
     "paper_preset",
-    "plot_synthetic",
     "synthetic_btc",
     "synthetic_btc_dataset",
 ]

@@ -63,7 +63,8 @@ from ..errors import ConfigError
 from ..diagnostics import COLLAPSED_BELOW, EXPLODED_ABOVE
 from .claims import CLAIMS, evaluate_claims
 from .propagation import DEFAULT_READER, READERS, PropagationConfig, figure_preset, reader, run_propagation_seeds
-from .reproduce import PropagationKind, load_specs
+from .pictures import member_numbers, propagation_config
+from .specs import read_specs
 from .runner import RunOptions, Unit, UnitContext, execute, keep_config, run_options
 
 FIGURES = ("fig2", "fig3", "fig4", "fig5", "fig6", "fig7")
@@ -156,7 +157,7 @@ class AtlasConfig:
         if isinstance(self.pair_from, bool) or not isinstance(self.pair_from, int) or self.pair_from < 0:
             raise ConfigError(f"pair_from must be an integer ≥ 0; got {self.pair_from!r}")
         for figure in FIGURES:  # bad settings fail here, before anything runs
-            PropagationKind.config(self.figures[figure])
+            propagation_config(self.figures[figure])
 
     def to_json(self) -> dict:
         return json.loads(json.dumps(dataclasses.asdict(self)))
@@ -170,7 +171,7 @@ def atlas_config(scale: str, seeds: int | None = None) -> AtlasConfig:
         raise ConfigError(f"unknown scale {scale!r}; expected one of {list(SCALES)}")
     if seeds is not None and (isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1):
         raise ConfigError(f"--seeds must be an integer ≥ 1 (networks per figure and set-up); got {seeds!r}")
-    specs = {experiment.figure: experiment for experiment in load_specs(scale)}
+    specs = {experiment.figure: experiment for experiment in read_specs(scale)}
     figures = {}
     for figure in FIGURES:
         if figure not in specs or specs[figure].kind != "propagation":
@@ -223,7 +224,7 @@ def _apply(settings: dict, choices, axes: dict) -> dict:
             factor = float(level[1:])
         else:
             result.update(axes[axis][level])
-    result["epochs"] = max(1, round(factor * PropagationKind.config(settings).epochs))
+    result["epochs"] = max(1, round(factor * propagation_config(settings).epochs))
     # A value given per block family (a table keyed by block) takes the entry of this figure's block.
     if any(isinstance(value, dict) for value in result.values()):
         family = _family_of(settings)
@@ -267,7 +268,7 @@ def _is_today(config: AtlasConfig, axis: str, level: str) -> bool:
         return float(level[1:]) == 1.0
 
     def resolved(settings):
-        return PropagationKind.config(settings).resolved(), settings.get("reader", DEFAULT_READER)
+        return propagation_config(settings).resolved(), settings.get("reader", DEFAULT_READER)
 
     return all(resolved(_apply(config.figures[f], [(axis, level)], config.axes)) == resolved(config.figures[f])
                for f in FIGURES)
@@ -352,7 +353,7 @@ def _run_figure(config: AtlasConfig, trained: Setup, read: list[Setup], figure: 
                 on_epoch, compile: bool = False) -> dict[str, list[dict]]:
     """Train ``figure`` in ``trained``'s set-up once; each set-up of ``read``'s per-seed numbers."""
     settings = figure_settings(config, trained, figure)
-    propagation = PropagationKind.config(settings)
+    propagation = propagation_config(settings)
     epochs = {setup.key: figure_settings(config, setup, figure)["epochs"] for setup in read}
     readers = {setup.key: figure_settings(config, setup, figure).get("reader", DEFAULT_READER) for setup in read}
     snapshots = {e for e in epochs.values() if e < propagation.epochs}
@@ -368,7 +369,7 @@ def _run_figure(config: AtlasConfig, trained: Setup, read: list[Setup], figure: 
     result = {}
     for key, epoch in epochs.items():
         members = records.members if epoch == propagation.epochs else records.snapshots[epoch]
-        numbers = [PropagationKind.member_numbers(member, readers[key]) for member in members]
+        numbers = [member_numbers(member, readers[key]) for member in members]
         if twin is not None:
             others = twin.members if epoch == propagation.epochs else twin.snapshots[epoch]
             for row, other in zip(numbers, others):
@@ -389,7 +390,7 @@ class Atlas:
         for trained, read in _runs(self.config, self.setups):
             for figure in FIGURES:
                 settings = figure_settings(self.config, trained, figure)
-                propagation = PropagationKind.config(settings)
+                propagation = propagation_config(settings)
                 snapshots = [s.key for s in read if s != trained]
                 label = f"{trained.key}: {figure}" + (f" (snapshots {', '.join(snapshots)})" if snapshots else "")
                 # epochs × depth, the twin depth included: a rough training time, to start the longest first

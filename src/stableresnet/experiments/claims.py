@@ -32,8 +32,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..stats import HoldRate, StdRatio, all_hold, hold_rate, paired_hold_rate, std_ratio_interval
-from ..viz.sweep import summarize
+from ..stats import HoldRate, StdRatio, all_hold, hold_rate, paired_hold_rate, std_ratio_interval, summarize
 
 
 @dataclass(frozen=True)

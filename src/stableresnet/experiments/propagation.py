@@ -90,43 +90,6 @@ def figure_preset(number: int) -> FigurePreset:
     return FIGURE_PRESETS[number]
 
 
-def default_layers(depth: int) -> list[int]:
-    """The layers shown in a grid: 0, 5, then every ``ceil(depth / 10)``-th layer up to ``depth``.
-
-    This reproduces the paper's choice, 0, 5, 10, 20, ..., 100 for 100 layers and
-    0, 5, 50, 100, ..., 500 for 500 layers, and gives at most 12 panels for any depth
-    (layer 5 is left out where it is beyond ``depth``; ``depth`` itself is always shown).
-
-    >>> default_layers(100)[:4], default_layers(500)[:4], default_layers(4)
-    ([0, 5, 10, 20], [0, 5, 50, 100], [0, 1, 2, 3, 4])
-    """
-    stride = max(1, math.ceil(depth / 10))
-    return sorted({0, depth, *(k for k in (5,) if k <= depth), *range(stride, depth + 1, stride)})
-
-
-def check_layers(layers, depth: int) -> list[int]:
-    """Sorted unique layer indices, each in [0, depth]; otherwise a `ConfigError` naming the bad one."""
-    layers = list(layers)
-    if not layers:
-        raise ConfigError("at least one layer must be shown")
-    for layer in layers:
-        if isinstance(layer, bool) or not isinstance(layer, (int, np.integer)):
-            raise ConfigError(f"layers must be integers; got {layer!r}")
-        if layer < 0:
-            raise ConfigError(f"layer {layer} is negative; layers run from 0 (the input) to the depth")
-        if layer > depth:
-            raise ConfigError(f"layer {layer} is beyond the depth {depth}; layers run from 0 to {depth}")
-    return sorted({int(layer) for layer in layers})
-
-
-def parse_layers(text: str) -> list[int]:
-    """``"0,5,10"`` -> [0, 5, 10]; a piece that is not an integer is a `ConfigError`."""
-    try:
-        return [int(piece) for piece in text.split(",") if piece.strip()]
-    except ValueError:
-        raise ConfigError(f"--layers must be comma-separated integers like 0,5,10; got {text!r}") from None
-
-
 @dataclass(frozen=True)
 class Reader:
     """How "accuracy at layer i" is read, which the paper leaves open: by the trained ``head`` or a

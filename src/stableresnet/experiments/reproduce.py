@@ -19,97 +19,29 @@ reused, a half-run sweep resumes its missing groups, and runs shared by two figu
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
-import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
-
-from ..data import load_dataset, plot_synthetic
+from ..data import load_dataset
 from ..errors import ConfigError
 from ..files import write_atomically
 from .runner import RunOptions, run_options
-from .drift import DriftConfig
-from .propagation import PropagationConfig
+from .pictures import member_numbers, propagation_config
+from .specs import SCALES, SPEC_PATH, SWEEP_KEYS, Experiment, read_specs
 from .sweep import SweepConfig, run_sweep
 
-SPEC_PATH = Path(__file__).with_name("reproduce.toml")
-SCALES = ("quick", "paper")
-
-
-def _settings_of(config_class, without=()) -> set[str]:
-    """The settings a kind accepts: its engine config's fields (so a new field is a new key), less ``without``."""
-    return {f.name for f in dataclasses.fields(config_class)} - set(without)
-
-
-# A sweep figure runs a bundled set (no data file) and robustness is the robustness kind's to set.
-SWEEP_KEYS = _settings_of(SweepConfig, without=("dataset", "robustness", "data_file", "target", "data_sha256",
-                                                 "test_size", "one_hot"))
-KIND_KEYS = {
-    "data": {"dataset", "seed", "n_samples", "noise"},
-    "propagation": _settings_of(PropagationConfig) | {"figure", "frames", "compare_depth", "setup", "reader"},
-    "sweep": {"dataset"} | SWEEP_KEYS,
-    "comparison": {"datasets", "variants"} | SWEEP_KEYS,
-    "drift": _settings_of(DriftConfig, without=("time_feature", "robustness")) | {"plot"},
-    "robustness": {"datasets", "drift"} | SWEEP_KEYS,
-    "atlas": {"scale", "seeds", "optional"},
-}
-
-
-@dataclass(frozen=True)
-class Experiment:
-    """One figure: its kind and the settings resolved for one scale."""
-
-    figure: str
-    title: str
-    kind: str
-    settings: dict
-    note: str = ""  # shown beside the figure in the report; not a setting
-
-    @property
-    def run_key(self) -> str:
-        """Runs with the same kind and settings (plot aside) share one folder."""
-        settings = {k: v for k, v in self.settings.items() if k != "plot"}
-        digest = hashlib.sha256(json.dumps([self.kind, settings], sort_keys=True).encode()).hexdigest()
-        return f"{self.kind}-{digest[:12]}"
 
 
 def load_specs(scale: str = "quick", path: str | Path = SPEC_PATH) -> list[Experiment]:
-    """Read and validate the experiment specs; ConfigError names the figure and the problem."""
-    if scale not in SCALES:
-        raise ConfigError(f"unknown scale {scale!r}; expected one of {list(SCALES)}")
-    path = Path(path)
-    try:
-        specs = tomllib.loads(path.read_text())
-    except (OSError, tomllib.TOMLDecodeError) as error:
-        raise ConfigError(f"cannot read experiment specs {str(path)!r}: {error}") from None
-    experiments = []
-    for figure, spec in specs.items():
-        spec = dict(spec)
-        for required in ("title", "kind"):
-            if required not in spec:
-                raise ConfigError(f"{path.name} [{figure}]: missing field {required!r}")
-        title, kind, note = spec.pop("title"), spec.pop("kind"), spec.pop("note", "")
-        if kind not in KIND_KEYS:
-            raise ConfigError(f"{path.name} [{figure}]: unknown kind {kind!r}; expected one of {sorted(KIND_KEYS)}")
-        overrides = {name: spec.pop(name, {}) for name in SCALES}
-        settings = {**spec, **overrides[scale]}
-        unknown = set(settings) - KIND_KEYS[kind]
-        if unknown:
-            raise ConfigError(f"{path.name} [{figure}]: unknown setting(s) {sorted(unknown)} for kind {kind!r}")
-        experiment = Experiment(figure, title, kind, settings, note)
-        _validate(experiment, path.name)
-        experiments.append(experiment)
+    """Read and validate the experiment specs (``specs.read_specs``, then each kind's config is built
+    once so that bad values fail before anything runs); ConfigError names the figure and the problem."""
+    experiments = read_specs(scale, path)
+    for experiment in experiments:
+        _validate(experiment, Path(path).name)
     return experiments
 
 
@@ -121,23 +53,6 @@ def _validate(experiment: Experiment, source: str) -> None:
         raise ConfigError(f"{source} [{experiment.figure}]: {error}") from None
     except Exception as error:  # a data set the registry does not know, a wrong type
         raise ConfigError(f"{source} [{experiment.figure}]: {error}") from None
-
-
-def select(experiments: list[Experiment], only: str | None) -> list[Experiment]:
-    """Keep the figures named in ``only`` ("fig2,fig9"); when None, all but the optional ones
-    (``optional = true``: the atlas), which run only when named."""
-    if not only:
-        return [e for e in experiments if not e.settings.get("optional")]
-    wanted = [name.strip() for name in only.split(",") if name.strip()]
-    known = {e.figure for e in experiments}
-    unknown = [name for name in wanted if name not in known]
-    if unknown:
-        raise ConfigError(f"unknown figure(s) {unknown} in --only; expected some of {sorted(known, key=_figure_number)}")
-    return [e for e in experiments if e.figure in wanted]
-
-
-def _figure_number(name: str) -> int:
-    return int("".join(ch for ch in name if ch.isdigit()) or 0)
 
 
 def _engine(compiled) -> str:
@@ -166,8 +81,10 @@ class DataKind:
 
     @staticmethod
     def run(experiment, run_dir, figure_dir, options, progress):
-        name, seed, options = DataKind.config(experiment.settings)
-        dataset = load_dataset(name, seed=seed, **options)
+        from ..viz.data import plot_synthetic
+
+        name, seed, shape = DataKind.config(experiment.settings)
+        dataset = load_dataset(name, seed=seed, **shape)
         files = _save_figure(plot_synthetic(dataset), figure_dir, "data")
         return {"files": files, "numbers": {"n_train": len(dataset.y_train), "n_test": len(dataset.y_test)}}
 
@@ -195,50 +112,7 @@ class PropagationKind:
 
     @staticmethod
     def config(settings):
-        from .propagation import DEFAULT_READER, PropagationConfig, figure_preset, reader
-
-        from ..viz.propagation import frame_layers
-
-        frames, compare_depth = settings.get("frames"), settings.get("compare_depth")
-        settings = PropagationKind.resolved(settings)
-        reader(settings.get("reader", DEFAULT_READER))  # an unknown reader fails here
-        settings = {k: v for k, v in settings.items() if k not in ("frames", "compare_depth", "reader")}
-        preset = figure_preset(settings.pop("figure")) if "figure" in settings else None
-        base = dataclasses.asdict(preset) if preset else {}
-        config = PropagationConfig(**{**base, **settings})
-        frame_layers(config.depth, frames)  # a bad frame count fails here, not after training
-        if compare_depth is not None:
-            dataclasses.replace(config, depth=compare_depth)  # a bad depth fails here too
-        return config
-
-    @staticmethod
-    def member_numbers(record, reader_key: str | None = None) -> dict:
-        """One seed's numbers: accuracies, the first layer at accuracy "1.0", feature scale, dead units, and
-        the signal before training. ``max_layer_accuracy`` and ``first_layer_accuracy_1`` are read by the
-        reader ``reader_key`` (``propagation.READERS``; the head on the test points, exactly 1.0, by default)."""
-        from .propagation import DEFAULT_READER, reader
-
-        read = reader(reader_key or DEFAULT_READER)
-        accuracy = read.accuracy(record)
-        if np.isnan(accuracy).all():
-            raise ConfigError(f"reader {read.key!r} needs the per-layer {read.classifier} accuracies on the "
-                              f"{read.points} points, which this record does not hold")
-        perfect = np.flatnonzero(accuracy >= read.perfect)
-        return {
-            "seed": record.seed,
-            "test_accuracy": record.test_accuracy,
-            "knn_accuracy": record.knn_accuracy,
-            "reader": read.key,
-            "max_layer_accuracy": float(np.nanmax(accuracy)),
-            "first_layer_accuracy_1": int(perfect[0]) if len(perfect) else None,
-            "max_abs_feature_first": float(record.max_abs_feature[0]),
-            "max_abs_feature_last": float(record.max_abs_feature[-1]),
-            "first_nonfinite_layer": record.first_nonfinite_layer,
-            "inactive_share_mean": float(np.nanmean(record.inactive_share[1:])),
-            "init_scale_ratio": record.init_scale_ratio,
-            "init_gradient_norm": record.init_gradient_norm,
-            "depth": record.depth,
-        }
+        return propagation_config(PropagationKind.resolved(settings))
 
     @staticmethod
     def run(experiment, run_dir, figure_dir, options, progress):
@@ -251,7 +125,7 @@ class PropagationKind:
         write_records(records, figure_dir)
         written = write_propagation_figures(records, figure_dir, max_frames=experiment.settings.get("frames"))
         reader_key = PropagationKind.resolved(experiment.settings).get("reader")
-        members = [PropagationKind.member_numbers(record, reader_key) for record in records.members]
+        members = [member_numbers(record, reader_key) for record in records.members]
         compare_depth = experiment.settings.get("compare_depth")
         if compare_depth is not None:
             twin = run_propagation_seeds(dataclasses.replace(config, depth=compare_depth), device=options.device,
@@ -282,7 +156,8 @@ class SweepKind:
 
     @staticmethod
     def run(experiment, run_dir, figure_dir, options, progress):
-        from ..viz.sweep import plot_sweep, summarize
+        from ..stats import summarize
+        from ..viz.sweep import plot_sweep
 
         config = SweepKind.config(experiment.settings)
         table = run_sweep(config, run_dir, dataclasses.replace(
@@ -337,7 +212,8 @@ class ComparisonKind:
 
     @staticmethod
     def run(experiment, run_dir, figure_dir, options, progress):
-        from ..viz.sweep import plot_comparison, summarize_comparison
+        from ..stats import summarize_comparison
+        from ..viz.sweep import plot_comparison
 
         tables = []
         runs = ComparisonKind.config(experiment.settings)
@@ -370,8 +246,9 @@ class DriftKind:
 
     @staticmethod
     def run(experiment, run_dir, figure_dir, options, progress):
-        from ..viz.drift import plot_drift, summarize_drift
-        from ..viz.sweep import plot_sweep, summarize
+        from ..stats import summarize, summarize_drift
+        from ..viz.drift import plot_drift
+        from ..viz.sweep import plot_sweep
         from .drift import run_drift, save_drift
 
         config = DriftKind.config(experiment.settings)
@@ -416,7 +293,8 @@ class RobustnessKind:
     def run(experiment, run_dir, figure_dir, options, progress):
         from ..viz.robustness import plot_drops, plot_stability_scatter
         from .drift import run_drift
-        from .robustness import decay_per_member, drop_summary, study_verdicts
+        from ..stats import drop_summary
+        from .robustness import decay_per_member, study_verdicts
 
         sweeps, drift = RobustnessKind.config(experiment.settings)
         tables = []

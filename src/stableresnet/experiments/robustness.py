@@ -29,10 +29,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ..stats import paired_hold_rate, spearman_interval
+from ..stats import ATTACKS, paired_hold_rate, spearman_interval, with_drops
 
-DROPS = {"pgd_drop": "pgd_accuracy", "noise_drop": "noise_accuracy"}
-ATTACKS = {"pgd_drop": "PGD (ε = 0.1)", "noise_drop": "noise (σ = 0.1)"}
 ALL_DATASETS = "all data sets"
 
 # (statement, drop column, the (block, h) expected to lose less, the (block, h) it is compared with)
@@ -54,11 +52,6 @@ CORRELATIONS = [
 # k of n pairs hold (paired statements) or Spearman's rho over n members (correlations); [low, high] is the
 # 95 % interval of the hold-rate (Wilson) or of rho (bootstrap).
 VERDICT_COLUMNS = ["dataset", "statement", "measured", "k", "n", "rho", "low", "high", "verdict"]
-
-
-def with_drops(members: pd.DataFrame) -> pd.DataFrame:
-    """The members table with ``pgd_drop`` and ``noise_drop`` = clean − attacked accuracy."""
-    return members.assign(**{drop: members["clean_accuracy"] - members[column] for drop, column in DROPS.items()})
 
 
 def decay_per_member(periods: pd.DataFrame) -> pd.DataFrame:
@@ -135,16 +128,3 @@ def study_verdicts(members: pd.DataFrame, n_resamples: int = 2000, seed: int = 0
         if row is not None:
             rows.append(row)
     return pd.DataFrame(rows, columns=VERDICT_COLUMNS)
-
-
-def drop_summary(members: pd.DataFrame) -> pd.DataFrame:
-    """Mean and std of clean accuracy and of both drops per (dataset, block, h), diverged members left out."""
-    members = with_drops(members)
-    alive = members[~members["diverged"].astype(bool)]
-    summary = alive.groupby(["dataset", "block", "h"], sort=False).agg(
-        trials=("trial", "size"), clean=("clean_accuracy", "mean"),
-        pgd_drop_mean=("pgd_drop", "mean"), pgd_drop_std=("pgd_drop", "std"),
-        noise_drop_mean=("noise_drop", "mean"), noise_drop_std=("noise_drop", "std"),
-        median_c=("stability_constant", "median"),
-    )
-    return summary.reset_index()

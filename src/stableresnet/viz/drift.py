@@ -8,19 +8,10 @@ from __future__ import annotations
 
 import pandas as pd
 
+from ..stats import summarize_drift
 from .sweep import BLOCK_COLOURS, BLOCK_LABELS
 
 LINE_STYLES = ("-", "--", ":", "-.")
-
-
-def summarize_drift(periods: pd.DataFrame, metric: str = "accuracy") -> pd.DataFrame:
-    """Per (dataset, block, h, periods_after): trials, mean, std (ddof=1), rows of that period, diverged count."""
-    grouped = periods.groupby(["dataset", "block", "h", "periods_after"], sort=True)
-    summary = grouped[metric].agg(trials="count", mean="mean", std="std")
-    summary["n_rows"] = grouped["n_rows"].first()
-    summary["period_label"] = grouped["period_label"].first()
-    summary["diverged"] = grouped["diverged"].sum().astype(int)
-    return summary.reset_index()
 
 
 def plot_drift(periods: pd.DataFrame, step_sizes=None, metric: str = "accuracy", period_unit: str = "period",

@@ -31,14 +31,42 @@ from pathlib import Path
 
 import numpy as np
 
-from ..experiments.propagation import Propagation, PropagationSeeds, check_layers, default_layers
 from ..files import write_atomically
 from ..errors import ConfigError
 
 AXES_MODES = ("scaled", "fixed")
 POINT_SIZE = 9
-# Matplotlib's C0, C1, ...: the colours of the Figure 1 plot (stableresnet.data.plot_synthetic).
+# Matplotlib's C0, C1, ...: the colours of the Figure 1 plot (stableresnet.viz.data.plot_synthetic).
 CLASS_COLORS = [f"C{k}" for k in range(10)]
+
+
+def default_layers(depth: int) -> list[int]:
+    """The layers shown in a grid: 0, 5, then every ``ceil(depth / 10)``-th layer up to ``depth``.
+
+    This reproduces the paper's choice, 0, 5, 10, 20, ..., 100 for 100 layers and
+    0, 5, 50, 100, ..., 500 for 500 layers, and gives at most 12 panels for any depth
+    (layer 5 is left out where it is beyond ``depth``; ``depth`` itself is always shown).
+
+    >>> default_layers(100)[:4], default_layers(500)[:4], default_layers(4)
+    ([0, 5, 10, 20], [0, 5, 50, 100], [0, 1, 2, 3, 4])
+    """
+    stride = max(1, math.ceil(depth / 10))
+    return sorted({0, depth, *(k for k in (5,) if k <= depth), *range(stride, depth + 1, stride)})
+
+
+def check_layers(layers, depth: int) -> list[int]:
+    """Sorted unique layer indices, each in [0, depth]; otherwise a `ConfigError` naming the bad one."""
+    layers = list(layers)
+    if not layers:
+        raise ConfigError("at least one layer must be shown")
+    for layer in layers:
+        if isinstance(layer, bool) or not isinstance(layer, (int, np.integer)):
+            raise ConfigError(f"layers must be integers; got {layer!r}")
+        if layer < 0:
+            raise ConfigError(f"layer {layer} is negative; layers run from 0 (the input) to the depth")
+        if layer > depth:
+            raise ConfigError(f"layer {layer} is beyond the depth {depth}; layers run from 0 to {depth}")
+    return sorted({int(layer) for layer in layers})
 
 
 def _figure(**kwargs):
@@ -366,7 +394,7 @@ def propagation_animation(trajectory, labels, accuracy=None, axes_mode="scaled",
 # ---------------------------------------------------------------------------------------
 # Writing everything for one run (the CLI calls this; every file is written atomically).
 
-def _settings(record: Propagation) -> str:
+def _settings(record) -> str:
     """The run's settings, e.g. "circles: plain block, h = 1, depth 100"."""
     config = record.config
     if not config:
@@ -380,7 +408,7 @@ def _settings(record: Propagation) -> str:
             + "".join(f", {item}" for item in beyond))
 
 
-def _title(record: Propagation, n_members: int = 1) -> str:
+def _title(record, n_members: int = 1) -> str:
     """The settings and the member drawn: "... (seed S, median of N: test accuracy A)"."""
     drawn = f"seed {record.seed}, median of {n_members}" if n_members > 1 else f"seed {record.seed}"
     return f"{_settings(record)} ({drawn}: test accuracy {record.test_accuracy:.3f})"
@@ -424,7 +452,7 @@ def _gif_and_mp4_writer(mp4_path, fps):
     return GifAndMp4Writer(fps=fps)
 
 
-def write_propagation_figures(records: PropagationSeeds, out, layers=None, axes_modes=AXES_MODES, animate=True,
+def write_propagation_figures(records, out, layers=None, axes_modes=AXES_MODES, animate=True,
                               fps=20, dpi=60, static_dpi=150, max_frames=None) -> list[Path]:
     """Draw every picture of ``records`` into the folder ``out``; returns the paths written.
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ..experiments.robustness import ATTACKS, drop_summary, with_drops
+from ..stats import ATTACKS, drop_summary, with_drops
 from .sweep import BLOCK_COLOURS, BLOCK_LABELS
 
 

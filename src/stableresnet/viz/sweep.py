@@ -7,19 +7,11 @@ from __future__ import annotations
 
 import pandas as pd
 
-from ..stats import paired_hold_rate
+from ..stats import summarize
 
 # The paper's legend names.
 BLOCK_LABELS = {"plain": "residual block", "batchnorm": "batch norm", "shrinkage": "shrinkage block"}
 BLOCK_COLOURS = {"plain": "#d62728", "batchnorm": "#1f77b4", "shrinkage": "#2ca02c"}
-
-
-def summarize(table: pd.DataFrame, metric: str = "test_accuracy") -> pd.DataFrame:
-    """Per (dataset, block, h): trials, mean, std (sample, ddof=1), min, max of ``metric`` and diverged count."""
-    grouped = table.groupby(["dataset", "block", "h"], sort=True)
-    summary = grouped[metric].agg(trials="count", mean="mean", std="std", min="min", max="max")
-    summary["diverged"] = grouped["diverged"].sum().astype(int)
-    return summary.reset_index()
 
 
 def plot_sweep(table: pd.DataFrame, metric: str = "test_accuracy", ax=None):
@@ -46,70 +38,6 @@ def plot_sweep(table: pd.DataFrame, metric: str = "test_accuracy", ax=None):
     ax.grid(alpha=0.3)
     ax.legend()
     return figure
-
-
-def summarize_comparison(table: pd.DataFrame, order=None, metric: str = "test_accuracy") -> pd.DataFrame:
-    """Per (dataset, variant, block, h): trials, mean, std, variance (ddof=1) of ``metric``, diverged
-    count, the blocks' mean trained h_i, and the paired comparison with the first variant
-    (``compare_with_first``; the first variant's verdict reads "reference"); variants in ``order``
-    (else as they first appear)."""
-    keys = ["dataset", "variant", "block", "h"]
-    grouped = table.groupby(keys, sort=False)
-    summary = grouped[metric].agg(trials="count", mean="mean", std="std", var="var")
-    summary["diverged"] = grouped["diverged"].sum().astype(int)
-    summary["block_h_mean"] = grouped["block_h_mean"].mean()
-    summary = summary.reset_index()
-    order = list(order) if order is not None else list(dict.fromkeys(summary["variant"]))
-    summary = summary.merge(compare_with_first(table, order, metric), on=keys, how="left")
-    summary.loc[summary["variant"] == order[0], "verdict"] = "reference"
-    summary["variant"] = pd.Categorical(summary["variant"], categories=order, ordered=True)
-    summary = summary.sort_values(["dataset", "variant", "block", "h"], kind="stable")
-    summary["variant"] = summary["variant"].astype(str)
-    return summary.reset_index(drop=True)
-
-
-def compare_with_first(table: pd.DataFrame, order, metric: str = "test_accuracy") -> pd.DataFrame:
-    """Every variant after the first against the first, trial by trial, per (dataset, variant, block, h);
-    a higher ``metric`` is better.
-
-    A member pairs with the first variant's member of the same data set, block and seed (same
-    split, initial weights and batches) whose h has the same rank among its variant's step sizes,
-    where both variants have as many (equal h when they share them; D blocks at h against D/4
-    blocks at 4h in an equal-compute comparison), else the same h. Columns: ``first_h``, the
-    ``pairs``, how many are ``better`` and ``worse`` (the rest tie), the 95 % Wilson interval of
-    each rate (``stats.paired_hold_rate``), the mean paired difference, and the ``verdict``:
-    "better" or "worse" where that rate holds (interval above 1/2), else "no clear difference".
-    """
-    order = list(order)
-    keys = ["dataset", "block", "seed"]
-    members = table[keys + ["variant", "h", metric]].copy()
-    members["rank"] = members.groupby(["dataset", "block", "variant"])["h"].rank(method="dense")
-    first = members[members["variant"] == order[0]]
-    rows = []
-    for (dataset, variant, block), own in members[members["variant"] != order[0]].groupby(
-            ["dataset", "variant", "block"], sort=False):
-        base = first[(first["dataset"] == dataset) & (first["block"] == block)]
-        by = "rank" if own["h"].nunique() == base["h"].nunique() else "h"
-        pairs = own.merge(base, on=keys + [by], suffixes=("", "_first"))
-        if by == "h":
-            pairs["h_first"] = pairs["h"]
-        pairs = pairs.dropna(subset=[metric, f"{metric}_first"])  # a pair with a NaN says nothing
-        for h in sorted(own["h"].unique()):
-            row = {"dataset": dataset, "variant": variant, "block": block, "h": h}
-            paired = pairs[pairs["h"] == h]
-            if len(paired):
-                mine, theirs = paired[metric].to_numpy(), paired[f"{metric}_first"].to_numpy()
-                better, worse = paired_hold_rate(theirs, mine), paired_hold_rate(mine, theirs)
-                verdict = ("better" if better.verdict == "holds" else "worse" if worse.verdict == "holds"
-                           else "no clear difference")
-                row |= {"first_h": paired["h_first"].iloc[0], "pairs": better.n, "better": better.k,
-                        "better_ci": f"{better.low:.2f}-{better.high:.2f}", "worse": worse.k,
-                        "worse_ci": f"{worse.low:.2f}-{worse.high:.2f}",
-                        "mean_difference": float((mine - theirs).mean()), "verdict": verdict}
-            rows.append(row)
-    columns = ["dataset", "variant", "block", "h", "first_h", "pairs", "better", "better_ci", "worse", "worse_ci",
-               "mean_difference", "verdict"]
-    return pd.DataFrame(rows, columns=columns)
 
 
 def plot_comparison(summary: pd.DataFrame, metric: str = "test accuracy"):

@@ -9,12 +9,11 @@ from __future__ import annotations
 import dataclasses
 import html
 import json
-import os
-import platform
 from pathlib import Path
 
 import pandas as pd
 
+from ..environment import environment
 from ..files import write_atomically
 
 STYLE = """
@@ -74,7 +73,7 @@ VERDICT_CLASSES = {"holds": "holds", "does not hold": "fails", "unclear": "uncle
 def _claims_table(claims: pd.DataFrame) -> str:
     """The paper-vs-here table: picture claims show the seeds they hold for, sweep claims the trials
     their accuracy comparison holds for (paired by trial), k/N with a 95 % Wilson interval."""
-    from ..experiments.claims import hold_rate_text
+    from .claims import hold_rate_text
 
     rows = []
     for claim in claims.itertuples():
@@ -152,7 +151,7 @@ def _atlas_summary(table: pd.DataFrame, chosen: dict, unmet: list[dict], extra: 
 def _setup_section(figure: str, setup: str, first: bool) -> str:
     """A picture trained in an atlas set-up: which, and (with the first such picture) the shipped
     paper-scale atlas it was chosen from, whole."""
-    from ..experiments.atlas import shipped_atlas, unmet_statements
+    from .atlas import shipped_atlas, unmet_statements
 
     table, choices = shipped_atlas()
     choice = choices.get(figure)
@@ -167,30 +166,6 @@ def _setup_section(figure: str, setup: str, first: bool) -> str:
         return text
     unmet = unmet_statements(table).to_dict(orient="records")
     return text + _atlas_summary(table, dataclasses.asdict(choice), unmet)
-
-
-def environment() -> dict:
-    """Package versions and hardware of this run."""
-    import numpy
-    import sklearn
-    import torch
-
-    from .. import __version__
-
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {
-        "stableresnet": __version__, "python": platform.python_version(), "torch": torch.__version__,
-        "numpy": numpy.__version__, "scikit-learn": sklearn.__version__, "platform": platform.platform(),
-        "cpu": cpu, "logical cores": os.cpu_count(), "torch threads": torch.get_num_threads(),
-        "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none",
-    }
 
 
 def build_report(out: str | Path, records: list[dict], claims: pd.DataFrame, scale: str, device: str) -> Path:
