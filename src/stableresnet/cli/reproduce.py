@@ -29,9 +29,9 @@ def reproduce(
     out: Path = typer.Option(Path("results/reproduce"), help="Output folder; an existing one is resumed."),
     device: str = DEVICE_OPTION,
     compile: bool = COMPILE_OPTION,
-    workers: int = typer.Option(1, help="Groups of each sweep trained at once, each on one torch thread (and "
-                                        "atlas units, each in a one-thread process); the same numbers. 2 on a "
-                                        "2-core machine."),
+    workers: int = typer.Option(1, help="Units of each experiment (sweep groups, drift blocks, atlas runs) trained "
+                                        "at once, each on one torch thread; the same numbers. 2 on a 2-core "
+                                        "machine."),
 ):
     """Reproduce the paper's figures 1-15 and the beyond-the-paper experiments; HTML report DIR/index.html; resumable."""
     from ..experiments.claims import evaluate_claims, hold_rate_text, verdict_counts
