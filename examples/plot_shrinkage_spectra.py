@@ -13,8 +13,8 @@ is stable exactly where :math:`h |\lambda| \le 2`.
 This example trains the paper's Wine network (20 shrinkage blocks of width 13) at :math:`h = 0.1`
 and :math:`h = 1` as two members of one ensemble, then computes the eigenvalues of every block's
 Jacobian at the test points with ``stableresnet.diagnostics.layer_spectra``. Training is cut to 10 epochs
-(the paper's 50); ``stableresnet diagnose --dataset wine --block shrinkage --step-size 0.1
---step-size 1 --out results/diag`` runs it at the paper's settings with perturbation growth
+(the paper's 50); ``stableresnet diagnose --dataset wine --blocks shrinkage --step-sizes 0.1,1
+--out results/diag`` runs it at the paper's settings with perturbation growth
 (eq. 4) and robust accuracy besides.
 """
 

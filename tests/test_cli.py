@@ -114,7 +114,7 @@ def test_datasets_lists_every_bundled_dataset_with_counts():
 def test_diagnose_trains_with_the_chosen_integrator_and_step_size_policy(tmp_path):
     out = tmp_path / "diag"
     result, text = run("diagnose", "--dataset", "wine", "--integrator", "rk4", "--step-size-policy", "learnable",
-                       "--step-size", 0.1, "--depth", 2, "--epochs", 1, "--samples", 8, "--sigma", 0,
+                       "--step-sizes", 0.1, "--depth", 2, "--epochs", 1, "--samples", 8, "--sigma", 0,
                        "--epsilon", 0, "--pgd-steps", 1, "--out", out)
     assert result.exit_code == 0, text
     record = json.loads((out / "summary.json").read_text())

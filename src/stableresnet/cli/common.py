@@ -208,14 +208,15 @@ def parse_step_sizes(text: str) -> tuple[float, ...]:
         ) from None
 
 
-def renamed_option(value, old_value, name: str, old_name: str, shown: str):
-    """``value`` of option ``name``, or, where given instead, ``old_value`` of its deprecated spelling
-    ``old_name`` with a one-line note on stderr to write ``name shown``; both at once is a mistake."""
-    if old_value is None or (isinstance(old_value, (list, tuple)) and not old_value):
+def renamed_option(value: str | None, old_value: str | None, name: str, old_name: str) -> str | None:
+    """The text of option ``name``, or of its deprecated spelling ``old_name`` where that was given
+    instead, with a one-line note on stderr to write ``name old_value``; both at once is a mistake."""
+    if old_value is None:
         return value
     if value is not None:
         raise ConfigError(f"give {name} or its deprecated spelling {old_name}, not both")
-    errors.print(f"note: {old_name} is deprecated; use {name} {shown}", markup=False, highlight=False, soft_wrap=True)
+    errors.print(f"note: {old_name} is deprecated; use {name} {old_value}", markup=False, highlight=False,
+                 soft_wrap=True)
     return old_value
 
 

@@ -55,7 +55,7 @@ def drift(
         batch_size=batch_size, learning_rate=learning_rate, seed=seed, rows=rows, period=period,
         time_feature=time_feature, init=init,
     )
-    plot_step_sizes = renamed_option(plot_step_sizes, plot_h, "--plot-step-sizes", "--plot-h", plot_h) or "0.1,1"
+    plot_step_sizes = renamed_option(plot_step_sizes, plot_h, "--plot-step-sizes", "--plot-h") or "0.1,1"
     shown_h = [h for h in parse_step_sizes(plot_step_sizes) if h in config.step_sizes] or None
     out = check_output_folder(out or Path("results") / f"drift-{Path(data).stem}", "--out")
     device = resolve_device(device)

@@ -28,7 +28,7 @@ def parse_layers(text: str) -> list[int]:
 @app.command()
 @user_errors
 def propagate(
-    dataset: Optional[str] = typer.Option(None, help="A bundled 2-D dataset: circles, moons, spirals or xor [circles]."),
+    dataset: Optional[str] = typer.Option(None, help="A bundled 2-D dataset: circles, moons, spirals, xor [circles]."),
     data: Optional[str] = typer.Option(None, "--data", hidden=True, help="Deprecated: --dataset."),
     figure: Optional[int] = typer.Option(None, help="Paper figure 2-7; sets block, step size and depth (options given override it)."),
     block: Optional[str] = typer.Option(None, help="plain, shrinkage, batchnorm, antisymmetric or hamiltonian [figure preset, else plain]."),
@@ -65,7 +65,7 @@ def propagate(
     axes_modes = AXES_MODES if axes == "both" else (axes,)
     if axes not in (*AXES_MODES, "both"):
         raise ConfigError(f"unknown axes mode {axes!r}; expected scaled, fixed or both")
-    data = renamed_option(dataset, data, "--dataset", "--data", data) or "circles"
+    data = renamed_option(dataset, data, "--dataset", "--data") or "circles"
     preset = preset_or_none(data)
     config = PropagationConfig(
         block=block if block is not None else base.block,

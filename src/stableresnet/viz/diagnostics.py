@@ -113,3 +113,35 @@ def plot_robust_accuracy(levels: Sequence[float], accuracy: Mapping[str, np.ndar
         ax.set_title(title)
     ax.legend(fontsize="small")
     return figure
+
+
+def plot_diagnosis(spectra, eigenvalues, growth, robustness) -> dict[str, Figure]:
+    """Every figure of ``stableresnet diagnose``, drawn from its tidy tables alone (the CSV files it writes).
+
+    Returns name -> Figure: ``amplification``, ``growth``, ``robustness`` (one panel per perturbation) and
+    ``eigenvalues_BLOCK_hH`` for each block and h.
+    """
+    def label(key):
+        return f"{key[0]} h={key[1]:g}"
+
+    figures = {
+        "amplification": plot_amplification(
+            {label(k): g.sort_values("layer")["max_amplification"].to_numpy()
+             for k, g in spectra.groupby(["block", "step_size"])}),
+        "growth": plot_growth(
+            {label(k) + " (max)": g.sort_values("layer")["max_ratio"].to_numpy()
+             for k, g in growth.groupby(["block", "step_size"])}),
+    }
+    for (block, h), group in eigenvalues.groupby(["block", "step_size"]):
+        values = {f"layer {layer}": (g["real"] + 1j * g["imag"]).to_numpy() for layer, g in group.groupby("layer")}
+        figures[f"eigenvalues_{block}_h{h:g}"] = plot_eigenvalues(values, h, title=f"{block}, h = {h:g}")
+    kinds = list(dict.fromkeys(robustness["perturbation"]))
+    panel = Figure(figsize=(4.5 * len(kinds), 4.0), layout="constrained")
+    for ax, kind in zip(panel.subplots(1, len(kinds), squeeze=False)[0], kinds):
+        rows = robustness[robustness["perturbation"] == kind]
+        curves = {label(k): g.sort_values("level")["accuracy"].to_numpy() for k, g in rows.groupby(["block", "step_size"])}
+        levels = np.sort(rows["level"].unique())
+        plot_robust_accuracy(levels, curves, "σ (standardised units)" if kind == "noise" else "ε (standardised L∞)",
+                             ax=ax, title=kind)
+    figures["robustness"] = panel
+    return figures
