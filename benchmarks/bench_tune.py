@@ -25,7 +25,7 @@ from sklearn.model_selection import GridSearchCV, StratifiedKFold
 from record import default_path, save
 from stableresnet import StableResNetClassifier, StableResNetClassifierCV
 from stableresnet.data import load_dataset, paper_preset
-from stableresnet.experiments.sweep import parse_step_sizes
+from stableresnet.cli.common import parse_step_sizes
 from stableresnet.tuning import select_best
 
 

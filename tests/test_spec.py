@@ -70,3 +70,20 @@ def test_a_bad_training_setting_and_a_bad_grid_are_refused():
     with pytest.raises(ConfigError, match=r"step size h must be a finite number > 0; got nan"):
         check_step_size_grid((0.1, float("nan")))
     assert TrainingSpec(epochs=3).train_config(compile=True).compile
+
+
+def test_every_command_line_option_of_a_setting_says_what_the_spec_says():
+    """The command line derives its options of spec settings from the specs: help text (then a
+    bracketed note on where its default comes from) and, unless a preset rules, the default."""
+    import typer.main
+
+    from stableresnet.cli import app
+
+    settings = set(NETWORK_SETTINGS) | set(TRAINING_SETTINGS)
+    seen = 0
+    for name, command in typer.main.get_command(app).commands.items():
+        for param in command.params:
+            if param.name in settings and not param.hidden:
+                assert param.help.startswith(help_text(param.name).rstrip(".")), (name, param.name, param.help)
+                seen += 1
+    assert seen >= 40  # train, tune, sweep, diagnose, propagate and drift expose most settings

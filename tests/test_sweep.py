@@ -17,10 +17,11 @@ from typer.testing import CliRunner
 from stableresnet import StableResNet, StableResNetClassifier, TrainConfig, evaluate, fit
 from stableresnet.train import predict_logits
 from stableresnet.cli import app
+from stableresnet.cli.common import parse_step_sizes
 from stableresnet.data import DataError, load_dataset, load_table
 from stableresnet.data.uci import WINE_FEATURES, read_verified
 from stableresnet.experiments.sweep import (
-    Group, SweepConfig, TrialData, groups, parse_step_sizes, relative_cost, run_group, run_sweep, sweep_store,
+    Group, SweepConfig, TrialData, groups, relative_cost, run_group, run_sweep, sweep_store,
     trial_seed,
 )
 from stableresnet.experiments.runner import ResultStore

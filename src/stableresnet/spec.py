@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .errors import ConfigError
+from .blocks import VECTOR_FIELDS
 from .init import DEFAULT_INIT, parse_init
 from .model import StableResNet, check_network, member_max_step_sizes
 from .multilevel import coarsen
@@ -34,19 +35,20 @@ class NetworkSpec:
     """One network: ``depth`` blocks :math:`y_{i+1} = y_i + h_i F(y_i)` (eq. 3) of vector field ``block``."""
 
     depth: int = _setting(20, "Residual blocks.")
-    width: int | None = _setting(32, "Block width after a linear lift of the input; None keeps the number of "
-                                     "features (no lift, as in the paper).")
-    block: str = _setting("plain", "Vector field F (stableresnet.VECTOR_FIELDS).")
+    width: int | None = _setting(32, "Block width, after a linear lift of the input; the paper keeps the number "
+                                     "of features (width None: no lift).")
+    block: str = _setting("plain", f"Vector field F: {', '.join(VECTOR_FIELDS)}.")
     step_size: float = _setting(0.1, "Step size h > 0 (h = 1 with the plain block: the vanilla ResNet).")
     activation: str = _setting("relu", "relu or tanh.")
     integrator: str = _setting("euler", "Step rule: euler, heun, midpoint, rk4 or leapfrog (hamiltonian block).")
-    step_size_policy: str = _setting("fixed", "How each block's h_i follows from h: fixed (the paper), learnable "
-                                              "in (0, h_max] or adaptive (h_i = min(h, 1/ρ̂_i)).")
+    step_size_policy: str = _setting("fixed", "Block step sizes h_i: fixed (h, the paper), learnable in (0, h_max] "
+                                              "or adaptive (min(h, 1/ρ̂_i)).")
     max_step_size: float | None = _setting(None, "h_max of the learnable policy (> h) [2h].")
-    levels: int = _setting(1, "Multi-level training: start at depth/2^(L−1) blocks of step 2^(L−1)·h, "
-                              "then double the blocks and halve h; epochs per level.")
-    init: str = _setting(DEFAULT_INIT, "Initial block weights: NAME or NAME:SCALE with NAME glorot, uniform, "
-                                       "normal or depth-scaled.")
+    levels: int = _setting(1, "Multi-level depth: start at depth/2^(L−1) blocks and step 2^(L−1)·h, double the "
+                              "blocks and halve h L−1 times; epochs per level.")
+    init: str = _setting(DEFAULT_INIT, "Initial weights of the blocks' K1, K2: glorot, uniform (U(±0.05), Keras 2's "
+                                       "'uniform'), normal (N(0, 0.05²)) or depth-scaled (Glorot / √depth); NAME:SCALE "
+                                       "sets the gain, bound or σ (glorot:0.5, uniform:0.1).")
 
     def __post_init__(self):
         check_network(self.depth, self.width, self.block, [self.step_size], self.activation, self.integrator)

@@ -23,9 +23,10 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from .. import __version__
 from ..errors import USER_ERRORS, ConfigError, DataError
 from ..data import load_dataset, load_table, paper_preset
-from ..experiments.sweep import estimator_defaults
+from ..spec import defaults, help_text
 from ..train import TrainConfig
 
+SPEC_DEFAULT = object()  # setting_option: the spec's default
 app = typer.Typer(
     help="Residual networks as ODE solvers: explicit step size, shrinkage and batch-norm blocks.",
     no_args_is_help=True,
@@ -36,11 +37,6 @@ app = typer.Typer(
 )
 console = Console()
 errors = Console(stderr=True)
-# Help of the options that several commands share.
-INTEGRATOR_HELP = "Step rule: euler, heun, midpoint, rk4 or leapfrog (hamiltonian block)."
-POLICY_HELP = "Block step sizes: fixed (the paper), learnable or adaptive."
-LEVELS_HELP = ("Multi-level depth: start at depth/2^(L−1) blocks and step 2^(L−1)·h, double the blocks and halve h "
-               "L−1 times; --epochs per level.")
 STEP_SIZES_HELP = "h grid: start:stop:step (stop included) or a list 0.1,0.5,1"
 # Options that several commands share, declared once.
 DATA_OPTION = typer.Option(None, help="CSV or Parquet file with your data.")
@@ -49,9 +45,6 @@ DATASET_OPTION = typer.Option(None, help="A bundled dataset (see `stableresnet d
 TEST_SIZE_OPTION = typer.Option(0.2, help="Test fraction where the data has no official split.")
 ONE_HOT_OPTION = typer.Option(False, help="One-hot encode categorical columns.")
 DEVICE_OPTION = typer.Option("cpu", help="cpu, cuda or auto.")
-INIT_OPTION = typer.Option("glorot", "--init", help="Initial weights of the blocks' K1, K2: glorot, uniform (U(±0.05), "
-                           "Keras 2's 'uniform'), normal (N(0, 0.05²)) or depth-scaled (Glorot / √depth); NAME:SCALE "
-                           "sets the gain, bound or σ (glorot:0.5, uniform:0.1).")
 COMPILE_OPTION = typer.Option(False, "--compile", help="Train through torch.compile, with a fused optimiser (CUDA "
                               "graphs on --device cuda); equal to the eager engine to round-off. On a 2-core CPU, "
                               "Adult's steps ran 1.09-1.45× faster by block, after a compilation of minutes "
@@ -230,22 +223,28 @@ def preset_or_none(dataset: str | None):
         return None
 
 
-def preset_help(what: str, name: str, paper_value: float | None = None) -> str:
-    """Help of a setting taken from the paper preset, else from StableResNetClassifier's default ``name``.
+def setting_option(name: str, *flags: str, default=SPEC_DEFAULT, note: str | None = None):
+    """The option of a spec setting (``stableresnet.spec``): its help as the spec declares it, then
+    ``note`` in brackets; its default the spec's unless ``default`` is given."""
+    value = defaults([name])[name] if default is SPEC_DEFAULT else default
+    text = f"{help_text(name).rstrip('.')} [{note}]." if note else help_text(name)
+    return typer.Option(value, *flags, help=text)
 
-    E.g. "Epochs [paper preset, else the estimator's: 50]."; the commands read the default again when they run.
-    """
-    value = estimator_defaults()[name]
+
+def preset_setting_option(name: str, *flags: str):
+    """The option of a spec setting that follows the paper preset, else the estimator's default (the
+    spec's); None until the command resolves it (``preset_or_estimator``)."""
+    value = defaults([name])[name]
     fallback = "the number of features" if value is None else f"{value:g}"
-    preset = "paper preset" if paper_value is None else f"paper preset: {paper_value:g}"
-    return f"{what} [{preset}, else the estimator's: {fallback}]."
+    paper = f"paper preset: {TrainConfig.learning_rate:g}" if name == "learning_rate" else "paper preset"
+    return setting_option(name, *flags, default=None, note=f"{paper}, else the estimator's: {fallback}")
 
 
 def preset_or_estimator(preset, **given) -> dict:
     """Each given setting (depth, width, epochs, batch_size, learning_rate; None where not given): the value
-    given, else the paper preset's, else StableResNetClassifier's default. The paper gives no learning rate:
-    with a preset it is TrainConfig's 1e-3, Keras' default."""
-    estimator = estimator_defaults()
+    given, else the paper preset's, else the estimator's default (the spec's). The paper gives no learning
+    rate: with a preset it is TrainConfig's 1e-3, Keras' default."""
+    estimator = defaults()
 
     def fallback(name):
         if preset is None:
@@ -256,11 +255,19 @@ def preset_or_estimator(preset, **given) -> dict:
 
 
 # Network and training settings that follow the paper preset, else the estimator (see preset_or_estimator).
-DEPTH_OPTION = typer.Option(None, help=preset_help("Residual blocks", "depth"))
-WIDTH_OPTION = typer.Option(None, help=preset_help("Block width", "width"))
-EPOCHS_OPTION = typer.Option(None, help=preset_help("Epochs", "epochs"))
-BATCH_SIZE_OPTION = typer.Option(None, help=preset_help("Mini-batch size", "batch_size"))
-LEARNING_RATE_OPTION = typer.Option(None, "--lr", help=preset_help("Learning rate", "learning_rate", TrainConfig.learning_rate))
+DEPTH_OPTION = preset_setting_option("depth")
+WIDTH_OPTION = preset_setting_option("width")
+EPOCHS_OPTION = preset_setting_option("epochs")
+BATCH_SIZE_OPTION = preset_setting_option("batch_size")
+LEARNING_RATE_OPTION = preset_setting_option("learning_rate", "--lr")
+# Settings with the spec's default everywhere.
+ACTIVATION_OPTION = setting_option("activation")
+OPTIMIZER_OPTION = setting_option("optimizer")
+INTEGRATOR_OPTION = setting_option("integrator")
+POLICY_OPTION = setting_option("step_size_policy")
+LEVELS_OPTION = setting_option("levels")
+SMOOTHNESS_OPTION = setting_option("smoothness")
+INIT_OPTION = setting_option("init", "--init")
 
 
 def beyond_label(integrator: str, step_size_policy: str, levels: int) -> str:

@@ -14,10 +14,11 @@ from ..errors import ConfigError
 from ..files import check_output_folder
 from ..init import parse_init
 from .common import (
-    BATCH_SIZE_OPTION, DATASET_OPTION, DATA_OPTION, DEPTH_OPTION, DEVICE_OPTION, EPOCHS_OPTION, INIT_OPTION,
-    INTEGRATOR_HELP, LEARNING_RATE_OPTION, ONE_HOT_OPTION, POLICY_HELP, STEP_SIZES_HELP, TARGET_OPTION,
-    TEST_SIZE_OPTION, WIDTH_OPTION, app, check_data_source, console, epoch_progress, initial_signal_line,
-    parse_step_sizes, preset_or_estimator, preset_or_none, renamed_option, resolve_device, user_errors,
+    ACTIVATION_OPTION, BATCH_SIZE_OPTION, DATASET_OPTION, DATA_OPTION, DEPTH_OPTION, DEVICE_OPTION, EPOCHS_OPTION,
+    INIT_OPTION, INTEGRATOR_OPTION, LEARNING_RATE_OPTION, ONE_HOT_OPTION, POLICY_OPTION, STEP_SIZES_HELP,
+    TARGET_OPTION, TEST_SIZE_OPTION, WIDTH_OPTION, app, check_data_source, console, epoch_progress,
+    initial_signal_line, parse_step_sizes, preset_or_estimator, preset_or_none, renamed_option, resolve_device,
+    user_errors,
 )
 
 
@@ -39,9 +40,9 @@ def diagnose(
     epochs: Optional[int] = EPOCHS_OPTION,
     batch_size: Optional[int] = BATCH_SIZE_OPTION,
     learning_rate: Optional[float] = LEARNING_RATE_OPTION,
-    activation: str = typer.Option("relu", help="relu or tanh."),
-    integrator: str = typer.Option("euler", help=INTEGRATOR_HELP),
-    step_size_policy: str = typer.Option("fixed", help=POLICY_HELP),
+    activation: str = ACTIVATION_OPTION,
+    integrator: str = INTEGRATOR_OPTION,
+    step_size_policy: str = POLICY_OPTION,
     seed: Optional[int] = typer.Option(None, help="Seed of split and initialisation [a --model's own, else 0]."),
     samples: int = typer.Option(256, help="Test rows (a seeded subset) for spectra and perturbation growth."),
     sigma: list[float] = typer.Option([0.0, 0.1, 0.2, 0.5, 1.0], help="Gaussian noise levels (standardised units)."),

@@ -12,7 +12,7 @@ from rich.table import Table
 from ..files import check_output_folder, write_atomically
 from .common import (
     COMPILE_OPTION, DEVICE_OPTION, INIT_OPTION, STEP_SIZES_HELP, app, console, parse_step_sizes, renamed_option,
-    resolve_device, unit_progress, user_errors,
+    resolve_device, setting_option, unit_progress, user_errors,
 )
 from .sweep import print_summary
 
@@ -25,11 +25,11 @@ def drift(
     blocks: str = typer.Option("plain,shrinkage,batchnorm", help="Comma-separated blocks."),
     step_sizes: str = typer.Option("0.1,1", help=f"{STEP_SIZES_HELP}."),
     trials: int = typer.Option(5, help="Trials (seeds) per (block, h) [paper: 5]."),
-    depth: int = typer.Option(128, help="Residual blocks [paper: 128]."),
-    width: int = typer.Option(32, help="Block width [paper: 32]."),
-    epochs: int = typer.Option(100, help="Epochs [paper: 100]."),
-    batch_size: int = typer.Option(100_000, help="Mini-batch size [paper: 100000]."),
-    learning_rate: float = typer.Option(1e-3, "--lr", help="Adam learning rate."),
+    depth: int = setting_option("depth", default=128, note="paper: 128"),
+    width: int = setting_option("width", default=32, note="paper: 32"),
+    epochs: int = setting_option("epochs", default=100, note="paper: 100"),
+    batch_size: int = setting_option("batch_size", default=100_000, note="paper: 100000"),
+    learning_rate: float = setting_option("learning_rate", "--lr", default=1e-3, note="the paper's Keras default"),
     rows: int = typer.Option(1_000_000, help="Rows of synthetic-btc (drawn with --seed)."),
     period: str = typer.Option("month", help="month or week (elec2: 28 or 7 days)."),
     time_feature: bool = typer.Option(False, help="Use the time stamp as a feature (months since start)."),

@@ -12,8 +12,9 @@ from rich.table import Table
 from ..files import check_output_folder
 from ..errors import ConfigError
 from .common import (
-    DEVICE_OPTION, INIT_OPTION, INTEGRATOR_HELP, LEVELS_HELP, POLICY_HELP, app, beyond_label, console, epoch_progress,
-    initial_signal_line, preset_or_none, renamed_option, resolve_device, user_errors,
+    ACTIVATION_OPTION, DEVICE_OPTION, INIT_OPTION, INTEGRATOR_OPTION, LEVELS_OPTION, POLICY_OPTION, app,
+    beyond_label, console, epoch_progress, initial_signal_line, preset_or_none, renamed_option, resolve_device,
+    setting_option, user_errors,
 )
 
 
@@ -31,15 +32,15 @@ def propagate(
     dataset: Optional[str] = typer.Option(None, help="A bundled 2-D dataset: circles, moons, spirals, xor [circles]."),
     data: Optional[str] = typer.Option(None, "--data", hidden=True, help="Deprecated: --dataset."),
     figure: Optional[int] = typer.Option(None, help="Paper figure 2-7; sets block, step size and depth (options given override it)."),
-    block: Optional[str] = typer.Option(None, help="plain, shrinkage, batchnorm, antisymmetric or hamiltonian [figure preset, else plain]."),
-    step_size: Optional[float] = typer.Option(None, "--step-size", "-h", help="Step size h > 0 [figure preset, else 1]."),
-    depth: Optional[int] = typer.Option(None, help="Residual blocks [figure preset, else the paper's 100]."),
+    block: Optional[str] = setting_option("block", default=None, note="figure preset, else plain"),
+    step_size: Optional[float] = setting_option("step_size", "--step-size", "-h", default=None, note="figure preset, else 1"),
+    depth: Optional[int] = setting_option("depth", default=None, note="figure preset, else the paper's 100"),
     layers: Optional[str] = typer.Option(None, help="Grid layers, e.g. 0,5,10 [0, 5, then every ceil(depth/10)-th]."),
     axes: str = typer.Option("both", help="Axes of grids and animations: scaled, fixed or both."),
-    epochs: Optional[int] = typer.Option(None, help="Epochs [paper preset: 100]."),
-    batch_size: Optional[int] = typer.Option(None, help="Mini-batch size [paper preset: 32]."),
-    learning_rate: float = typer.Option(1e-3, "--lr", help="Learning rate (Adam)."),
-    activation: str = typer.Option("relu", help="relu or tanh."),
+    epochs: Optional[int] = setting_option("epochs", default=None, note="paper preset: 100"),
+    batch_size: Optional[int] = setting_option("batch_size", default=None, note="paper preset: 32"),
+    learning_rate: float = setting_option("learning_rate", "--lr", default=1e-3, note="the paper's Keras default"),
+    activation: str = ACTIVATION_OPTION,
     n_samples: int = typer.Option(500, help="Training points (and as many test points)."),
     noise: float = typer.Option(0.1, help="Noise of the synthetic data."),
     seed: int = typer.Option(0, help="Seed of data, initialisation and mini-batch order."),
@@ -48,9 +49,9 @@ def propagate(
     frames: Optional[int] = typer.Option(None, help="Animation frames: this many layers evenly spread [every layer]."),
     out: Path = typer.Option(Path("propagation"), help="Folder for figures, animations and layers.csv."),
     device: str = DEVICE_OPTION,
-    integrator: str = typer.Option("euler", help=INTEGRATOR_HELP),
-    step_size_policy: str = typer.Option("fixed", help=POLICY_HELP),
-    levels: int = typer.Option(1, help=LEVELS_HELP),
+    integrator: str = INTEGRATOR_OPTION,
+    step_size_policy: str = POLICY_OPTION,
+    levels: int = LEVELS_OPTION,
     init: str = INIT_OPTION,
     n_test: Optional[int] = typer.Option(None, help="Test points [as many as --n-samples]."),
 ):

@@ -9,17 +9,17 @@ import numpy as np
 import typer
 from rich.table import Table
 
-from ..experiments.sweep import SweepConfig, estimator_defaults
+from ..experiments.sweep import SweepConfig
 from ..files import check_output_folder, write_atomically
 from ..errors import ConfigError
 from .common import (
-    COMPILE_OPTION, DATASET_OPTION, DATA_OPTION, DEVICE_OPTION, INIT_OPTION, INTEGRATOR_HELP, LEVELS_HELP,
-    ONE_HOT_OPTION, POLICY_HELP, STEP_SIZES_HELP, TARGET_OPTION, TEST_SIZE_OPTION, app, check_data_source, console,
-    errors, parse_step_sizes, resolve_device, unit_progress, user_errors,
+    BATCH_SIZE_OPTION, COMPILE_OPTION, DATASET_OPTION, DATA_OPTION, DEPTH_OPTION, DEVICE_OPTION, EPOCHS_OPTION,
+    INIT_OPTION, INTEGRATOR_OPTION, LEARNING_RATE_OPTION, LEVELS_OPTION, ONE_HOT_OPTION, POLICY_OPTION,
+    STEP_SIZES_HELP, TARGET_OPTION, TEST_SIZE_OPTION, WIDTH_OPTION, app, check_data_source, console, errors,
+    parse_step_sizes, resolve_device, unit_progress, user_errors,
 )
 
 # For the help text only; a sweep reads the estimator's defaults again when it runs.
-ESTIMATOR = estimator_defaults()
 
 
 @app.command()
@@ -33,17 +33,11 @@ def sweep(
         None, help=f"{STEP_SIZES_HELP} [paper preset, else the paper's grid 0.1:1.0:0.1]."),
     trials: Optional[int] = typer.Option(None, help="Trials per (block, h) [paper preset, else the paper's 10]."),
     preset: str = typer.Option("paper", help="Hyper-parameter preset of the bundled datasets; only 'paper' exists."),
-    depth: Optional[int] = typer.Option(
-        None, help=f"Residual blocks [paper preset, else the estimator's {ESTIMATOR['depth']}]."),
-    width: Optional[int] = typer.Option(None, help="Block width [paper preset, else the estimator's: "
-                                                   f"{ESTIMATOR['width'] or 'the number of features'}]."),
-    epochs: Optional[int] = typer.Option(
-        None, help=f"Epochs [paper preset, else the estimator's {ESTIMATOR['epochs']}]."),
-    batch_size: Optional[int] = typer.Option(
-        None, help=f"Mini-batch size [paper preset, else the estimator's {ESTIMATOR['batch_size']}]."),
-    learning_rate: Optional[float] = typer.Option(
-        None, "--lr", help=f"Learning rate [paper preset: {SweepConfig.learning_rate:g}, else the estimator's "
-                           f"{ESTIMATOR['learning_rate']:g}]."),
+    depth: Optional[int] = DEPTH_OPTION,
+    width: Optional[int] = WIDTH_OPTION,
+    epochs: Optional[int] = EPOCHS_OPTION,
+    batch_size: Optional[int] = BATCH_SIZE_OPTION,
+    learning_rate: Optional[float] = LEARNING_RATE_OPTION,
     seed: int = typer.Option(
         0, help="Sweep seed; trial t's seed (its split, initialisation, batch order) derives from it."),
     test_size: float = TEST_SIZE_OPTION,
@@ -51,15 +45,15 @@ def sweep(
     members_per_group: int = typer.Option(100, help="Members trained together in one batched model."),
     out: Optional[Path] = typer.Option(None, help="Results folder [results/sweep-DATASET, or sweep-STEM of --data]."),
     device: str = DEVICE_OPTION,
-    integrator: str = typer.Option("euler", help=INTEGRATOR_HELP),
-    step_size_policy: str = typer.Option("fixed", help=POLICY_HELP),
+    integrator: str = INTEGRATOR_OPTION,
+    step_size_policy: str = POLICY_OPTION,
     robustness: bool = typer.Option(False, help="Add per member: stability constant c, largest block amplification (|1+hλ| for Euler), accuracy "
                                           "under noise σ=0.1 and FGSM/PGD ε=0.1 (slower)."),
     backend: str = typer.Option("local", help="local (this process) or ray (one Ray task per group)."),
     address: Optional[str] = typer.Option(None, help="Ray cluster address [start a local Ray]."),
     workers: int = typer.Option(1, help="Groups trained at once on this machine (local backend), each on one "
                                         "thread, costliest first; the same table. 2 on a 2-core machine."),
-    levels: int = typer.Option(1, help=LEVELS_HELP),
+    levels: int = LEVELS_OPTION,
     compile: bool = COMPILE_OPTION,
     init: str = INIT_OPTION,
 ):

@@ -17,9 +17,10 @@ from ..serialization import save_model
 from ..spec import NetworkSpec, TrainingSpec, build_network
 from ..train import evaluate
 from .common import (
-    BATCH_SIZE_OPTION, DATASET_OPTION, DATA_OPTION, DEPTH_OPTION, DEVICE_OPTION, EPOCHS_OPTION, INIT_OPTION, INTEGRATOR_HELP,
-    LEARNING_RATE_OPTION, LEVELS_HELP, ONE_HOT_OPTION, POLICY_HELP, TARGET_OPTION, TEST_SIZE_OPTION, WIDTH_OPTION,
-    app, beyond_label, console, epoch_progress, load_data_source, preset_or_estimator, preset_or_none, resolve_device,
+    ACTIVATION_OPTION, BATCH_SIZE_OPTION, DATASET_OPTION, DATA_OPTION, DEPTH_OPTION, DEVICE_OPTION, EPOCHS_OPTION,
+    INIT_OPTION, INTEGRATOR_OPTION, LEARNING_RATE_OPTION, LEVELS_OPTION, ONE_HOT_OPTION, OPTIMIZER_OPTION,
+    POLICY_OPTION, SMOOTHNESS_OPTION, TARGET_OPTION, TEST_SIZE_OPTION, WIDTH_OPTION, app, beyond_label, console,
+    epoch_progress, load_data_source, preset_or_estimator, preset_or_none, resolve_device, setting_option,
     user_errors,
 )
 
@@ -30,24 +31,24 @@ def train(
     data: Optional[Path] = DATA_OPTION,
     target: Optional[str] = TARGET_OPTION,
     dataset: Optional[str] = DATASET_OPTION,
-    block: str = typer.Option("plain", help="Vector field: plain, shrinkage, batchnorm, antisymmetric or hamiltonian."),
-    step_size: float = typer.Option(0.1, "--step-size", "-h", help="Step size h > 0 (h = 1: vanilla ResNet)."),
+    block: str = setting_option("block"),
+    step_size: float = setting_option("step_size", "--step-size", "-h"),
     depth: Optional[int] = DEPTH_OPTION,
     width: Optional[int] = WIDTH_OPTION,
     epochs: Optional[int] = EPOCHS_OPTION,
     batch_size: Optional[int] = BATCH_SIZE_OPTION,
     learning_rate: Optional[float] = LEARNING_RATE_OPTION,
-    optimizer: str = typer.Option("adam", help="adam or sgd."),
-    activation: str = typer.Option("relu", help="relu or tanh."),
+    optimizer: str = OPTIMIZER_OPTION,
+    activation: str = ACTIVATION_OPTION,
     seed: int = typer.Option(0, help="Seed of split, initialisation and mini-batch order."),
     test_size: float = TEST_SIZE_OPTION,
     one_hot: bool = ONE_HOT_OPTION,
     save: Optional[Path] = typer.Option(None, help="Write the trained model here (safetensors)."),
     device: str = DEVICE_OPTION,
-    integrator: str = typer.Option("euler", help=INTEGRATOR_HELP),
-    step_size_policy: str = typer.Option("fixed", help=POLICY_HELP),
-    smoothness: float = typer.Option(0.0, help="λ of the inter-layer penalty λ Σ‖K_{i+1} − K_i‖² [0: off]."),
-    levels: int = typer.Option(1, help=LEVELS_HELP),
+    integrator: str = INTEGRATOR_OPTION,
+    step_size_policy: str = POLICY_OPTION,
+    smoothness: float = SMOOTHNESS_OPTION,
+    levels: int = LEVELS_OPTION,
     init: str = INIT_OPTION,
 ):
     """Train one network and print its train and test accuracy."""

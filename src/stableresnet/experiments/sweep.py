@@ -69,11 +69,6 @@ PAPER_TRIALS = 10
 ESTIMATOR_SETTINGS = ("depth", "width", "epochs", "batch_size", "learning_rate", "optimizer", "activation")
 
 
-def estimator_defaults() -> dict:
-    """The estimator's defaults of ``ESTIMATOR_SETTINGS``, as the specs declare them."""
-    return defaults(ESTIMATOR_SETTINGS)
-
-
 def file_sha256(path: str | Path) -> str:
     """Hex SHA-256 of a file's bytes."""
     digest = hashlib.sha256()
@@ -151,11 +146,11 @@ class SweepConfig:
 
     @classmethod
     def from_estimator_defaults(cls, dataset: str, **overrides) -> SweepConfig:
-        """For data without a paper preset: ``estimator_defaults()``, the paper's h grid 0.1:1.0:0.1 and
-        10 trials, then overrides."""
+        """For data without a paper preset: the estimator's defaults (``spec.defaults``) of
+        ``ESTIMATOR_SETTINGS``, the paper's h grid 0.1:1.0:0.1 and 10 trials, then overrides."""
         return cls._with_overrides({
             "dataset": dataset, "blocks": BLOCKS, "step_sizes": PAPER_STEP_SIZES, "trials": PAPER_TRIALS,
-            **estimator_defaults(),
+            **defaults(ESTIMATOR_SETTINGS),
         }, overrides)
 
     @classmethod
@@ -199,22 +194,6 @@ class SweepConfig:
                     ("data_file", None), ("target", None), ("data_sha256", None), ("test_size", 0.2),
                     ("one_hot", False), ("init", DEFAULT_INIT))
         return {k: v for k, v in record.items() if (k, v) not in defaults}
-
-
-def parse_step_sizes(text: str) -> tuple[float, ...]:
-    """'0.1:1.0:0.1' (start:stop:step, stop included) or '0.1,0.5,1' -> a tuple of floats."""
-    try:
-        if ":" in text:
-            start, stop, step = (float(part) for part in text.split(":"))
-            if step <= 0 or stop < start:
-                raise ValueError
-            count = int(np.floor((stop - start) / step + 1e-9)) + 1
-            return tuple(round(start + i * step, 10) for i in range(count))
-        return tuple(float(part) for part in text.split(",") if part.strip())
-    except ValueError:
-        raise ConfigError(
-            f"cannot read step sizes {text!r}; expected start:stop:step (e.g. 0.1:1.0:0.1) or a list (0.1,0.5,1)"
-        ) from None
 
 
 def trial_seed(sweep_seed: int, trial: int) -> int:
