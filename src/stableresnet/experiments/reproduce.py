@@ -31,12 +31,12 @@ from ..errors import ConfigError
 from ..files import write_atomically
 from .runner import RunOptions, run_options
 from .pictures import member_numbers, propagation_config
-from .specs import SCALES, SPEC_PATH, SWEEP_KEYS, Experiment, read_specs
+from .specs import SCALES, SPEC_PATH, SWEEP_KEYS, FigureSpec, read_specs
 from .sweep import SweepConfig, run_sweep
 
 
 
-def load_specs(scale: str = "quick", path: str | Path = SPEC_PATH) -> list[Experiment]:
+def load_specs(scale: str = "quick", path: str | Path = SPEC_PATH) -> list[FigureSpec]:
     """Read and validate the experiment specs (``specs.read_specs``, then each kind's config is built
     once so that bad values fail before anything runs); ConfigError names the figure and the problem."""
     experiments = read_specs(scale, path)
@@ -45,7 +45,7 @@ def load_specs(scale: str = "quick", path: str | Path = SPEC_PATH) -> list[Exper
     return experiments
 
 
-def _validate(experiment: Experiment, source: str) -> None:
+def _validate(experiment: FigureSpec, source: str) -> None:
     """Build the engine's config once so that bad values fail before anything runs."""
     try:
         KINDS[experiment.kind].config(experiment.settings)
@@ -359,11 +359,11 @@ KINDS = {"data": DataKind, "propagation": PropagationKind, "sweep": SweepKind, "
 
 
 def run_reproduce(
-    experiments: list[Experiment],
+    experiments: list[FigureSpec],
     out: str | Path,
     scale: str,
     options: RunOptions | None = None,
-    on_start: Callable[[Experiment, int, int], Callable] | None = None,
+    on_start: Callable[[FigureSpec, int, int], Callable] | None = None,
     **option_values,
 ) -> list[dict]:
     """Run each experiment not already done into ``out``; returns every figure's done record.

@@ -110,13 +110,25 @@ class UnitContext:
 class Experiment(Protocol):
     """What an experiment declares; `execute` does the rest. It must pickle (Ray sends it to workers)."""
 
-    tables: tuple[str, ...]  # the names of the tables one unit writes
-
     def units(self) -> list[Unit]:
         """Every unit, in the canonical order of the assembled tables."""
 
     def run_unit(self, unit: Unit, context: UnitContext) -> dict[str, pd.DataFrame]:
-        """Train one unit; its tables by name (``tables``), one row per member."""
+        """Train one unit; its records by name (a `ResultStore`'s tables), one row per member."""
+
+
+class Store(Protocol):
+    """Where an experiment's records live (`ResultStore`, or an experiment's own layout)."""
+
+    folder: Path
+
+    def is_done(self, unit: Unit) -> bool: ...
+
+    def checkpoint(self, unit: Unit) -> Checkpoint | None: ...
+
+    def save(self, unit: Unit, records: dict) -> None: ...
+
+    def load(self, units: list[Unit]) -> dict: ...
 
 
 class RunIncomplete(RuntimeError):
@@ -188,8 +200,8 @@ class ResultStore:
                 for name in self.tables}
 
 
-def execute(experiment: Experiment, store: ResultStore, options: RunOptions = RunOptions()) -> dict[str, pd.DataFrame]:
-    """Train every unit of ``experiment`` not yet in ``store``; returns all its tables from the store."""
+def execute(experiment: Experiment, store: Store, options: RunOptions = RunOptions()) -> dict:
+    """Train every unit of ``experiment`` not yet in ``store``; returns all its records from the store."""
     units = experiment.units()
     pending = [unit for unit in units if not store.is_done(unit)]
     if options.backend == "ray" and pending:
@@ -205,7 +217,7 @@ def execute(experiment: Experiment, store: ResultStore, options: RunOptions = Ru
     return store.load(units)
 
 
-def _one_after_another(experiment: Experiment, pending: list[Unit], store: ResultStore, options: RunOptions) -> None:
+def _one_after_another(experiment: Experiment, pending: list[Unit], store: Store, options: RunOptions) -> None:
     threads = torch.get_num_threads()
     if options.threads is not None:
         torch.set_num_threads(options.threads)
@@ -222,7 +234,7 @@ class _UnitStopped(Exception):
     """Raised in a worker thread at an epoch's end once the run has been stopped."""
 
 
-def _in_threads(experiment: Experiment, pending: list[Unit], store: ResultStore, options: RunOptions) -> None:
+def _in_threads(experiment: Experiment, pending: list[Unit], store: Store, options: RunOptions) -> None:
     """Train ``pending`` ``options.workers`` units at a time, costliest first, in threads of one torch thread each.
 
     One torch thread per unit puts the units, not one unit's small ops, on the cores: on a 2-core
@@ -281,7 +293,7 @@ def run_unit(experiment: Experiment, unit: Unit, device: str, compile: bool) -> 
     return experiment.run_unit(unit, UnitContext(device, compile))
 
 
-def _on_ray(experiment: Experiment, pending: list[Unit], store: ResultStore, options: RunOptions) -> list[Unit]:
+def _on_ray(experiment: Experiment, pending: list[Unit], store: Store, options: RunOptions) -> list[Unit]:
     """Run ``pending`` as Ray tasks, saving each as it completes; returns the units that failed.
 
     Without an address a local Ray is started for the run and shut down after it. Each task asks

@@ -48,7 +48,7 @@ KIND_KEYS = {
 
 
 @dataclass(frozen=True)
-class Experiment:
+class FigureSpec:
     """One figure: its kind and the settings resolved for one scale."""
 
     figure: str
@@ -65,7 +65,7 @@ class Experiment:
         return f"{self.kind}-{digest[:12]}"
 
 
-def read_specs(scale: str = "quick", path: str | Path = SPEC_PATH) -> list[Experiment]:
+def read_specs(scale: str = "quick", path: str | Path = SPEC_PATH) -> list[FigureSpec]:
     """Read the experiment specs at ``scale``, each kind's keys checked (its values are checked by
     ``reproduce.load_specs``); ConfigError names the figure and the problem."""
     if scale not in SCALES:
@@ -89,11 +89,11 @@ def read_specs(scale: str = "quick", path: str | Path = SPEC_PATH) -> list[Exper
         unknown = set(settings) - KIND_KEYS[kind]
         if unknown:
             raise ConfigError(f"{path.name} [{figure}]: unknown setting(s) {sorted(unknown)} for kind {kind!r}")
-        experiments.append(Experiment(figure, title, kind, settings, note))
+        experiments.append(FigureSpec(figure, title, kind, settings, note))
     return experiments
 
 
-def select(experiments: list[Experiment], only: str | None) -> list[Experiment]:
+def select(experiments: list[FigureSpec], only: str | None) -> list[FigureSpec]:
     """Keep the figures named in ``only`` ("fig2,fig9"); when None, all but the optional ones
     (``optional = true``: the atlas), which run only when named."""
     if not only:
