@@ -27,7 +27,7 @@ from sklearn.model_selection import train_test_split
 from ..errors import DataError
 from .schema import InputColumn, InputSchema
 
-__all__ = ["DataError", "Dataset", "build_dataset"]  # DataError lives in .schema, the lowest layer
+__all__ = ["DataError", "Dataset", "build_dataset"]  # DataError lives in stableresnet.errors
 
 
 @dataclass(frozen=True, eq=False)
