@@ -139,7 +139,8 @@ def _atlas_summary(table: pd.DataFrame, chosen: dict, unmet: list[dict], extra: 
     wide = table.assign(cell=table["k"].astype(str) + "/" + table["n"].astype(str)).pivot(
         index="setup", columns="statement", values="cell").reindex(list(dict.fromkeys(table["setup"])))
     if "start" in table:  # how each set-up's networks start (atlas.initial_state); older tables lack it
-        wide["at initialisation"] = table.drop_duplicates("setup").set_index("setup")["start"].fillna("").replace("", "ok")
+        start = table.drop_duplicates("setup").set_index("setup")["start"].astype(object)  # all-NaN reads as float
+        wide["at initialisation"] = start.where(start.notna(), "").replace("", "ok")
     parts += ["<h3>The whole atlas (seeds where each statement holds)</h3>", _table(wide.reset_index())]
     if "start" in table:
         parts.append("<p class='note'>“At initialisation”: figures whose median network starts collapsed (its "
