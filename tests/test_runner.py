@@ -82,3 +82,19 @@ def test_a_toy_experiment_gets_the_commands_progress_lines(tmp_path, capsys):
         execute(Squares(3), store(tmp_path, 3), options)
     lines = re.findall(r"^\[\s*\d+\.\d s\] done: (.*)$", capsys.readouterr().out, flags=re.MULTILINE)
     assert lines == ["unit 1/3 square of 0", "unit 2/3 square of 1", "unit 3/3 square of 2"]
+
+
+def test_the_runner_sets_torchs_thread_count_while_units_train_and_gives_it_back(tmp_path):
+    seen = []
+
+    class Counting(Squares):
+        def run_unit(self, unit, context):
+            seen.append(torch.get_num_threads())
+            return super().run_unit(unit, context)
+
+    threads = torch.get_num_threads()
+    execute(Counting(2), store(tmp_path, 2), RunOptions(threads=1))
+    assert seen == [1, 1] and torch.get_num_threads() == threads
+    with pytest.raises(ConfigError, match="--threads must be an integer ≥ 1; got 0"):
+        RunOptions(threads=0)
+
