@@ -94,14 +94,6 @@ def help_text(name: str) -> str:
                 if f.name == name)
 
 
-def split_settings(settings: dict) -> tuple[dict, dict, dict]:
-    """``settings`` cut into the network spec's, the training spec's and the rest."""
-    network = {k: v for k, v in settings.items() if k in NETWORK_SETTINGS}
-    training = {k: v for k, v in settings.items() if k in TRAINING_SETTINGS}
-    rest = {k: v for k, v in settings.items() if k not in NETWORK_SETTINGS and k not in TRAINING_SETTINGS}
-    return network, training, rest
-
-
 def check_step_size_grid(step_sizes: Sequence[float]) -> None:
     """A grid of h (a sweep's, drift's, the CV search's): at least one value, each finite and > 0."""
     if not len(step_sizes):

@@ -126,10 +126,10 @@ class SweepConfig:
             self.network(block)
         self.training()
 
-    def network(self, block: str, step_size: float | None = None) -> NetworkSpec:
-        """The network spec of this sweep's ``block`` members (at ``step_size``, else the grid's first h)."""
-        return NetworkSpec(self.depth, self.width, block, self.step_sizes[0] if step_size is None else step_size,
-                           self.activation, self.integrator, self.step_size_policy, levels=self.levels, init=self.init)
+    def network(self, block: str) -> NetworkSpec:
+        """The network spec of this sweep's ``block`` members (at the grid's first h; each member has its own)."""
+        return NetworkSpec(self.depth, self.width, block, self.step_sizes[0], self.activation, self.integrator,
+                           self.step_size_policy, levels=self.levels, init=self.init)
 
     def training(self) -> TrainingSpec:
         return TrainingSpec(self.optimizer, self.learning_rate, self.epochs, self.batch_size)
