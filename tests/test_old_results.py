@@ -4,6 +4,8 @@ The fixtures were made by that commit's code: a Wine sweep (2 blocks × 2 h × 2
 an Elec2 drift run (2 blocks), and a model file saved by ``stableresnet train`` with the class
 probabilities that commit's ``StableResNetClassifier.load(...).predict_proba`` gave on Wine's test split.
 Here a finished unit is deleted, as a killed run leaves it, and today's code resumes the folder.
+The unit trained again steps with today's fused Adam (``train.KERNELS``), which rounds differently
+from that commit's foreach Adam: its numbers are compared to a stated tolerance, the kept ones exactly.
 """
 
 import shutil
@@ -18,6 +20,8 @@ from stableresnet.experiments.drift import DriftConfig, run_drift
 from stableresnet.experiments.sweep import SweepConfig, run_sweep
 
 BEFORE = Path(__file__).parent / "fixtures" / "before-runner"
+# Round-off of another Adam kernel after a few hundred float32 steps (CSV values carry 6-7 digits anyway).
+TOLERANCE = {"check_exact": False, "rtol": 1e-5, "atol": 1e-6}
 
 
 def copy_of(name: str, tmp_path: Path) -> Path:
@@ -36,7 +40,12 @@ def test_a_sweep_folder_from_before_resumes_its_missing_group_to_the_same_table(
     assert trained == ["batchnorm-t1h0.1-t1h1"]
     assert {p.name: p.stat().st_mtime_ns for p in (folder / "groups").glob("*.csv") if p.name in kept} == kept
     before = pd.read_csv(BEFORE / "sweep" / "results.csv")
-    pd.testing.assert_frame_equal(table.drop(columns="seconds"), before.drop(columns="seconds"), check_exact=True)
+    retrained = (table["block"] == "batchnorm") & (table["trial"] == 1)
+    assert retrained.sum() == 2
+    pd.testing.assert_frame_equal(table[~retrained].drop(columns="seconds"), before[~retrained].drop(columns="seconds"),
+                                  check_exact=True)
+    pd.testing.assert_frame_equal(table[retrained].drop(columns="seconds"), before[retrained].drop(columns="seconds"),
+                                  **TOLERANCE)
 
 
 def test_a_drift_folder_from_before_resumes_its_missing_block_to_the_same_tables(tmp_path):
@@ -52,7 +61,7 @@ def test_a_drift_folder_from_before_resumes_its_missing_block_to_the_same_tables
         before = pd.concat([pd.read_csv(BEFORE / "drift" / "blocks" / f"{block}-{table}.csv")
                             for block in ("plain", "shrinkage")], ignore_index=True)
         pd.testing.assert_frame_equal(getattr(result, table).drop(columns="seconds", errors="ignore"),
-                                      before.drop(columns="seconds", errors="ignore"), check_exact=True)
+                                      before.drop(columns="seconds", errors="ignore"), **TOLERANCE)
 
 
 def test_a_model_file_from_before_loads_and_predicts_as_it_did():

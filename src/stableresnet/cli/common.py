@@ -45,7 +45,7 @@ DATASET_OPTION = typer.Option(None, help="A bundled dataset (see `stableresnet d
 TEST_SIZE_OPTION = typer.Option(0.2, help="Test fraction where the data has no official split.")
 ONE_HOT_OPTION = typer.Option(False, help="One-hot encode categorical columns.")
 DEVICE_OPTION = typer.Option("cpu", help="cpu, cuda or auto.")
-COMPILE_OPTION = typer.Option(False, "--compile", help="Train through torch.compile, with a fused optimiser (CUDA "
+COMPILE_OPTION = typer.Option(False, "--compile", help="Train through torch.compile (CUDA "
                               "graphs on --device cuda); equal to the eager engine to round-off. On a 2-core CPU, "
                               "Adult's steps ran 1.09-1.45× faster by block, after a compilation of minutes "
                               "(seconds once cached): it pays only for long runs.")
