@@ -168,10 +168,10 @@ def test_a_killed_atlas_resumes_to_the_same_table(uninterrupted, tmp_path, monke
 
     monkeypatch.setattr(atlas_module, "_run_figure", dies_after_the_first_setup)
     with pytest.raises(KeyboardInterrupt):
-        run_atlas(tiny_config(), tmp_path)
+        run_atlas(tiny_config(), tmp_path, workers=1)
     assert not (tmp_path / "atlas.csv").exists()
     monkeypatch.setattr(atlas_module, "_run_figure", lambda *a, **k: calls.append(a[1].key) or real(*a, **k))
-    resumed = run_atlas(tiny_config(), tmp_path)
+    resumed = run_atlas(tiny_config(), tmp_path, workers=1)
     assert calls.count(calls[0]) == 6  # the finished set-up was not trained again
     pd.testing.assert_frame_equal(resumed.table.drop(columns="seconds"),
                                   uninterrupted[1].table.drop(columns="seconds"))

@@ -246,10 +246,10 @@ def test_a_killed_drift_run_resumes_with_the_finished_blocks_and_ends_with_the_s
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        run_drift(config, progress=stop_at_second_block, data=elec2, directory=tmp_path / "run")
+        run_drift(config, progress=stop_at_second_block, data=elec2, directory=tmp_path / "run", workers=1)
     started.clear()
     resumed = run_drift(config, progress=lambda unit, i, n: started.append(unit.name), data=elec2,
-                        directory=tmp_path / "run")
+                        directory=tmp_path / "run", workers=1)
     assert started == ["shrinkage"]  # plain was not trained again
     whole = run_drift(config, data=elec2, directory=tmp_path / "whole")
     for name in ("periods", "sweep"):

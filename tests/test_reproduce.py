@@ -372,8 +372,8 @@ def test_the_engine_recorded_is_the_one_that_trained_the_numbers(tiny_spec, tmp_
         return progress
 
     with pytest.raises(KeyboardInterrupt):
-        run_reproduce([experiments["fig9"]], tmp_path, "quick", on_start=stop_at_batchnorm)
-    fig9, = run_reproduce([experiments["fig9"]], tmp_path, "quick", compile=True)
+        run_reproduce([experiments["fig9"]], tmp_path, "quick", on_start=stop_at_batchnorm, workers=1)
+    fig9, = run_reproduce([experiments["fig9"]], tmp_path, "quick", compile=True, workers=1)
     assert fig9["engine"] == "mixed"
     table = pd.read_csv(tmp_path / fig9["table"])
     assert table.groupby("block")["compiled"].unique().to_dict() == {"plain": [False], "batchnorm": [True]}

@@ -181,10 +181,10 @@ def test_the_study_resumes_after_a_kill_and_reports_its_verdicts(tmp_path, monke
 
     monkeypatch.setattr(drift, "run_block", killed_in_second_block)
     with pytest.raises(KeyboardInterrupt):
-        run_reproduce(experiments[:1], tmp_path / "resumed", "quick")
+        run_reproduce(experiments[:1], tmp_path / "resumed", "quick", workers=1)
     rerun = []
     monkeypatch.setattr(drift, "run_block", lambda *a, **k: (rerun.append(a[1]), real_run_block(*a, **k))[1])
-    records = run_reproduce(experiments, tmp_path / "resumed", "quick")
+    records = run_reproduce(experiments, tmp_path / "resumed", "quick", workers=1)
     assert calls[:1] == ["plain"] and rerun == ["shrinkage", "batchnorm"]  # the finished block is not retrained
     resumed = pd.read_csv(tmp_path / "resumed" / records[0]["table"]).drop(columns="seconds")
     pd.testing.assert_frame_equal(resumed, expected)

@@ -2,15 +2,18 @@
 Ray-free validation and progress lines without a line of its own for them."""
 
 import re
+import threading
 
 import numpy as np
 import pandas as pd
 import pytest
 import torch
 
+from stableresnet import compilation
 from stableresnet.cli.common import unit_progress
 from stableresnet.errors import ConfigError
-from stableresnet.experiments.runner import ResultStore, RunOptions, Unit, execute
+from stableresnet.experiments import runner
+from stableresnet.experiments.runner import WIDE_UNIT, ResultStore, RunOptions, Unit, execute
 
 
 class Squares:
@@ -39,7 +42,8 @@ def store(folder, n_units=4):
 
 def test_a_toy_experiment_runs_resumes_and_refuses_another_config(tmp_path):
     calls = []
-    table = execute(Squares(4, calls), store(tmp_path))["records"]
+    one_by_one = RunOptions(workers=1)
+    table = execute(Squares(4, calls), store(tmp_path), one_by_one)["records"]
     assert table["square"].tolist() == [0, 1, 4, 9] and calls == ["u0", "u1", "u2", "u3"]
     assert sorted(p.name for p in (tmp_path / "units").iterdir()) == ["u0.csv", "u1.csv", "u2.csv", "u3.csv"]
 
@@ -52,10 +56,10 @@ def test_a_toy_experiment_runs_resumes_and_refuses_another_config(tmp_path):
 
     calls.clear()
     with pytest.raises(Stopped):
-        execute(Squares(4, calls), store(tmp_path / "cut"), RunOptions(progress=stop_at_third))
+        execute(Squares(4, calls), store(tmp_path / "cut"), RunOptions(workers=1, progress=stop_at_third))
     assert calls == ["u0", "u1"]
     calls.clear()
-    resumed = execute(Squares(4, calls), store(tmp_path / "cut"))["records"]
+    resumed = execute(Squares(4, calls), store(tmp_path / "cut"), one_by_one)["records"]
     assert calls == ["u2", "u3"]  # the finished units were not run again
     pd.testing.assert_frame_equal(resumed, table)
     with pytest.raises(ConfigError, match="holds a toy run with another config .*n_units: 4 there, 5 here"):
@@ -77,11 +81,18 @@ def test_workers_give_the_same_records_costliest_first_and_hand_torch_its_thread
             RunOptions(**options)
 
 
-def test_a_toy_experiment_gets_the_commands_progress_lines(tmp_path, capsys):
-    with unit_progress(RunOptions(), "unit") as options:
-        execute(Squares(3), store(tmp_path, 3), options)
+def test_a_toy_experiment_gets_the_commands_progress_lines_with_each_units_engine(tmp_path, capsys):
+    class Logging(Squares):  # as `train.fit` logs its engine choice when training starts
+        def run_unit(self, unit, context):
+            if unit.payload:
+                compilation.logger.info("eager (auto: %d steps)", unit.payload)
+            return super().run_unit(unit, context)
+
+    with unit_progress(RunOptions(workers=1), "unit") as options:
+        execute(Logging(3), store(tmp_path, 3), options)
     lines = re.findall(r"^\[\s*\d+\.\d s\] done: (.*)$", capsys.readouterr().out, flags=re.MULTILINE)
-    assert lines == ["unit 1/3 square of 0", "unit 2/3 square of 1", "unit 3/3 square of 2"]
+    assert lines == ["unit 1/3 square of 0", "unit 2/3 square of 1 · eager (auto: 1 steps)",
+                     "unit 3/3 square of 2 · eager (auto: 2 steps)"]
 
 
 def test_the_runner_sets_torchs_thread_count_while_units_train_and_gives_it_back(tmp_path):
@@ -98,3 +109,33 @@ def test_the_runner_sets_torchs_thread_count_while_units_train_and_gives_it_back
     with pytest.raises(ConfigError, match="--threads must be an integer ≥ 1; got 0"):
         RunOptions(threads=0)
 
+
+
+class Placed(Squares):
+    """Units 0 and 2 are wide (WIDE_UNIT activations a step), 1 and 3 narrow; each records where it trained."""
+
+    def units(self):
+        return [Unit(f"u{k}", f"unit {k}", 1, cost=k, payload=k, step_activations=WIDE_UNIT * (k % 2 == 0))
+                for k in range(self.n_units)]
+
+    def run_unit(self, unit, context):
+        self.calls.append((unit.name, threading.current_thread() is threading.main_thread(), torch.get_num_threads()))
+        return {"records": pd.DataFrame({"k": [unit.payload]})}
+
+
+def test_by_default_wide_units_train_alone_on_every_thread_and_narrow_ones_side_by_side(tmp_path, monkeypatch):
+    monkeypatch.setattr(runner, "usable_cores", lambda: 2)
+    threads = torch.get_num_threads()
+    calls = []
+    table = execute(Placed(4, calls), store(tmp_path))["records"]
+    assert table["k"].tolist() == [0, 1, 2, 3]  # canonical order whatever the placement
+    wide = [call for call in calls if call[0] in ("u0", "u2")]
+    narrow = [call for call in calls if call[0] in ("u1", "u3")]
+    assert wide == [("u0", True, threads), ("u2", True, threads)]  # in turn, in this thread, on torch's threads
+    assert sorted(narrow) == [("u1", False, 1), ("u3", False, 1)]  # in worker threads of one torch thread
+    assert calls[:2] == wide
+    # An explicit worker count is obeyed for every unit.
+    calls.clear()
+    execute(Placed(4, calls), store(tmp_path / "two", 4), RunOptions(workers=2))
+    assert all(not in_main and n == 1 for _, in_main, n in calls)
+    assert RunOptions().worker_count == 2 and RunOptions(backend="local", workers=3).worker_count == 3

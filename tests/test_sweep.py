@@ -533,9 +533,11 @@ def test_sweep_compile_trains_every_group_through_torch_compile(tmp_path, monkey
             "--epochs", "1", "--step-sizes", "0.1,1", "--blocks", "plain,shrinkage"]
     result = CliRunner().invoke(app, [*args, "--compile", "--out", str(tmp_path / "compiled")])
     assert result.exit_code == 0, result.output
-    result = CliRunner().invoke(app, [*args, "--out", str(tmp_path / "eager")])
+    result = CliRunner().invoke(app, [*args, "--out", str(tmp_path / "auto")])
     assert result.exit_code == 0, result.output
-    assert seen == [True, True, False, False]
+    result = CliRunner().invoke(app, [*args, "--no-compile", "--out", str(tmp_path / "eager")])
+    assert result.exit_code == 0, result.output
+    assert seen == [True, True, "auto", "auto", False, False]
 
 
 def test_a_comparison_pairs_each_variant_with_the_first_trial_by_trial():

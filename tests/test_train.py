@@ -136,7 +136,7 @@ def test_bad_training_data_is_refused(moons, mutate, message):
 @pytest.mark.parametrize(
     "kwargs, message",
     [(dict(epochs=0), "epochs"), (dict(batch_size=0), "batch_size"), (dict(learning_rate=-1.0), "learning_rate"),
-     (dict(optimizer="lbfgs"), "unknown optimizer"), (dict(compile="yes"), "compile must be true or false")],
+     (dict(optimizer="lbfgs"), "unknown optimizer"), (dict(compile="yes"), "compile must be true, false or 'auto'; got 'yes'")],
 )
 def test_bad_training_config_is_refused(kwargs, message):
     with pytest.raises(ConfigError, match=message):

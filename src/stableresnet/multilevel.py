@@ -135,4 +135,6 @@ def fit_multilevel(
         diverged_epoch=first,
         loss_history=np.concatenate([r.loss_history for r in results]),
         step_sizes=results[-1].step_sizes,
+        compiled=any(r.compiled for r in results),
+        compile_reason="; ".join(dict.fromkeys(r.compile_reason for r in results)),
     )

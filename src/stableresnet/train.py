@@ -30,6 +30,8 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
+from . import compilation
+from .compilation import Choice
 from .files import write_atomically
 from .errors import ConfigError
 from .model import StableResNet, member_generator
@@ -55,6 +57,8 @@ class TrainConfig:
     only for long runs (``benchmarks/bench_capacity.py --compare``). On CUDA the compiled step is
     captured as CUDA graphs (``mode="reduce-overhead"``). Fused kernels round differently: results
     match the eager engine's to round-off, not to the bit. Both take the optimiser's ``KERNELS``.
+    ``compile="auto"`` compiles only where the run is long enough to pay for it
+    (`compilation.choose`: a fixed rule, no clock, so a run repeats to the bit).
     """
 
     epochs: int = 50
@@ -64,7 +68,7 @@ class TrainConfig:
     standardize: bool = True
     smoothness: float = 0.0
     adam_epsilon: float = 1e-8
-    compile: bool = False
+    compile: bool | str = False
 
     def __post_init__(self):
         for name in ("epochs", "batch_size"):
@@ -77,8 +81,8 @@ class TrainConfig:
             raise ConfigError(f"smoothness must be a finite number ≥ 0; got {self.smoothness!r}")
         if isinstance(self.adam_epsilon, bool) or not np.isfinite(self.adam_epsilon) or self.adam_epsilon <= 0:
             raise ConfigError(f"adam_epsilon must be a finite number > 0; got {self.adam_epsilon!r}")
-        if not isinstance(self.compile, bool):
-            raise ConfigError(f"compile must be true or false; got {self.compile!r}")
+        if not isinstance(self.compile, bool) and self.compile != "auto":
+            raise ConfigError(f"compile must be true, false or 'auto'; got {self.compile!r}")
         if self.optimizer not in OPTIMIZERS:
             raise ConfigError(f"unknown optimizer {self.optimizer!r}; expected one of {sorted(OPTIMIZERS)}")
 
@@ -95,6 +99,8 @@ class TrainResult:
     step_sizes: np.ndarray | None = field(default=None, repr=False)
     # Training seconds that earlier, stopped calls spent on the epochs this call resumed after (`Checkpoint`).
     resumed_seconds: float = 0.0
+    compiled: bool = False  # whether this call trained through torch.compile
+    compile_reason: str = ""  # why (`compilation.Choice.reason`)
 
 
 @dataclass(frozen=True)
@@ -260,8 +266,8 @@ def fit(
     saving = None if checkpoint is None else (checkpoint, _fingerprint(model, X, y, config, train_index))
     flat = _FlatParameters(model)
     try:
-        alive, diverged_epoch, history, resumed_seconds = _train(model, X, y, config, train_index, on_epoch, flat,
-                                                                 saving)
+        alive, diverged_epoch, history, resumed_seconds, choice = _train(model, X, y, config, train_index, on_epoch,
+                                                                         flat, saving)
     finally:
         flat.release()
     model.eval()
@@ -271,6 +277,8 @@ def fit(
         loss_history=np.array(history),
         step_sizes=model.block_step_sizes().cpu().numpy(),
         resumed_seconds=resumed_seconds,
+        compiled=choice.compile,
+        compile_reason=choice.reason,
     )
 
 
@@ -278,8 +286,8 @@ def _train(
     model: StableResNet, X: torch.Tensor, y: torch.Tensor, config: TrainConfig, train_index: torch.Tensor,
     on_epoch: Callable[[int, np.ndarray], None] | None, flat: _FlatParameters,
     saving: tuple[Checkpoint, str] | None = None,
-) -> tuple[torch.Tensor, torch.Tensor, list[np.ndarray], float]:
-    """The epochs of ``fit``; returns (alive, diverged_epoch, loss history, resumed seconds).
+) -> tuple[torch.Tensor, torch.Tensor, list[np.ndarray], float, Choice]:
+    """The epochs of ``fit``; returns (alive, diverged_epoch, loss history, resumed seconds, engine choice).
 
     ``saving`` is a checkpoint and the fingerprint of this run: the epochs start from the state
     saved there (when it is this run's) and the state is saved there between epochs.
@@ -306,11 +314,6 @@ def _train(
         objective = member_loss + config.smoothness * model.field.smoothness() if config.smoothness else member_loss
         return member_loss, objective
 
-    if config.compile:  # on CUDA, captured as CUDA graphs: one launch per step instead of hundreds
-        # Shapes as symbols: the epoch's last, smaller batch (and another group's member count)
-        # reuse the one compiled graph; static shapes compiled twice, for no faster steps.
-        member_losses = torch.compile(member_losses, dynamic=True,
-                                      mode="reduce-overhead" if device.type == "cuda" else None)
     model.train()
     first_epoch, resumed_seconds = 0, 0.0
     started = last_save = time.monotonic()
@@ -319,6 +322,12 @@ def _train(
         if resumed is not None:
             first_epoch, alive, diverged_epoch, history, resumed_seconds = resumed
             any_dead = host_checks and not bool(alive.all())
+    # The whole run's steps, resumed or not: a resumed run makes the choice it made at the start.
+    steps = config.epochs * len(_batch_starts(n_train, config.batch_size))
+    choice = compilation.choose(config.compile, model, steps, config.batch_size, device)
+    compilation.logger.info("%s", choice.reason)
+    if choice.compile:
+        member_losses = _compiled(member_losses, compilation.shape_key(model, config.batch_size, device), device)
     for epoch in range(first_epoch, config.epochs):
         order = epoch_orders(batch_generators, n_train).to(device)
         order = torch.gather(train_index, 1, order)
@@ -354,7 +363,32 @@ def _train(
             on_epoch(epoch, mean_loss)
         if everyone_dead:
             break
-    return alive, diverged_epoch, history, resumed_seconds
+    return alive, diverged_epoch, history, resumed_seconds, choice
+
+
+def _compiled(member_losses: Callable, shape: str, device: torch.device) -> Callable:
+    """``member_losses`` through ``torch.compile``, its graphs kept in `compilation.cache_folder`;
+    the shape is listed as compiled there once its first step has run.
+
+    Shapes are symbols: the epoch's last, smaller batch reuses the one graph (static shapes compiled
+    twice, for no faster steps). Python floats are constants of the graph: as symbols, Dynamo
+    restarted its analysis of a batch-norm network on every run, warm cache or not. On CUDA the
+    step is captured as CUDA graphs: one launch per step instead of hundreds.
+    """
+    compilation.use_cache_folder()
+    compiled = torch.compile(member_losses, dynamic=True, mode="reduce-overhead" if device.type == "cuda" else None)
+    first_call = []
+
+    def run(x: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        started = time.monotonic()
+        with torch._dynamo.config.patch(specialize_float=True):
+            result = compiled(x, target)
+        if not first_call:
+            first_call.append(True)
+            compilation.remember(shape, time.monotonic() - started)
+        return result
+
+    return run
 
 
 def _save_state(saving: tuple[Checkpoint, str], next_epoch: int, model: StableResNet, flat: _FlatParameters,

@@ -10,7 +10,8 @@ import typer
 from rich.table import Table
 
 from ..files import check_output_folder
-from .common import COMPILE_OPTION, DEVICE_OPTION, app, console, resolve_device, unit_progress, user_errors
+from .common import (COMPILE_OPTION, DEVICE_OPTION, app, compile_setting, console, resolve_device, unit_progress,
+                     user_errors)
 
 
 @app.command()
@@ -24,10 +25,11 @@ def atlas(
     setups: Optional[str] = typer.Option(
         None, help="Comma-separated set-ups to run, e.g. optimiser=sgd-1e-1,data=moons+framework=keras "
                    "[every one-axis set-up, then the pairs they point to]."),
-    workers: int = typer.Option(1, help="(Set-up, figure) trainings run at once, each on one torch thread, "
-                                        "longest first; the same records. 2 on a 2-core machine."),
+    workers: Optional[int] = typer.Option(None, help="(Set-up, figure) trainings run at once, each on one torch "
+                                                     "thread, longest first; the same records. [default: one per "
+                                                     "core this process may use]", show_default=False),
     device: str = DEVICE_OPTION,
-    compile: bool = COMPILE_OPTION,
+    compile: Optional[bool] = COMPILE_OPTION,
 ):
     """Check every picture statement over a grid of set-ups (data, inputs, optimiser, epochs, framework, initialiser,
     test points, batch, batch-norm placement, reader); resumable.
@@ -39,7 +41,7 @@ def atlas(
     from ..experiments.runner import RunOptions
 
     config = atlas_config(scale, seeds)
-    options = RunOptions(resolve_device(device), compile, workers)
+    options = RunOptions(resolve_device(device), compile_setting(compile), workers)
     names = None if setups is None else [name.strip() for name in setups.split(",") if name.strip()]
     for name in names or []:
         parse_setup(config, name)  # an unknown key fails here, before anything is written

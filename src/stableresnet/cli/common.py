@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import functools
+import logging
 import signal
 import threading
 import time
@@ -20,7 +21,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-from .. import __version__
+from .. import __version__, compilation
 from ..errors import USER_ERRORS, ConfigError, DataError
 from ..data import load_dataset, load_table, paper_preset
 from ..spec import defaults, help_text
@@ -45,10 +46,17 @@ DATASET_OPTION = typer.Option(None, help="A bundled dataset (see `stableresnet d
 TEST_SIZE_OPTION = typer.Option(0.2, help="Test fraction where the data has no official split.")
 ONE_HOT_OPTION = typer.Option(False, help="One-hot encode categorical columns.")
 DEVICE_OPTION = typer.Option("cpu", help="cpu, cuda or auto.")
-COMPILE_OPTION = typer.Option(False, "--compile", help="Train through torch.compile (CUDA "
-                              "graphs on --device cuda); equal to the eager engine to round-off. On a 2-core CPU, "
-                              "Adult's steps ran 1.09-1.45× faster by block, after a compilation of minutes "
-                              "(seconds once cached): it pays only for long runs.")
+COMPILE_OPTION = typer.Option(
+    None, "--compile/--no-compile", show_default=False,
+    help="Force training through torch.compile (CUDA graphs on --device cuda; equal to the eager engine to "
+         "round-off), or force eager. [default: each group where its projected eager time is several "
+         "compilations long (a compilation takes a minute or more, seconds from a warm cache); the records "
+         "and the progress line say which, and why]")
+
+
+def compile_setting(compile: bool | None) -> bool | str:
+    """``--compile`` (True), ``--no-compile`` (False) or neither ("auto": `compilation.choose`)."""
+    return "auto" if compile is None else compile
 
 
 def initial_signal_line(scale_ratios, gradient_norms) -> str:
@@ -98,14 +106,16 @@ class StepLog:
         self.started = time.monotonic()
         self.enabled = not console.is_terminal
         self.current: str | None = None
+        self.note = ""
 
     def begin(self, step: str) -> None:
         self.end()
         self.current = step
+        self.note = ""  # added to the step's line (`unit_progress`: the engine that trained it)
 
     def end(self) -> None:
         if self.enabled and self.current is not None:
-            console.print(f"[{time.monotonic() - self.started:7.1f} s] done: {self.current}", markup=False,
+            console.print(f"[{time.monotonic() - self.started:7.1f} s] done: {self.current}{self.note}", markup=False,
                           highlight=False, soft_wrap=True)
         self.current = None
 
@@ -278,31 +288,53 @@ def beyond_label(integrator: str, step_size_policy: str, levels: int) -> str:
     return "".join(f", {item}" for item in extras)
 
 
-def epoch_progress(total: int, description: str) -> Progress:
+def epoch_progress(total: int, description: str, *columns: TextColumn) -> Progress:
     return Progress(
         TextColumn("{task.description}"),
         BarColumn(),
         TextColumn("epoch {task.completed}/{task.total}"),
         TextColumn("loss {task.fields[loss]}"),
         TimeElapsedColumn(),
+        *columns,
         console=console,
         transient=True,
     )
+
+
+class _EngineNote(logging.Handler):
+    """Shows each training run's engine choice (`compilation.choose`, logged as it is made) on the
+    progress line and in the running step's log line."""
+
+    def __init__(self, progress: Progress, task, steps: StepLog):
+        super().__init__(logging.INFO)
+        self.progress, self.task, self.steps = progress, task, steps
+
+    def emit(self, record: logging.LogRecord) -> None:
+        note = record.getMessage()
+        self.progress.update(self.task, engine=note)
+        self.steps.note = f" · {note}"
 
 
 @contextlib.contextmanager
 def unit_progress(options, noun: str):
     """A progress bar and, off a terminal, one log line per finished unit, for any experiment the
     runner executes: yields ``options`` (`experiments.runner.RunOptions`) with their ``progress``
-    set; units show as "<noun> <index>/<total> <unit label>"."""
-    with epoch_progress(1, noun) as progress:
-        task = progress.add_task(noun, total=1, loss="-")
+    set; units show as "<noun> <index>/<total> <unit label>", with the engine that trains them
+    (with workers, the latest unit's)."""
+    with epoch_progress(1, noun, TextColumn("{task.fields[engine]}")) as progress:
+        task = progress.add_task(noun, total=1, loss="-", engine="")
         steps = StepLog()
+        note = _EngineNote(progress, task, steps)
+        compilation.logger.addHandler(note)
+        compilation.logger.setLevel(logging.INFO)
 
         def on_unit(unit, index, total):
             progress.update(task, total=unit.epochs)
             return start_group(progress, task, steps, f"{noun} {index + 1}/{total} {unit.label}",
                                reported_when_done=options.reports_when_done)
 
-        yield dataclasses.replace(options, progress=on_unit)
+        try:
+            yield dataclasses.replace(options, progress=on_unit)
+        finally:
+            compilation.logger.removeHandler(note)
         steps.end()

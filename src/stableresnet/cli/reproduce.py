@@ -11,7 +11,7 @@ from rich.table import Table
 
 from ..files import check_output_folder
 from .common import (
-    COMPILE_OPTION,
+    COMPILE_OPTION, compile_setting,
     DEVICE_OPTION,
     StepLog,
     app,
@@ -28,10 +28,10 @@ def reproduce(
     only: Optional[str] = typer.Option(None, help="Comma-separated figures, e.g. fig2,fig9 [all]."),
     out: Path = typer.Option(Path("results/reproduce"), help="Output folder; an existing one is resumed."),
     device: str = DEVICE_OPTION,
-    compile: bool = COMPILE_OPTION,
-    workers: int = typer.Option(1, help="Units of each experiment (sweep groups, drift blocks, atlas runs) trained "
-                                        "at once, each on one torch thread; the same numbers. 2 on a 2-core "
-                                        "machine."),
+    compile: Optional[bool] = COMPILE_OPTION,
+    workers: Optional[int] = typer.Option(
+        None, help="Units of each experiment (sweep groups, drift blocks, atlas runs) trained at once, each on one "
+                   "torch thread; the same numbers. [default: one per core this process may use]", show_default=False),
 ):
     """Reproduce the paper's figures 1-15 and the beyond-the-paper experiments; HTML report DIR/index.html; resumable."""
     from ..experiments.claims import evaluate_claims, hold_rate_text, verdict_counts
@@ -41,7 +41,7 @@ def reproduce(
     from ..experiments.report import build_report
 
     experiments = select(load_specs(scale), only)
-    options = RunOptions(resolve_device(device), compile, workers)
+    options = RunOptions(resolve_device(device), compile_setting(compile), workers)
     out = out / scale if out == Path("results/reproduce") else out
     check_output_folder(out, "--out")
     with Progress(

@@ -15,7 +15,8 @@ from ..errors import ConfigError
 from .common import (
     BATCH_SIZE_OPTION, COMPILE_OPTION, DATASET_OPTION, DATA_OPTION, DEPTH_OPTION, DEVICE_OPTION, EPOCHS_OPTION,
     INIT_OPTION, INTEGRATOR_OPTION, LEARNING_RATE_OPTION, LEVELS_OPTION, ONE_HOT_OPTION, POLICY_OPTION,
-    STEP_SIZES_HELP, TARGET_OPTION, TEST_SIZE_OPTION, WIDTH_OPTION, app, check_data_source, console, errors,
+    STEP_SIZES_HELP, TARGET_OPTION, TEST_SIZE_OPTION, WIDTH_OPTION, app, check_data_source, compile_setting, console,
+    errors,
     parse_step_sizes, resolve_device, unit_progress, user_errors,
 )
 
@@ -51,10 +52,12 @@ def sweep(
                                           "under noise σ=0.1 and FGSM/PGD ε=0.1 (slower)."),
     backend: str = typer.Option("local", help="local (this process) or ray (one Ray task per group)."),
     address: Optional[str] = typer.Option(None, help="Ray cluster address [start a local Ray]."),
-    workers: int = typer.Option(1, help="Groups trained at once on this machine (local backend), each on one "
-                                        "thread, costliest first; the same table. 2 on a 2-core machine."),
+    workers: Optional[int] = typer.Option(
+        None, help="Groups trained at once on this machine (local backend), each on one thread, costliest first; "
+                   "the same table. [default: one per core this process may use; 1 with --backend ray]",
+        show_default=False),
     levels: int = LEVELS_OPTION,
-    compile: bool = COMPILE_OPTION,
+    compile: Optional[bool] = COMPILE_OPTION,
     init: str = INIT_OPTION,
 ):
     """Train every (block, h, trial) of an h-sweep as batched ensembles; resumable.
@@ -82,7 +85,7 @@ def sweep(
     else:
         config = SweepConfig.for_dataset(dataset, **settings)
     out = check_output_folder(out or Path("results") / f"sweep-{config.dataset}", "--out")
-    options = RunOptions(resolve_device(device), compile, workers, backend, address)
+    options = RunOptions(resolve_device(device), compile_setting(compile), workers, backend, address)
     n_members = len(config.blocks) * len(config.step_sizes) * config.trials
     width_text = "width = number of features" if config.width is None else f"width {config.width}"
     console.print(

@@ -62,7 +62,8 @@ from ..files import write_atomically
 from ..errors import ConfigError
 from ..diagnostics import COLLAPSED_BELOW, EXPLODED_ABOVE
 from .claims import CLAIMS, evaluate_claims
-from .propagation import DEFAULT_READER, READERS, PropagationConfig, figure_preset, reader, run_propagation_seeds
+from .propagation import (DEFAULT_READER, READERS, PropagationConfig, PropagationSeeds, figure_preset, reader,
+                          run_propagation_seeds)
 from .pictures import member_numbers, propagation_config
 from .specs import read_specs
 from .runner import RunOptions, Unit, UnitContext, execute, keep_config, run_options
@@ -350,8 +351,9 @@ def _record_path(out: Path, setup: Setup, figure: str) -> Path:
 
 
 def _run_figure(config: AtlasConfig, trained: Setup, read: list[Setup], figure: str, device: str,
-                on_epoch, compile: bool = False) -> dict[str, list[dict]]:
-    """Train ``figure`` in ``trained``'s set-up once; each set-up of ``read``'s per-seed numbers."""
+                on_epoch, compile: bool | str = False) -> tuple[dict[str, list[dict]], PropagationSeeds]:
+    """Train ``figure`` in ``trained``'s set-up once; each set-up of ``read``'s per-seed numbers, and
+    the trained set-up's records."""
     settings = figure_settings(config, trained, figure)
     propagation = propagation_config(settings)
     epochs = {setup.key: figure_settings(config, setup, figure)["epochs"] for setup in read}
@@ -375,7 +377,7 @@ def _run_figure(config: AtlasConfig, trained: Setup, read: list[Setup], figure: 
             for row, other in zip(numbers, others):
                 row["compare_depth"], row["compare_depth_test_accuracy"] = compare_depth, other.test_accuracy
         result[key] = numbers
-    return result
+    return result, records
 
 
 class Atlas:
@@ -403,13 +405,13 @@ class Atlas:
         """Each set-up's record of the unit's figure, by set-up key; a snapshot costs nothing beyond its run."""
         trained, read, figure = unit.payload
         started = time.perf_counter()
-        numbers = _run_figure(self.config, trained, list(read), figure, context.device, context.on_epoch,
-                              context.compile)
+        numbers, records = _run_figure(self.config, trained, list(read), figure, context.device, context.on_epoch,
+                                       context.compile)
         seconds = time.perf_counter() - started
         return {setup.key: {"setup": setup.key, "figure": figure,
                             "settings": figure_settings(self.config, setup, figure), "members": numbers[setup.key],
                             "seconds": round(seconds, 2) if setup == trained else 0.0, "trained_in": trained.key,
-                            "compiled": context.compile}
+                            "compiled": records.compiled, "compile_reason": records.compile_reason}
                 for setup in read}
 
 

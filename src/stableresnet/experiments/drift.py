@@ -59,7 +59,7 @@ PERIOD_COLUMNS = [
 SWEEP_COLUMNS = [
     "dataset", "block", "h", "depth", "width", "epochs", "batch_size", "lr", "trial", "seed",
     "n_train", "n_test", "train_accuracy", "train_loss", "test_accuracy", "test_loss",
-    "diverged", "diverged_epoch", "seconds", "version", "compiled",
+    "diverged", "diverged_epoch", "seconds", "version", "compiled", "compile_reason",
 ]
 
 
@@ -213,11 +213,11 @@ def temporal_split(data: TemporalDataset, train_until) -> TemporalSplit:
 
 def run_block(
     config: DriftConfig, block: str, data: TemporalDataset, split: TemporalSplit, device: str = "cpu",
-    on_epoch: Callable[[int, np.ndarray], None] | None = None, compile: bool = False,
+    on_epoch: Callable[[int, np.ndarray], None] | None = None, compile: bool | str = False,
     checkpoint: Checkpoint | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame, StableResNet]:
     """Train every (trial, h) of one block as one batched model; returns (periods, sweep, model).
-    ``compile``: through ``torch.compile`` (``TrainConfig.compile``); ``checkpoint``: where training
+    ``compile``: through ``torch.compile`` (``TrainConfig.compile``: True, False or "auto"); ``checkpoint``: where training
     saves its state between epochs and resumes from."""
     started = time.perf_counter()
     members = [(trial, h) for trial in range(config.trials) for h in config.step_sizes]
@@ -254,7 +254,8 @@ def run_block(
         "n_train": split.n_train, "n_test": split.n_test,
         "train_accuracy": train["accuracy"], "train_loss": train["loss"],
         "test_accuracy": correct / split.n_test, "test_loss": loss_sum / split.n_test,
-        "seconds": seconds, "version": __version__, "compiled": compile,
+        "seconds": seconds, "version": __version__, "compiled": result.compiled,
+        "compile_reason": result.compile_reason,
     })[SWEEP_COLUMNS]
     if config.robustness:
         from ..diagnostics import member_robustness
@@ -283,8 +284,10 @@ class Drift:
         self.config, self.data, self.split = config, data, split
 
     def units(self) -> list[Unit]:
-        return [Unit(block, block, self.config.epochs, 2 if VECTOR_FIELDS[block].batch_normalized else 1, block)
-                for block in self.config.blocks]
+        members = self.config.trials * len(self.config.step_sizes)
+        batch = min(self.config.batch_size, self.split.n_train)
+        return [Unit(block, block, self.config.epochs, 2 if VECTOR_FIELDS[block].batch_normalized else 1, block,
+                     members * batch * self.config.width) for block in self.config.blocks]
 
     def run_unit(self, unit: Unit, context: UnitContext) -> dict[str, pd.DataFrame]:
         periods, sweep, _ = run_block(self.config, unit.payload, self.data, self.split, context.device,

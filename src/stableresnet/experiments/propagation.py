@@ -285,6 +285,8 @@ class PropagationSeeds:
     members: list[Propagation]
     config: dict = field(default_factory=dict)
     snapshots: dict[int, list[Propagation]] = field(default_factory=dict)
+    compiled: bool = False  # whether training went through torch.compile (`train.TrainResult`), and why
+    compile_reason: str = ""
 
     @property
     def seeds(self) -> list[int]:
@@ -588,7 +590,7 @@ def run_propagation_seeds(
     on_epoch: Callable[[int, np.ndarray], None] | None = None,
     snapshot_epochs: Collection[int] = (),
     probe: bool = True,
-    compile: bool = False,
+    compile: bool | str = False,
 ) -> PropagationSeeds:
     """Train ``config.seeds`` width-2 networks (no lift) as one ensemble and record each one's propagation.
 
@@ -601,7 +603,7 @@ def run_propagation_seeds(
     ``snapshot_epochs``: also record the members after each of these epochs (1 ≤ e < epochs;
     one level only) into ``snapshots``, as runs of e epochs would. ``probe=False`` skips the
     per-layer logistic probes (`propagate_members`). ``compile`` trains through ``torch.compile``
-    (``TrainConfig.compile``: equal to the eager engine to round-off).
+    (``TrainConfig.compile``: True, False or "auto"; equal to the eager engine to round-off).
     """
     snapshot_epochs = sorted(set(snapshot_epochs))
     if snapshot_epochs and (config.levels != 1 or snapshot_epochs[0] < 1 or snapshot_epochs[-1] >= config.epochs):
@@ -654,7 +656,7 @@ def run_propagation_seeds(
     for epoch, taken in snapshots.items():
         for member in taken:
             member.config = asdict(replace(config, seed=member.seed, seeds=1, epochs=epoch))
-    return PropagationSeeds(members, asdict(config), snapshots)
+    return PropagationSeeds(members, asdict(config), snapshots, result.compiled, result.compile_reason)
 
 
 def run_propagation(

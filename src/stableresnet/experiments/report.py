@@ -56,7 +56,8 @@ PICTURES["atlas"] = [("atlas-overview.png", "every set-up against every picture 
 BEYOND_PREFIX = "beyond"  # experiments named beyondN go beyond the paper (their own section)
 # Beside a figure's run time: which engine trained its numbers (``reproduce --compile``); eager says nothing.
 ENGINE_NOTES = {"compiled": " (compiled, torch.compile)",
-                "mixed": " (partly compiled: resumed under the other engine; equal to round-off)"}
+                "mixed": " (partly compiled: where compiling paid (auto), or resumed under the other engine; equal to "
+                         "round-off)"}
 
 
 def _escape(value) -> str:

@@ -141,7 +141,7 @@ class PropagationKind:
                for name in ("test_accuracy", "knn_accuracy", "max_layer_accuracy", "inactive_share_mean")},
         }
         return {"files": sorted({p.name for p in written}) + ["summary.csv"], "numbers": numbers, "members": members,
-                "engine": _engine([options.compile])}
+                "engine": _engine([records.compiled]), "compile_reason": records.compile_reason}
 
 
 class SweepKind:

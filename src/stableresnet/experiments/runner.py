@@ -4,8 +4,8 @@ An experiment (see `Experiment`) says *what*: its units in canonical order and h
 into tables. `execute` says *how*, the same for all of them: a results folder that refuses another
 config (`ResultStore`), each finished unit's tables written atomically, a training checkpoint per
 unit, resume (a finished unit never trains again), three back-ends chosen by `RunOptions` — in this
-process one unit after another, ``workers`` threads of one torch thread each (costliest unit first),
-or Ray tasks — and one progress protocol. The runner, not library code, sets torch's thread count.
+process one unit after another, ``workers`` threads of one torch thread each (costliest unit first;
+by default one per core, with wide units alone on all of them), or Ray tasks — and one progress protocol. The runner, not library code, sets torch's thread count.
 
 Every unit is seeded by its experiment, so the tables are the same whichever back-end trained them
 (the ``seconds`` column aside, which is wall time).
@@ -34,6 +34,12 @@ BACKENDS = ("local", "ray")
 
 OnEpoch = Callable[[int, np.ndarray], None]
 
+# A unit whose training step holds at least this many activations (members × batch × width) gains
+# from torch's threads: Adult's 100 × 100 × 14 trained an epoch 1.5-2× faster on 2 threads than on
+# 1, Wine's 100 × 10 × 13 no faster. By default such a unit trains alone on all threads, the narrower
+# ones side by side on one thread each.
+WIDE_UNIT = 50_000
+
 
 @dataclass(frozen=True)
 class Unit:
@@ -44,6 +50,7 @@ class Unit:
     epochs: int  # epochs its training reports to ``on_epoch``
     cost: float = 1.0  # relative training time: workers start the costliest first
     payload: Any = None  # the experiment's own description of the unit (a sweep group, a drift block)
+    step_activations: int = 0  # values in one training step's activations (members × batch × width): WIDE_UNIT
 
 
 # progress(unit, index, total) may return the unit's ``on_epoch(epoch, loss_per_member)``. It is called
@@ -56,38 +63,57 @@ Progress = Callable[[Unit, int, int], "OnEpoch | None"]
 class RunOptions:
     """How an experiment runs, never what it computes: a folder resumes under other options.
 
-    ``compile`` trains through ``torch.compile`` (``TrainConfig.compile``: equal to the eager engine
-    to round-off). ``workers`` > 1 trains that many units at once in threads of one torch thread
-    each (local back-end). ``backend="ray"`` runs each unit as a Ray task on the cluster at
-    ``address`` or on a local Ray. ``threads`` sets torch's thread count while units train in this
+    ``compile``: True trains through ``torch.compile`` (equal to the eager engine to round-off), False
+    eagerly, "auto" each unit's training where it pays (``TrainConfig.compile``, `compilation.choose`;
+    the records say which engine trained each number, and why). ``workers`` > 1 trains that many
+    units at once in threads of one torch thread each (local back-end); None (the default), one per
+    core this process may use (`usable_cores`), a unit of ``WIDE_UNIT`` activations or more alone
+    on all threads. ``backend="ray"`` runs each unit as a Ray task on the
+    cluster at ``address`` or on a local Ray. ``threads`` sets torch's thread count while units train in this
     process one after another (None: leave it).
     """
 
     device: str = "cpu"
-    compile: bool = False
-    workers: int = 1
+    compile: bool | str = "auto"
+    workers: int | None = None
     backend: str = "local"
     address: str | None = None
     threads: int | None = None
     progress: Progress | None = field(default=None, compare=False)
 
     def __post_init__(self):
+        if not isinstance(self.compile, bool) and self.compile != "auto":
+            raise ConfigError(f"compile must be true, false or 'auto'; got {self.compile!r}")
         if self.backend not in BACKENDS:
             raise ConfigError(f"unknown backend {self.backend!r}; expected one of {list(BACKENDS)}")
         for name in ("workers", "threads"):
             value = getattr(self, name)
-            if (value is not None or name == "workers") and (
-                    isinstance(value, bool) or not isinstance(value, int) or value < 1):
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
                 raise ConfigError(f"--{name} must be an integer ≥ 1; got {value!r}")
-        if self.workers > 1 and self.backend != "local":
+        if self.workers is not None and self.workers > 1 and self.backend != "local":
             raise ConfigError(f"--workers is for the local backend; Ray places its own tasks (got --workers {self.workers})")
         if self.backend == "ray":
             require_ray()  # before anything is written
 
     @property
+    def worker_count(self) -> int:
+        """Units trained at once on this machine: ``workers``, else one per usable core (local back-end)."""
+        if self.workers is not None:
+            return self.workers
+        return usable_cores() if self.backend == "local" else 1
+
+    @property
     def reports_when_done(self) -> bool:
         """Whether ``progress`` hears of units as they finish (workers, Ray) rather than as they start."""
-        return self.workers > 1 or self.backend == "ray"
+        return self.worker_count > 1 or self.backend == "ray"
+
+
+def usable_cores() -> int:
+    """The cores this process may run on: its CPU affinity (as a container or ``taskset`` limits it)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS, Windows
+        return os.cpu_count() or 1
 
 
 def run_options(options: RunOptions | None, values: dict) -> RunOptions:
@@ -102,7 +128,7 @@ class UnitContext:
     """What one unit's training is handed by the runner."""
 
     device: str = "cpu"
-    compile: bool = False
+    compile: bool | str = "auto"
     on_epoch: OnEpoch | None = None
     checkpoint: Checkpoint | None = None  # where training saves its state between epochs and resumes from
 
@@ -210,20 +236,28 @@ def execute(experiment: Experiment, store: Store, options: RunOptions = RunOptio
             raise RunIncomplete(
                 f"{len(failed)} of {len(pending)} units failed on Ray workers ({', '.join(u.name for u in failed)}); "
                 f"the other results are saved in {str(store.folder)!r}: run the same command again to resume")
-    elif options.workers > 1 and len(pending) > 1:
-        _in_threads(experiment, pending, store, options)
+    elif options.worker_count > 1 and len(pending) > 1:
+        wide = [unit for unit in pending if options.workers is None and unit.step_activations >= WIDE_UNIT]
+        narrow = [unit for unit in pending if unit not in wide]
+        _one_after_another(experiment, wide, store, options, total=len(pending))
+        if len(narrow) > 1:
+            _in_threads(experiment, narrow, store, options, first=len(wide), total=len(pending))
+        else:
+            _one_after_another(experiment, narrow, store, options, first=len(wide), total=len(pending))
     else:
         _one_after_another(experiment, pending, store, options)
     return store.load(units)
 
 
-def _one_after_another(experiment: Experiment, pending: list[Unit], store: Store, options: RunOptions) -> None:
+def _one_after_another(experiment: Experiment, pending: list[Unit], store: Store, options: RunOptions,
+                       first: int = 0, total: int | None = None) -> None:
+    """Train ``pending`` in turn; progress counts them ``first`` + 1, … of ``total`` (default: of them)."""
     threads = torch.get_num_threads()
     if options.threads is not None:
         torch.set_num_threads(options.threads)
     try:
-        for index, unit in enumerate(pending):
-            on_epoch = options.progress(unit, index, len(pending)) if options.progress else None
+        for index, unit in enumerate(pending, first):
+            on_epoch = options.progress(unit, index, total or len(pending)) if options.progress else None
             context = UnitContext(options.device, options.compile, on_epoch, store.checkpoint(unit))
             store.save(unit, experiment.run_unit(unit, context))
     finally:
@@ -234,8 +268,10 @@ class _UnitStopped(Exception):
     """Raised in a worker thread at an epoch's end once the run has been stopped."""
 
 
-def _in_threads(experiment: Experiment, pending: list[Unit], store: Store, options: RunOptions) -> None:
-    """Train ``pending`` ``options.workers`` units at a time, costliest first, in threads of one torch thread each.
+def _in_threads(experiment: Experiment, pending: list[Unit], store: Store, options: RunOptions,
+                first: int = 0, total: int | None = None) -> None:
+    """Train ``pending`` ``options.worker_count`` units at a time, costliest first, in threads of one torch thread
+    each; progress counts them ``first`` + 1, … of ``total`` (default: of them).
 
     One torch thread per unit puts the units, not one unit's small ops, on the cores: on a 2-core
     machine two Wine sweep groups at once ran 1.35-1.5x faster than one after another on 2 threads.
@@ -258,13 +294,13 @@ def _in_threads(experiment: Experiment, pending: list[Unit], store: Store, optio
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        with ThreadPoolExecutor(min(options.workers, len(ordered))) as pool:
+        with ThreadPoolExecutor(min(options.worker_count, len(ordered))) as pool:
             futures = {pool.submit(train, unit): unit for unit in ordered}
             try:
-                for index, future in enumerate(as_completed(futures)):
+                for index, future in enumerate(as_completed(futures), first):
                     store.save(futures[future], future.result())
                     if options.progress:
-                        options.progress(futures[future], index, len(ordered))
+                        options.progress(futures[future], index, total or len(ordered))
             except BaseException:
                 stop.set()
                 for future in futures:
@@ -288,7 +324,7 @@ def require_ray():
     return ray
 
 
-def run_unit(experiment: Experiment, unit: Unit, device: str, compile: bool) -> dict[str, pd.DataFrame]:
+def run_unit(experiment: Experiment, unit: Unit, device: str, compile: bool | str) -> dict[str, pd.DataFrame]:
     """The body of one Ray task: train one unit, return its tables to the driver."""
     return experiment.run_unit(unit, UnitContext(device, compile))
 

@@ -50,7 +50,7 @@ from .runner import ResultStore, RunOptions, Unit, UnitContext, execute, run_opt
 COLUMNS = [
     "dataset", "block", "h", "integrator", "step_size_policy", "depth", "width", "epochs", "batch_size", "lr",
     "trial", "seed", "train_accuracy", "train_loss", "test_accuracy", "test_loss", "diverged", "diverged_epoch",
-    "block_h_mean", "block_h_min", "seconds", "version", "compiled",
+    "block_h_mean", "block_h_min", "seconds", "version", "compiled", "compile_reason",
 ]
 # Added per member by ``robustness=True`` (see stableresnet.diagnostics.member_robustness). The four
 # accuracies are measured on one seeded subset of at most ROBUSTNESS_ROWS test rows (all rows of the
@@ -277,11 +277,12 @@ def _same_split(a: Dataset, b: Dataset) -> bool:
 
 def run_group(
     config: SweepConfig, group: Group, data: TrialData, device: str = "cpu",
-    on_epoch: Callable[[int, np.ndarray], None] | None = None, compile: bool = False,
+    on_epoch: Callable[[int, np.ndarray], None] | None = None, compile: bool | str = False,
     checkpoint: Checkpoint | None = None,
 ) -> pd.DataFrame:
     """Train one group's members together; one tidy row per member. ``compile``: through
-    ``torch.compile`` (``TrainConfig.compile``; equal to the eager engine to round-off).
+    ``torch.compile`` (``TrainConfig.compile``: True, False or "auto"; equal to the eager engine to
+    round-off); the rows say which engine trained them, and why.
     ``checkpoint``: where training saves its state between epochs and resumes from (one level only)."""
     started = time.perf_counter()
     seeds = [trial_seed(config.seed, trial) for trial, _ in group.members]
@@ -305,8 +306,8 @@ def run_group(
         "test_accuracy": test_metrics["accuracy"], "test_loss": test_metrics["loss"],
         "diverged": result.diverged, "diverged_epoch": result.diverged_epoch,
         "block_h_mean": result.step_sizes.mean(axis=1), "block_h_min": result.step_sizes.min(axis=1),
-        "seconds": seconds, "version": __version__, "compiled": compile,
-        **robustness,
+        "seconds": seconds, "version": __version__, "compiled": result.compiled,
+        "compile_reason": result.compile_reason, **robustness,
     })[COLUMNS + list(robustness)]
 
 
@@ -350,7 +351,9 @@ class Sweep:
 
     def units(self) -> list[Unit]:
         epochs = self.config.epochs * self.config.levels
-        return [Unit(group.name, group.block, epochs, relative_cost(group), group) for group in groups(self.config)]
+        width = self.config.width or (self.data.n_features if self.data is not None else 0)  # None: the inputs'
+        return [Unit(group.name, group.block, epochs, relative_cost(group), group,
+                     len(group.members) * self.config.batch_size * width) for group in groups(self.config)]
 
     def run_unit(self, unit: Unit, context: UnitContext) -> dict[str, pd.DataFrame]:
         data = self.data if self.data is not None else _worker_data(self.config)
