@@ -16,7 +16,7 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 reproduce: setup
-	$(VENV)/bin/stableresnet reproduce --scale quick --workers 2
+	$(VENV)/bin/stableresnet reproduce --scale quick
 
 test: setup
 	$(PY) -m pytest

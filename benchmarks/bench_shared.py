@@ -34,7 +34,7 @@ SETUPS = {
 
 
 def sweep_command(out: Path, extra: list[str]) -> list[str]:
-    return [sys.executable, "-m", "stableresnet", "sweep", "--dataset", "wine", "--out", str(out), *extra]
+    return [str(Path(sys.executable).with_name("stableresnet")), "sweep", "--dataset", "wine", "--out", str(out), *extra]
 
 
 def run_together(count: int, extra: list[str], limit: float | None) -> list[float | None]:

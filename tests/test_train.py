@@ -143,13 +143,13 @@ def test_bad_training_config_is_refused(kwargs, message):
         TrainConfig(**kwargs)
 
 
-@pytest.mark.parametrize("compile", [False, True])
+@pytest.mark.parametrize("compile", [False, True, "auto"])
 def test_a_member_forced_to_diverge_mid_epoch_is_frozen_and_its_neighbours_are_unchanged_to_the_bit(moons, compile):
     """Member 1's split holds one row of float32's largest value: its batch overflows mid-epoch 0.
 
     Its parameters must be those of an explicit reference loop (same seed, same batch order, Adam)
     stopped just before that batch; members 0 and 2 must equal, bit for bit, a run where member 1's
-    split is clean. Compiled (fused kernels, fused Adam) as well as eager.
+    split is clean. Compiled (fused kernels) as well as eager, and under "auto" (here eager: a short run).
     """
     X, y = moons
     poison = X.shape[0]
