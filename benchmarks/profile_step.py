@@ -22,6 +22,15 @@ Below it, the eager floor: the ops dispatched per step (ATen ops called from Pyt
 autograd's engine, not from inside another op) times the unprofiled cost of the cheapest op
 (an in-place add on one float, measured in the same run). A step near that floor spends its
 time dispatching, not computing; only fewer ops (fusion, ``torch.compile``) make it faster.
+
+Below that, the hardware floor: what the step would cost if it only moved its bytes at this
+machine's memory bandwidth (a 256 MiB copy) or only did its products at its GEMM rate (a 2048²
+matrix product), whichever is longer, both measured in the same run. Its FLOPs are the profiled
+products'; its bytes a lower bound: the optimiser reads the parameters, gradients and Adam's two
+moments and writes three of them (7 float32 per parameter), and each block's two products write
+their (members × batch × width) outputs in the forward pass and read them back in the backward
+(4 float32 per activation). The ratio of the unprofiled step to that floor says how much a
+perfect engine could still gain.
 """
 
 from __future__ import annotations
@@ -137,7 +146,42 @@ def profile_group(dataset: str, block: str, steps: int, repeats: int) -> dict[st
     result["unprofiled"] = min(unprofiled) * 1e3 / steps
     result["ops"] = dispatched / steps
     result["GFLOP/s"] = flops / (times["products"] / 1e3) / 1e9 if times["products"] else 0.0
+    result["FLOPs"] = flops / steps
+    result["bytes"] = step_bytes(dataset, block)
     return result
+
+
+def step_bytes(dataset: str, block: str) -> float:
+    """A lower bound on the bytes one step of a 100-member group moves (see the module)."""
+    config = SweepConfig.from_preset(dataset)
+    data = TrialData(config)
+    group = next(g for g in groups(config) if g.block == block)
+    model = StableResNet(data.n_features, data.n_classes, config.depth, config.width, block,
+                         step_size=[h for _, h in group.members], seed=list(range(len(group.members))))
+    parameters = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    activations = len(group.members) * config.batch_size * model.width * config.depth * 2
+    return 4.0 * (7 * parameters + 4 * activations)
+
+
+def gemm_flops_per_second(size: int = 2048, repeats: int = 10) -> float:
+    a, b = torch.randn(size, size), torch.randn(size, size)
+    a @ b
+    started = time.perf_counter()
+    for _ in range(repeats):
+        a @ b
+    return 2 * size**3 * repeats / (time.perf_counter() - started)
+
+
+def bytes_per_second(mebibytes: int = 256, repeats: int = 5) -> float:
+    source = torch.ones(mebibytes * 2**20 // 4)
+    target = torch.empty_like(source)
+    target.copy_(source)
+    best = float("inf")
+    for _ in range(repeats):
+        started = time.perf_counter()
+        target.copy_(source)
+        best = min(best, time.perf_counter() - started)
+    return 2 * source.numel() * 4 / best  # read and written
 
 
 def main() -> None:
@@ -160,6 +204,14 @@ def main() -> None:
     print(f"{'ops dispatched per step':24}" + "".join(f"{results[c]['ops']:>18.0f}" for c in columns))
     print(f"{'x cheapest op (ms)':24}" + "".join(f"{results[c]['ops'] * cheapest / 1e3:>18.2f}" for c in columns))
     print(f"cheapest op (in-place add on one float): {cheapest:.2f} µs")
+    gemm, bandwidth = gemm_flops_per_second(), bytes_per_second()
+    floors = {c: 1e3 * max(results[c]["FLOPs"] / gemm, results[c]["bytes"] / bandwidth) for c in columns}
+    print(f"{'products GFLOP per step':24}" + "".join(f"{results[c]['FLOPs'] / 1e9:>18.3f}" for c in columns))
+    print(f"{'bytes per step (MB, min)':24}" + "".join(f"{results[c]['bytes'] / 1e6:>18.1f}" for c in columns))
+    print(f"{'hardware floor (ms)':24}" + "".join(f"{floors[c]:>18.2f}" for c in columns))
+    print(f"{'unprofiled / floor':24}" + "".join(f"{results[c]['unprofiled'] / floors[c]:>18.1f}" for c in columns))
+    print(f"GEMM rate (2048² product): {gemm / 1e9:.1f} GFLOP/s; memory bandwidth (256 MiB copy): "
+          f"{bandwidth / 1e9:.1f} GB/s")
 
 
 if __name__ == "__main__":

@@ -32,6 +32,7 @@ from pathlib import Path
 
 import torch
 
+from .errors import ConfigError
 from .files import write_atomically
 
 logger = logging.getLogger(__name__)
@@ -56,6 +57,12 @@ class Choice:
 
     compile: bool
     reason: str
+
+
+def check_setting(setting) -> None:
+    """A ``compile`` setting is True, False or "auto"."""
+    if not isinstance(setting, bool) and setting != "auto":
+        raise ConfigError(f"compile must be true, false or 'auto'; got {setting!r}")
 
 
 def cache_folder() -> Path:

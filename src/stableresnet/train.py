@@ -53,8 +53,9 @@ class TrainConfig:
     ``adam_epsilon`` is Adam's ε in the step lr · m̂ / (√v̂ + ε): PyTorch's 1e-8 by default,
     Keras' (the paper's framework) is 1e-7. ``compile`` runs each mini-batch's forward pass and
     loss through ``torch.compile`` (its backward too): fused element-wise kernels, at the cost of a
-    one-off compilation per network shape (about half a minute to a minute on 2 cores), so it pays
-    only for long runs (``benchmarks/bench_capacity.py --compare``). On CUDA the compiled step is
+    compilation per network shape (on 2 cores 45 s for a Wine group, 1-8 min for Adult's; seconds
+    once its graphs are cached: `compilation`), so it pays only for long runs
+    (``benchmarks/bench_capacity.py --compare``). On CUDA the compiled step is
     captured as CUDA graphs (``mode="reduce-overhead"``). Fused kernels round differently: results
     match the eager engine's to round-off, not to the bit. Both take the optimiser's ``KERNELS``.
     ``compile="auto"`` compiles only where the run is long enough to pay for it
@@ -81,8 +82,7 @@ class TrainConfig:
             raise ConfigError(f"smoothness must be a finite number ≥ 0; got {self.smoothness!r}")
         if isinstance(self.adam_epsilon, bool) or not np.isfinite(self.adam_epsilon) or self.adam_epsilon <= 0:
             raise ConfigError(f"adam_epsilon must be a finite number > 0; got {self.adam_epsilon!r}")
-        if not isinstance(self.compile, bool) and self.compile != "auto":
-            raise ConfigError(f"compile must be true, false or 'auto'; got {self.compile!r}")
+        compilation.check_setting(self.compile)
         if self.optimizer not in OPTIMIZERS:
             raise ConfigError(f"unknown optimizer {self.optimizer!r}; expected one of {sorted(OPTIMIZERS)}")
 

@@ -5,7 +5,8 @@ into tables. `execute` says *how*, the same for all of them: a results folder th
 config (`ResultStore`), each finished unit's tables written atomically, a training checkpoint per
 unit, resume (a finished unit never trains again), three back-ends chosen by `RunOptions` — in this
 process one unit after another, ``workers`` threads of one torch thread each (costliest unit first;
-by default one per core, with wide units alone on all of them), or Ray tasks — and one progress protocol. The runner, not library code, sets torch's thread count.
+by default one per core, with wide units alone on all of them), or Ray tasks — and one progress
+protocol. The runner, not library code, sets torch's thread count.
 
 Every unit is seeded by its experiment, so the tables are the same whichever back-end trained them
 (the ``seconds`` column aside, which is wall time).
@@ -26,6 +27,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from ..compilation import check_setting
 from ..errors import ConfigError
 from ..files import write_atomically
 from ..train import Checkpoint
@@ -68,9 +70,9 @@ class RunOptions:
     the records say which engine trained each number, and why). ``workers`` > 1 trains that many
     units at once in threads of one torch thread each (local back-end); None (the default), one per
     core this process may use (`usable_cores`), a unit of ``WIDE_UNIT`` activations or more alone
-    on all threads. ``backend="ray"`` runs each unit as a Ray task on the
-    cluster at ``address`` or on a local Ray. ``threads`` sets torch's thread count while units train in this
-    process one after another (None: leave it).
+    on all threads. ``backend="ray"`` runs each unit as a Ray task on the cluster at ``address`` or on
+    a local Ray. ``threads`` sets torch's thread count while units train in this process one after
+    another (None: leave it).
     """
 
     device: str = "cpu"
@@ -82,8 +84,7 @@ class RunOptions:
     progress: Progress | None = field(default=None, compare=False)
 
     def __post_init__(self):
-        if not isinstance(self.compile, bool) and self.compile != "auto":
-            raise ConfigError(f"compile must be true, false or 'auto'; got {self.compile!r}")
+        check_setting(self.compile)
         if self.backend not in BACKENDS:
             raise ConfigError(f"unknown backend {self.backend!r}; expected one of {list(BACKENDS)}")
         for name in ("workers", "threads"):
