@@ -43,6 +43,7 @@ from collections import defaultdict
 import torch
 from torch.profiler import ProfilerActivity, profile
 
+from bench_sweep import matmul_flops_per_second
 from stableresnet.experiments.sweep import SweepConfig, TrialData, groups
 from stableresnet.model import StableResNet
 from stableresnet.train import TrainConfig, fit, fit_standardization
@@ -163,15 +164,6 @@ def step_bytes(dataset: str, block: str) -> float:
     return 4.0 * (7 * parameters + 4 * activations)
 
 
-def gemm_flops_per_second(size: int = 2048, repeats: int = 10) -> float:
-    a, b = torch.randn(size, size), torch.randn(size, size)
-    a @ b
-    started = time.perf_counter()
-    for _ in range(repeats):
-        a @ b
-    return 2 * size**3 * repeats / (time.perf_counter() - started)
-
-
 def bytes_per_second(mebibytes: int = 256, repeats: int = 5) -> float:
     source = torch.ones(mebibytes * 2**20 // 4)
     target = torch.empty_like(source)
@@ -204,7 +196,7 @@ def main() -> None:
     print(f"{'ops dispatched per step':24}" + "".join(f"{results[c]['ops']:>18.0f}" for c in columns))
     print(f"{'x cheapest op (ms)':24}" + "".join(f"{results[c]['ops'] * cheapest / 1e3:>18.2f}" for c in columns))
     print(f"cheapest op (in-place add on one float): {cheapest:.2f} µs")
-    gemm, bandwidth = gemm_flops_per_second(), bytes_per_second()
+    gemm, bandwidth = matmul_flops_per_second(), bytes_per_second()
     floors = {c: 1e3 * max(results[c]["FLOPs"] / gemm, results[c]["bytes"] / bandwidth) for c in columns}
     print(f"{'products GFLOP per step':24}" + "".join(f"{results[c]['FLOPs'] / 1e9:>18.3f}" for c in columns))
     print(f"{'bytes per step (MB, min)':24}" + "".join(f"{results[c]['bytes'] / 1e6:>18.1f}" for c in columns))

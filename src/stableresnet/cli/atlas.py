@@ -11,7 +11,7 @@ from rich.table import Table
 
 from ..files import check_output_folder
 from .common import (COMPILE_OPTION, DEVICE_OPTION, app, compile_setting, console, resolve_device, unit_progress,
-                     user_errors)
+                     user_errors, workers_option)
 
 
 @app.command()
@@ -25,9 +25,7 @@ def atlas(
     setups: Optional[str] = typer.Option(
         None, help="Comma-separated set-ups to run, e.g. optimiser=sgd-1e-1,data=moons+framework=keras "
                    "[every one-axis set-up, then the pairs they point to]."),
-    workers: Optional[int] = typer.Option(None, help="(Set-up, figure) trainings run at once, each on one torch "
-                                                     "thread, longest first; the same records. [default: one per "
-                                                     "core this process may use]", show_default=False),
+    workers: Optional[int] = workers_option("(Set-up, figure) trainings"),
     device: str = DEVICE_OPTION,
     compile: Optional[bool] = COMPILE_OPTION,
 ):

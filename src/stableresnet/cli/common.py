@@ -54,6 +54,13 @@ COMPILE_OPTION = typer.Option(
          "and the progress line say which, and why]")
 
 
+def workers_option(units: str, extra: str = ""):
+    """``--workers``: how many of a run's ``units`` train at once (`experiments.runner.RunOptions.workers`)."""
+    return typer.Option(None, show_default=False,
+                        help=f"{units} trained at once on this machine, each on one torch thread, costliest first; "
+                             f"the same numbers. [default: one per core this process may use{extra}]")
+
+
 def compile_setting(compile: bool | None) -> bool | str:
     """``--compile`` (True), ``--no-compile`` (False) or neither ("auto": `compilation.choose`)."""
     return "auto" if compile is None else compile
@@ -302,8 +309,8 @@ def epoch_progress(total: int, description: str, *columns: TextColumn) -> Progre
 
 
 class _EngineNote(logging.Handler):
-    """Shows each training run's engine choice (`compilation.choose`, logged as it is made) on the
-    progress line and in the running step's log line."""
+    """Shows each training run's engine choice (`compilation.choose`, logged as it is made) in a
+    progress task's ``engine`` field and in the running step's log line."""
 
     def __init__(self, progress: Progress, task, steps: StepLog):
         super().__init__(logging.INFO)
@@ -316,6 +323,18 @@ class _EngineNote(logging.Handler):
 
 
 @contextlib.contextmanager
+def engine_notes(progress: Progress, task, steps: StepLog):
+    """While open, each training run's engine choice and its reason show on ``task`` and ``steps``."""
+    note = _EngineNote(progress, task, steps)
+    compilation.logger.addHandler(note)
+    compilation.logger.setLevel(logging.INFO)
+    try:
+        yield
+    finally:
+        compilation.logger.removeHandler(note)
+
+
+@contextlib.contextmanager
 def unit_progress(options, noun: str):
     """A progress bar and, off a terminal, one log line per finished unit, for any experiment the
     runner executes: yields ``options`` (`experiments.runner.RunOptions`) with their ``progress``
@@ -324,17 +343,12 @@ def unit_progress(options, noun: str):
     with epoch_progress(1, noun, TextColumn("{task.fields[engine]}")) as progress:
         task = progress.add_task(noun, total=1, loss="-", engine="")
         steps = StepLog()
-        note = _EngineNote(progress, task, steps)
-        compilation.logger.addHandler(note)
-        compilation.logger.setLevel(logging.INFO)
 
         def on_unit(unit, index, total):
             progress.update(task, total=unit.epochs)
             return start_group(progress, task, steps, f"{noun} {index + 1}/{total} {unit.label}",
                                reported_when_done=options.reports_when_done)
 
-        try:
+        with engine_notes(progress, task, steps):
             yield dataclasses.replace(options, progress=on_unit)
-        finally:
-            compilation.logger.removeHandler(note)
         steps.end()

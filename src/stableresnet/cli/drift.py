@@ -12,7 +12,7 @@ from rich.table import Table
 from ..files import check_output_folder, write_atomically
 from .common import (
     COMPILE_OPTION, DEVICE_OPTION, INIT_OPTION, STEP_SIZES_HELP, app, compile_setting, console, parse_step_sizes,
-    renamed_option, resolve_device, setting_option, unit_progress, user_errors,
+    renamed_option, resolve_device, setting_option, unit_progress, user_errors, workers_option,
 )
 from .sweep import print_summary
 
@@ -40,6 +40,7 @@ def drift(
     out: Optional[Path] = typer.Option(None, help="Results folder [results/drift-NAME]."),
     device: str = DEVICE_OPTION,
     compile: Optional[bool] = COMPILE_OPTION,
+    workers: Optional[int] = workers_option("Blocks"),
     init: str = INIT_OPTION,
 ):
     """Train on a time window, then test on every later period (paper Figs. 14-15); resumable."""
@@ -59,7 +60,7 @@ def drift(
     shown_h = [h for h in parse_step_sizes(plot_step_sizes) if h in config.step_sizes] or None
     out = check_output_folder(out or Path("results") / f"drift-{Path(data).stem}", "--out")
     device = resolve_device(device)
-    with unit_progress(RunOptions(device, compile_setting(compile)), "block") as options:
+    with unit_progress(RunOptions(device, compile_setting(compile), workers), "block") as options:
         result = run_drift(config, options, directory=out)
     written = save_drift(out, config, result)
     unit = {"month": "month", "week": "week"}[period] if result.data.has_timestamps else f"{period} (row block)"

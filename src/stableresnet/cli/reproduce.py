@@ -11,13 +11,16 @@ from rich.table import Table
 
 from ..files import check_output_folder
 from .common import (
-    COMPILE_OPTION, compile_setting,
+    COMPILE_OPTION,
     DEVICE_OPTION,
     StepLog,
     app,
+    compile_setting,
     console,
+    engine_notes,
     resolve_device,
     user_errors,
+    workers_option,
 )
 
 
@@ -29,9 +32,7 @@ def reproduce(
     out: Path = typer.Option(Path("results/reproduce"), help="Output folder; an existing one is resumed."),
     device: str = DEVICE_OPTION,
     compile: Optional[bool] = COMPILE_OPTION,
-    workers: Optional[int] = typer.Option(
-        None, help="Units of each experiment (sweep groups, drift blocks, atlas runs) trained at once, each on one "
-                   "torch thread; the same numbers. [default: one per core this process may use]", show_default=False),
+    workers: Optional[int] = workers_option("Units of each experiment (sweep groups, drift blocks, atlas runs)"),
 ):
     """Reproduce the paper's figures 1-15 and the beyond-the-paper experiments; HTML report DIR/index.html; resumable."""
     from ..experiments.claims import evaluate_claims, hold_rate_text, verdict_counts
@@ -46,10 +47,10 @@ def reproduce(
     check_output_folder(out, "--out")
     with Progress(
         TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
-        TimeElapsedColumn(), console=console, transient=True,
+        TimeElapsedColumn(), TextColumn("{task.fields[engine]}"), console=console, transient=True,
     ) as progress:
-        overall = progress.add_task("figures", total=len(experiments))
-        inner = progress.add_task("", total=1)
+        overall = progress.add_task("figures", total=len(experiments), engine="")
+        inner = progress.add_task("", total=1, engine="")
 
         steps = StepLog()
 
@@ -63,7 +64,8 @@ def reproduce(
 
             return on_run
 
-        records = run_reproduce(experiments, out, scale, options, on_start)
+        with engine_notes(progress, inner, steps):
+            records = run_reproduce(experiments, out, scale, options, on_start)
         steps.end()
         progress.update(overall, completed=len(experiments))
     claims = evaluate_claims(records, out)

@@ -17,7 +17,7 @@ from .common import (
     INIT_OPTION, INTEGRATOR_OPTION, LEARNING_RATE_OPTION, LEVELS_OPTION, ONE_HOT_OPTION, POLICY_OPTION,
     STEP_SIZES_HELP, TARGET_OPTION, TEST_SIZE_OPTION, WIDTH_OPTION, app, check_data_source, compile_setting, console,
     errors,
-    parse_step_sizes, resolve_device, unit_progress, user_errors,
+    parse_step_sizes, resolve_device, unit_progress, user_errors, workers_option,
 )
 
 # For the help text only; a sweep reads the estimator's defaults again when it runs.
@@ -52,10 +52,7 @@ def sweep(
                                           "under noise σ=0.1 and FGSM/PGD ε=0.1 (slower)."),
     backend: str = typer.Option("local", help="local (this process) or ray (one Ray task per group)."),
     address: Optional[str] = typer.Option(None, help="Ray cluster address [start a local Ray]."),
-    workers: Optional[int] = typer.Option(
-        None, help="Groups trained at once on this machine (local backend), each on one thread, costliest first; "
-                   "the same table. [default: one per core this process may use; 1 with --backend ray]",
-        show_default=False),
+    workers: Optional[int] = workers_option("Groups (local backend)", "; 1 with --backend ray"),
     levels: int = LEVELS_OPTION,
     compile: Optional[bool] = COMPILE_OPTION,
     init: str = INIT_OPTION,
