@@ -115,3 +115,26 @@ def test_a_new_process_finds_the_graphs_an_earlier_one_compiled_and_lists_the_sh
     assert warm["K1"] == cold["K1"]  # the same graphs: the same numbers to the bit
     listed = json.loads((cache / f"torch-{torch.__version__}" / "compiled-shapes.json").read_text())
     assert len(listed) == 1 and json.loads(next(iter(listed)))["depth"] == 2
+
+
+THREADS = """
+import json, sys, torch
+torch.set_num_threads(int(sys.argv[1]))
+from stableresnet import StableResNet, TrainConfig, fit
+generator = torch.Generator().manual_seed(0)
+X, y = torch.randn(400, 6, generator=generator), torch.randint(0, 3, (400,), generator=generator)
+model = StableResNet(6, 3, depth=1, width=32, block="batchnorm", seed=list(range(50)), step_size=0.5)
+result = fit(model, X, y, TrainConfig(epochs=1, batch_size=40, compile=True))
+print(json.dumps({"threads": torch.get_num_threads(), "K1": model.field.K1.flatten().tolist()}))
+"""
+
+
+def test_compiled_training_gives_the_same_bits_on_one_thread_as_on_two(cache):
+    """Kernels are generated for the thread count they run on (a group in a worker thread has one):
+    a 50-member batch-norm group, large enough for parallel kernels, trains to the same bits on either."""
+    runs = [json.loads(subprocess.run([sys.executable, "-c", THREADS, str(threads)], capture_output=True, text=True,
+                                      check=True).stdout.strip().splitlines()[-1]) for threads in (1, 2)]
+    assert [run["threads"] for run in runs] == [1, 2]
+    assert runs[0]["K1"] == runs[1]["K1"]
+    listed = json.loads((cache / f"torch-{torch.__version__}" / "compiled-shapes.json").read_text())
+    assert sorted(json.loads(key)["threads"] for key in listed) == [1, 2]  # two shapes of the cache

@@ -18,7 +18,9 @@ Compiled graphs (TorchInductor's cache, and AOTAutograd's) are kept in `cache_fo
 the user's cache folder unless ``STABLERESNET_CACHE_DIR`` (or TorchInductor's own
 ``TORCHINDUCTOR_CACHE_DIR``) says otherwise, one folder per torch version; TorchInductor keys
 each graph by its code, shapes and settings, so a new shape or setting compiles anew. The shapes
-compiled so far are listed in ``compiled-shapes.json`` beside the graphs.
+compiled so far are listed in ``compiled-shapes.json`` beside the graphs. Kernels are generated for
+the thread count they run on (a group in a worker thread has one); a compiled group trained to the
+same bits on one thread as on two (``tests/test_compilation.py``).
 """
 
 from __future__ import annotations
