@@ -37,7 +37,7 @@ BACKENDS = ("local", "ray")
 OnEpoch = Callable[[int, np.ndarray], None]
 
 # A unit whose training step holds at least this many activations (members × batch × width) gains
-# from torch's threads: Adult's 100 × 100 × 14 trained an epoch 1.5-2× faster on 2 threads than on
+# from torch's threads: Adult's 100 × 100 × 14 trained an epoch 1.4-2× faster on 2 threads than on
 # 1, Wine's 100 × 10 × 13 no faster. By default such a unit trains alone on all threads, the narrower
 # ones side by side on one thread each.
 WIDE_UNIT = 50_000
