@@ -5,10 +5,12 @@ import pytest
 
 @pytest.fixture(autouse=True)
 def cold_compile_cache(tmp_path_factory, monkeypatch):
-    """Compiled graphs go to a folder of the test's own: ``compile="auto"`` chooses by what is cached,
-    so each test sees a cold cache whatever the user's or another test's holds, and leaves nothing in it."""
-    monkeypatch.setenv("STABLERESNET_CACHE_DIR", str(tmp_path_factory.mktemp("compile-cache")))
+    """Compiled graphs go to a folder of the test's own (returned): ``compile="auto"`` chooses by what is
+    cached, so each test sees a cold cache whatever the user's or another test's holds, and leaves nothing in it."""
+    folder = tmp_path_factory.mktemp("compile-cache")
+    monkeypatch.setenv("STABLERESNET_CACHE_DIR", str(folder))
     monkeypatch.delenv("TORCHINDUCTOR_CACHE_DIR", raising=False)
+    return folder
 
 
 # One tiny experiment of the data, propagation and sweep kinds; the title checks HTML escaping.

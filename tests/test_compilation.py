@@ -18,10 +18,9 @@ CPU = torch.device("cpu")
 
 
 @pytest.fixture
-def cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("STABLERESNET_CACHE_DIR", str(tmp_path / "cache"))
-    monkeypatch.delenv("TORCHINDUCTOR_CACHE_DIR", raising=False)
-    return tmp_path / "cache"
+def cache(cold_compile_cache):
+    """This test's own, empty cache folder (conftest)."""
+    return cold_compile_cache
 
 
 def steps_at(model, batch_size, seconds_per_layer):
