@@ -74,12 +74,12 @@ def test_paired_design_shares_seed_and_split_across_blocks_and_step_sizes():
 
 def sweep_command(out, extra=()):
     return [sys.executable, "-m", "stableresnet.cli", "sweep", "--dataset", "wine", "--trials", "2",
-            "--step-sizes", "0.1,0.5,1", "--depth", "3", "--epochs", "3", "--members-per-group", "3",
+            "--step-sizes", "0.1,0.5,1", "--depth", "3", "--epochs", "3", "--members-per-group", "3", "--workers", "1",
             "--out", str(out), *extra]
 
 
-# Runs the CLI's sweep and sends the process ``signal`` from inside the third group's training,
-# after its first epoch: a stop that lands mid-sweep and mid-group whatever the machine's load.
+# Runs the CLI's sweep (one group at a time) and sends the process ``signal`` from inside the third
+# group's training, after its first epoch: a stop that lands mid-sweep and mid-group whatever the machine's load.
 SIGNAL_IN_THIRD_GROUP = """
 import os, signal, sys
 from stableresnet.cli import main
