@@ -9,6 +9,7 @@ from sklearn.datasets import make_moons
 from torch.nn import functional as F
 
 from stableresnet import ConfigError, StableResNet, TrainConfig, evaluate, fit
+from stableresnet import train
 from stableresnet.train import Checkpoint
 from stableresnet.model import member_generator
 
@@ -34,6 +35,20 @@ def test_same_seed_gives_bit_identical_weights_and_predictions(moons):
     assert torch.equal(first(X), second(X))
     third, _ = trained(X, y, seed=12, block="batchnorm")
     assert not torch.equal(first.field.K1, third.field.K1)
+
+
+def test_sgd_steps_to_the_same_bits_with_its_fused_kernel_as_with_foreach(moons, monkeypatch):
+    """Plain SGD's update p - lr·g is one multiply-add either way, so ``KERNELS`` may take the faster one."""
+    X, y = moons
+    weights = {}
+    for kernel in ("foreach", "fused"):
+        monkeypatch.setitem(train.KERNELS, "sgd", {kernel: True})
+        model = StableResNet(2, 2, depth=5, width=8, seed=[0, 1, 2], step_size=[0.1, 0.5, 1.0])
+        fit(model, X, y, TrainConfig(epochs=5, batch_size=16, learning_rate=1e-1, optimizer="sgd"))
+        weights[kernel] = model.state_dict()
+    for name, value in weights["fused"].items():
+        assert torch.equal(value, weights["foreach"][name]), name
+    assert not torch.equal(weights["fused"]["field.K1"], StableResNet(2, 2, depth=5, width=8, seed=[0, 1, 2]).field.K1)
 
 
 @pytest.mark.parametrize("block", ["plain", "shrinkage", "batchnorm"])

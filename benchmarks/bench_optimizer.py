@@ -1,0 +1,87 @@
+"""The optimiser step alone, by kernel: why ``train.KERNELS`` picks fused Adam and foreach SGD.
+
+    .venv/bin/python benchmarks/bench_optimizer.py [--device cpu|cuda] [--steps 200] [--repeats 5]
+
+The engine's optimiser updates one flat buffer holding every trainable parameter of a group
+(``train._FlatParameters``). This times ``optimizer.step()`` on a buffer of that size for a
+100-member group of the Wine and Adult paper sweeps (plain blocks: Wine depth 20, width 13;
+Adult depth 100, width 14), with each kernel PyTorch offers: Adam's per-tensor loop (the CPU
+default), foreach and fused; SGD's foreach and fused. The gradients are fixed random numbers,
+the state is warmed by a few steps first, and the time is the minimum over ``--repeats`` runs of
+``--steps`` steps (synchronised on CUDA). Each row's ratio is against the kernel the engine uses.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import torch
+
+from stableresnet.experiments.sweep import SweepConfig, TrialData, groups
+from stableresnet.model import StableResNet
+from stableresnet.train import KERNELS
+
+VARIANTS = {  # (optimiser, kernel options)
+    "adam for-loop": ("adam", {"foreach": False}),
+    "adam foreach": ("adam", {"foreach": True}),
+    "adam fused": ("adam", {"fused": True}),
+    "sgd foreach": ("sgd", {"foreach": True}),
+    "sgd fused": ("sgd", {"fused": True}),
+}
+OPTIMIZERS = {"adam": torch.optim.Adam, "sgd": torch.optim.SGD}
+
+
+def group_parameter_count(dataset: str) -> int:
+    """Trainable parameters of a 100-member plain group of ``dataset``'s paper sweep."""
+    config = SweepConfig.from_preset(dataset)
+    data = TrialData(config)
+    group = next(g for g in groups(config) if g.block == "plain")
+    model = StableResNet(data.n_features, data.n_classes, config.depth, config.width, "plain",
+                         step_size=[h for _, h in group.members], seed=list(range(len(group.members))))
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def step_milliseconds(size: int, optimizer: str, options: dict, device: str, steps: int, repeats: int) -> float:
+    generator = torch.Generator().manual_seed(0)
+    values = torch.randn(size, generator=generator).to(device).requires_grad_()
+    values.grad = torch.randn(size, generator=generator).to(device) * 1e-2
+    step = OPTIMIZERS[optimizer]([values], lr=1e-3, **options)
+    for _ in range(5):
+        step.step()
+    best = float("inf")
+    for _ in range(repeats):
+        if device == "cuda":
+            torch.cuda.synchronize()
+        started = time.perf_counter()
+        for _ in range(steps):
+            step.step()
+        if device == "cuda":
+            torch.cuda.synchronize()
+        best = min(best, (time.perf_counter() - started) / steps)
+    return best * 1e3
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--datasets", default="wine,adult")
+    parser.add_argument("--steps", type=int, default=200, help="optimiser steps per timed run")
+    parser.add_argument("--repeats", type=int, default=5, help="timed runs; the minimum is shown")
+    args = parser.parse_args()
+    datasets = args.datasets.split(",")
+    sizes = {dataset: group_parameter_count(dataset) for dataset in datasets}
+    print(f"torch {torch.__version__}, {args.device}, {torch.get_num_threads()} threads; "
+          "ms per optimiser step on one flat buffer")
+    print(f"{'':16}" + "".join(f"{f'{d} ({sizes[d]:,})':>26}" for d in datasets))
+    times = {name: {d: step_milliseconds(sizes[d], *variant, args.device, args.steps, args.repeats)
+                    for d in datasets} for name, variant in VARIANTS.items()}
+    used = {optimizer: next(name for name, (o, options) in VARIANTS.items() if o == optimizer and options == kernel)
+            for optimizer, kernel in KERNELS.items()}
+    for name, (optimizer, _) in VARIANTS.items():
+        cells = [f"{times[name][d]:.3f} ({times[name][d] / times[used[optimizer]][d]:.2f}x)" for d in datasets]
+        print(f"{name:16}" + "".join(f"{cell:>26}" for cell in cells) + ("   <- engine" if name in used.values() else ""))
+
+
+if __name__ == "__main__":
+    main()
