@@ -1,4 +1,4 @@
-"""The optimiser step alone, by kernel: why ``train.KERNELS`` picks fused Adam and foreach SGD.
+"""The optimiser step alone, by kernel: why ``train.KERNELS`` picks the fused ones.
 
     .venv/bin/python benchmarks/bench_optimizer.py [--device cpu|cuda] [--steps 200] [--repeats 5]
 
@@ -9,14 +9,17 @@ Adult depth 100, width 14), with each kernel PyTorch offers: Adam's per-tensor l
 default), foreach and fused; SGD's foreach and fused. The gradients are fixed random numbers,
 the state is warmed by a few steps first, and the time is the minimum over ``--repeats`` runs of
 ``--steps`` steps (synchronised on CUDA). Each row's ratio is against the kernel the engine uses.
+The table is kept in ``--json`` (default ``benchmarks/results/bench_optimizer.json``).
 """
 
 from __future__ import annotations
 
 import argparse
 import time
+from pathlib import Path
 
 import torch
+from record import default_path, save
 
 from stableresnet.experiments.sweep import SweepConfig, TrialData, groups
 from stableresnet.model import StableResNet
@@ -68,6 +71,7 @@ def main() -> None:
     parser.add_argument("--datasets", default="wine,adult")
     parser.add_argument("--steps", type=int, default=200, help="optimiser steps per timed run")
     parser.add_argument("--repeats", type=int, default=5, help="timed runs; the minimum is shown")
+    parser.add_argument("--json", type=Path, default=default_path(__file__), help="where the table is kept")
     args = parser.parse_args()
     datasets = args.datasets.split(",")
     sizes = {dataset: group_parameter_count(dataset) for dataset in datasets}
@@ -81,6 +85,12 @@ def main() -> None:
     for name, (optimizer, _) in VARIANTS.items():
         cells = [f"{times[name][d]:.3f} ({times[name][d] / times[used[optimizer]][d]:.2f}x)" for d in datasets]
         print(f"{name:16}" + "".join(f"{cell:>26}" for cell in cells) + ("   <- engine" if name in used.values() else ""))
+    rows = [{"kernel": name, "engine": name in used.values(),
+             **{f"{d} ms": times[name][d] for d in datasets},
+             **{f"{d} vs engine": times[name][d] / times[used[optimizer]][d] for d in datasets}}
+            for name, (optimizer, _) in VARIANTS.items()]
+    save(args.json, f"Optimiser step on one flat buffer, device {args.device}", rows,
+         {"device": args.device, "parameters": sizes, "steps": args.steps, "repeats": args.repeats})
 
 
 if __name__ == "__main__":
