@@ -93,6 +93,12 @@ def test_a_toy_experiment_gets_the_commands_progress_lines_with_each_units_engin
     lines = re.findall(r"^\[\s*\d+\.\d s\] done: (.*)$", capsys.readouterr().out, flags=re.MULTILINE)
     assert lines == ["unit 1/3 square of 0", "unit 2/3 square of 1 · eager (auto: 1 steps)",
                      "unit 3/3 square of 2 · eager (auto: 2 steps)"]
+    # With workers a line is written as its unit finishes, in any order, with that unit's own engine.
+    with unit_progress(RunOptions(workers=2), "unit") as options:
+        execute(Logging(4), store(tmp_path / "workers", 4), options)
+    lines = re.findall(r"^\[\s*\d+\.\d s\] done: unit \d/4 (.*)$", capsys.readouterr().out, flags=re.MULTILINE)
+    assert sorted(lines) == ["square of 0", "square of 1 · eager (auto: 1 steps)",
+                             "square of 2 · eager (auto: 2 steps)", "square of 3 · eager (auto: 3 steps)"]
 
 
 def test_the_runner_sets_torchs_thread_count_while_units_train_and_gives_it_back(tmp_path):

@@ -24,6 +24,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from .. import __version__, compilation
 from ..errors import USER_ERRORS, ConfigError, DataError
 from ..data import load_dataset, load_table, paper_preset
+from ..experiments.runner import RUNNING_UNIT
 from ..spec import defaults, help_text
 from ..train import TrainConfig
 
@@ -120,21 +121,24 @@ class StepLog:
         self.current = step
         self.note = ""  # added to the step's line (`unit_progress`: the engine that trained it)
 
-    def end(self) -> None:
+    def end(self, note: str | None = None) -> None:
+        """Write the running step's line, with ``note`` if given, else the one it gathered."""
         if self.enabled and self.current is not None:
-            console.print(f"[{time.monotonic() - self.started:7.1f} s] done: {self.current}{self.note}", markup=False,
-                          highlight=False, soft_wrap=True)
+            console.print(f"[{time.monotonic() - self.started:7.1f} s] done: {self.current}"
+                          f"{self.note if note is None else note}", markup=False, highlight=False, soft_wrap=True)
         self.current = None
 
 
-def start_group(progress: Progress, task, steps: StepLog, label: str, *, reported_when_done: bool = False):
+def start_group(progress: Progress, task, steps: StepLog, label: str, *, reported_when_done: bool = False,
+                note: str | None = None):
     """Show ``label`` as the group now training (progress bar and log line); returns its
     ``on_epoch(epoch, loss_per_member)`` callback. ``reported_when_done``: the caller learns of
-    the group only once it has finished (Ray), so its log line is written at once."""
+    the group only once it has finished (workers, Ray), so its log line is written at once, with
+    ``note`` (see `StepLog.end`)."""
     progress.update(task, completed=0, description=label)
     steps.begin(label)
     if reported_when_done:
-        steps.end()
+        steps.end(note)
 
     def on_epoch(epoch, loss):
         progress.update(task, completed=epoch + 1,
@@ -310,26 +314,32 @@ def epoch_progress(total: int, description: str, *columns: TextColumn) -> Progre
 
 class _EngineNote(logging.Handler):
     """Shows each training run's engine choice (`compilation.choose`, logged as it is made) in a
-    progress task's ``engine`` field and in the running step's log line."""
+    progress task's ``engine`` field and in the running step's log line; ``by_unit`` keeps the
+    choice of each unit a worker thread trains (`runner.RUNNING_UNIT`), by unit name."""
 
     def __init__(self, progress: Progress, task, steps: StepLog):
         super().__init__(logging.INFO)
         self.progress, self.task, self.steps = progress, task, steps
+        self.by_unit: dict[str, str] = {}
 
     def emit(self, record: logging.LogRecord) -> None:
-        note = record.getMessage()
-        self.progress.update(self.task, engine=note)
-        self.steps.note = f" · {note}"
+        note = f" · {record.getMessage()}"
+        self.progress.update(self.task, engine=note[3:])
+        self.steps.note = note
+        unit = RUNNING_UNIT.get()
+        if unit is not None:
+            self.by_unit[unit.name] = note
 
 
 @contextlib.contextmanager
 def engine_notes(progress: Progress, task, steps: StepLog):
-    """While open, each training run's engine choice and its reason show on ``task`` and ``steps``."""
+    """While open, each training run's engine choice and its reason show on ``task`` and ``steps``;
+    yields the handler (its ``by_unit``: the choices of units trained by worker threads)."""
     note = _EngineNote(progress, task, steps)
     compilation.logger.addHandler(note)
     compilation.logger.setLevel(logging.INFO)
     try:
-        yield
+        yield note
     finally:
         compilation.logger.removeHandler(note)
 
@@ -339,16 +349,17 @@ def unit_progress(options, noun: str):
     """A progress bar and, off a terminal, one log line per finished unit, for any experiment the
     runner executes: yields ``options`` (`experiments.runner.RunOptions`) with their ``progress``
     set; units show as "<noun> <index>/<total> <unit label>", with the engine that trains them
-    (with workers, the latest unit's)."""
+    (the progress bar, with workers: the latest unit's; a log line: its own unit's, but for Ray's,
+    chosen in other processes)."""
     with epoch_progress(1, noun, TextColumn("{task.fields[engine]}")) as progress:
         task = progress.add_task(noun, total=1, loss="-", engine="")
         steps = StepLog()
+        with engine_notes(progress, task, steps) as notes:
+            def on_unit(unit, index, total):
+                progress.update(task, total=unit.epochs)
+                return start_group(progress, task, steps, f"{noun} {index + 1}/{total} {unit.label}",
+                                   reported_when_done=options.reports_when_done,
+                                   note=notes.by_unit.pop(unit.name, ""))
 
-        def on_unit(unit, index, total):
-            progress.update(task, total=unit.epochs)
-            return start_group(progress, task, steps, f"{noun} {index + 1}/{total} {unit.label}",
-                               reported_when_done=options.reports_when_done)
-
-        with engine_notes(progress, task, steps):
             yield dataclasses.replace(options, progress=on_unit)
         steps.end()

@@ -19,6 +19,7 @@ import os
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, as_completed, wait
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -54,6 +55,10 @@ class Unit:
     payload: Any = None  # the experiment's own description of the unit (a sweep group, a drift block)
     step_activations: int = 0  # values in one training step's activations (members × batch × width): WIDE_UNIT
 
+
+# The unit a worker thread is training (None elsewhere), for whoever hears from inside its training
+# (the CLI's log lines take each unit's engine choice from `compilation.logger` by it).
+RUNNING_UNIT: ContextVar[Unit | None] = ContextVar("running_unit", default=None)
 
 # progress(unit, index, total) may return the unit's ``on_epoch(epoch, loss_per_member)``. It is called
 # as each unit starts when units train one after another in this process, else as each finishes
@@ -284,6 +289,8 @@ def _in_threads(experiment: Experiment, pending: list[Unit], store: Store, optio
     stop = threading.Event()
 
     def train(unit: Unit) -> dict[str, pd.DataFrame]:
+        RUNNING_UNIT.set(unit)
+
         def on_epoch(epoch, loss):
             if stop.is_set():
                 raise _UnitStopped(unit.name)
