@@ -144,6 +144,17 @@ def test_non_finite_features_are_drawn_up_to_the_last_finite_layer(overflowing, 
     assert np.isnan(overflowing.probe_accuracy[k:]).all()
 
 
+def test_a_long_run_title_stays_inside_its_one_axes_figure(overflowing, tmp_path):
+    """A run beyond the paper's defaults has a title wider than one axes: it wraps, not clipped at the edge."""
+    title = ("circles: plain block, h = 1, depth 100, rk4, adaptive, 3 levels "
+             "(seed 1, median of 10: test accuracy 0.984)")
+    for figure in (plot_layer_accuracy(overflowing.head_accuracy, overflowing.probe_accuracy, title=title),
+                   plot_feature_scale(overflowing.max_abs_feature, overflowing.mean_step_norm, title=title)):
+        figure.savefig(tmp_path / "drawn.png")  # lays the figure out, as writing the files does
+        box, page = figure.axes[0].title.get_window_extent(), figure.bbox
+        assert page.x0 <= box.x0 and box.x1 <= page.x1 and box.y1 <= page.y1
+
+
 def test_written_files_and_one_gif_and_mp4_frame_per_layer(overflowing, tmp_path):
     records = PropagationSeeds([overflowing])
     written = write_propagation_figures(records, tmp_path, layers=[0, 5, 20], axes_modes=("fixed",))

@@ -236,7 +236,7 @@ def plot_layer_accuracy(head_accuracy, probe_accuracy=None, ax=None, first_nonfi
     ax.grid(alpha=0.3)
     ax.legend(loc="lower right", fontsize="small")
     if title:
-        ax.set_title(title)
+        ax.set_title(title, wrap=True)  # a run's title can be wider than one axes
     return ax.figure
 
 
@@ -262,7 +262,7 @@ def plot_feature_scale(max_abs_feature, mean_step_norm, ax=None, first_nonfinite
     ax.grid(alpha=0.3, which="both")
     ax.legend(loc="best", fontsize="small")
     if title:
-        ax.set_title(title)
+        ax.set_title(title, wrap=True)
     return ax.figure
 
 
