@@ -19,11 +19,10 @@ import time
 from pathlib import Path
 
 import torch
+from profile_step import paper_group
 from record import default_path, save
 
-from stableresnet.experiments.sweep import SweepConfig, TrialData, groups
-from stableresnet.model import StableResNet
-from stableresnet.train import KERNELS
+from stableresnet.train import KERNELS, OPTIMIZERS
 
 VARIANTS = {  # (optimiser, kernel options)
     "adam for-loop": ("adam", {"foreach": False}),
@@ -32,16 +31,11 @@ VARIANTS = {  # (optimiser, kernel options)
     "sgd foreach": ("sgd", {"foreach": True}),
     "sgd fused": ("sgd", {"fused": True}),
 }
-OPTIMIZERS = {"adam": torch.optim.Adam, "sgd": torch.optim.SGD}
 
 
 def group_parameter_count(dataset: str) -> int:
     """Trainable parameters of a 100-member plain group of ``dataset``'s paper sweep."""
-    config = SweepConfig.from_preset(dataset)
-    data = TrialData(config)
-    group = next(g for g in groups(config) if g.block == "plain")
-    model = StableResNet(data.n_features, data.n_classes, config.depth, config.width, "plain",
-                         step_size=[h for _, h in group.members], seed=list(range(len(group.members))))
+    *_, model = paper_group(dataset, "plain")
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 

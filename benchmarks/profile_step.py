@@ -98,6 +98,16 @@ def cheapest_op_microseconds(repeats: int = 5, calls: int = 20_000) -> float:
     return best * 1e6
 
 
+def paper_group(dataset: str, block: str):
+    """``dataset``'s paper sweep settings, its data, its ``block`` group and that group's fresh model."""
+    config = SweepConfig.from_preset(dataset)
+    data = TrialData(config)
+    group = next(g for g in groups(config) if g.block == block)
+    model = StableResNet(data.n_features, data.n_classes, config.depth, config.width, block,
+                         step_size=[h for _, h in group.members], seed=list(range(len(group.members))))
+    return config, data, group, model
+
+
 def group_training(dataset: str, block: str, steps: int):
     """A call that trains a fresh 100-member group of ``dataset``'s paper sweep for ``steps``
     mini-batches (one epoch over a cut training split) and returns the model; and the config.
@@ -105,12 +115,8 @@ def group_training(dataset: str, block: str, steps: int):
     The group is built and its inputs standardised once, outside the call, which trains a copy:
     a sweep does both once per group of hundreds of steps, so they belong to no step.
     """
-    config = SweepConfig.from_preset(dataset)
-    data = TrialData(config)
-    group = next(g for g in groups(config) if g.block == block)
+    config, data, group, built = paper_group(dataset, block)
     rows = data.rows(group, "train")[:, : steps * config.batch_size]
-    built = StableResNet(data.n_features, data.n_classes, config.depth, config.width, block,
-                         step_size=[h for _, h in group.members], seed=list(range(len(group.members))))
     fit_standardization(built, data.X, rows)
     train_config = TrainConfig(1, config.batch_size, config.learning_rate, standardize=False)
 
@@ -154,11 +160,7 @@ def profile_group(dataset: str, block: str, steps: int, repeats: int) -> dict[st
 
 def step_bytes(dataset: str, block: str) -> float:
     """A lower bound on the bytes one step of a 100-member group moves (see the module)."""
-    config = SweepConfig.from_preset(dataset)
-    data = TrialData(config)
-    group = next(g for g in groups(config) if g.block == block)
-    model = StableResNet(data.n_features, data.n_classes, config.depth, config.width, block,
-                         step_size=[h for _, h in group.members], seed=list(range(len(group.members))))
+    config, _, group, model = paper_group(dataset, block)
     parameters = sum(p.numel() for p in model.parameters() if p.requires_grad)
     activations = len(group.members) * config.batch_size * model.width * config.depth * 2
     return 4.0 * (7 * parameters + 4 * activations)
