@@ -108,9 +108,10 @@ def paper_group(dataset: str, block: str):
     return config, data, group, model
 
 
-def group_training(dataset: str, block: str, steps: int):
-    """A call that trains a fresh 100-member group of ``dataset``'s paper sweep for ``steps``
-    mini-batches (one epoch over a cut training split) and returns the model; and the config.
+def group_training(dataset: str, block: str, steps: int, epochs: int = 1, compile: bool = False):
+    """A call that trains a fresh 100-member group of ``dataset``'s paper sweep for ``epochs`` epochs
+    of ``steps`` mini-batches (a training split cut to that many) and returns the model; and the
+    config. The call's ``on_epoch`` goes to ``fit``; ``compile`` trains through ``torch.compile``.
 
     The group is built and its inputs standardised once, outside the call, which trains a copy:
     a sweep does both once per group of hundreds of steps, so they belong to no step.
@@ -118,11 +119,11 @@ def group_training(dataset: str, block: str, steps: int):
     config, data, group, built = paper_group(dataset, block)
     rows = data.rows(group, "train")[:, : steps * config.batch_size]
     fit_standardization(built, data.X, rows)
-    train_config = TrainConfig(1, config.batch_size, config.learning_rate, standardize=False)
+    train_config = TrainConfig(epochs, config.batch_size, config.learning_rate, standardize=False, compile=compile)
 
-    def run():
+    def run(on_epoch=None):
         model = copy.deepcopy(built)
-        fit(model, data.X, data.y, train_config, train_index=rows)
+        fit(model, data.X, data.y, train_config, train_index=rows, on_epoch=on_epoch)
         return model
 
     return run, config
