@@ -50,7 +50,7 @@ def test_the_readme_make_targets_exist():
         assert re.search(rf"^{target}:", makefile, flags=re.MULTILINE), f"make {target}"
 
 
-@pytest.mark.parametrize("run", ["quick", "paper-pictures"])
+@pytest.mark.parametrize("run", ["quick", "paper"])
 def test_the_readme_quotes_the_kept_runs_verdict_counts(run):
     claims = pd.read_csv(ROOT / "docs" / "results" / run / "claims.csv")
     quoted = f'docs/results/{run}/`) printed "{verdict_counts(claims)}"'

@@ -229,7 +229,7 @@ def cli_page() -> str:
 PAGES = {
     "cli.md": cli_page,
     "results-quick.md": lambda: reproduce_page("quick", "Reproduction at the quick scale"),
-    "results-paper.md": lambda: reproduce_page("paper-pictures", "The paper's pictures at the paper scale"),
+    "results-paper.md": lambda: reproduce_page("paper", "Reproduction at the paper scale"),
     "atlas.md": atlas_page,
     "performance.md": performance_page,
     "when-to-use.md": when_to_use_page,
