@@ -16,10 +16,8 @@ from __future__ import annotations
 import argparse
 
 import torch
-from bench_layout import epoch_step_milliseconds
+from bench_layout import EPOCHS, epoch_step_milliseconds
 from profile_step import group_training
-
-EPOCHS = 3
 
 
 def main() -> None:

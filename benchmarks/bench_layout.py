@@ -55,6 +55,9 @@ def step_milliseconds(run: Callable[[], StableResNet], steps: int) -> tuple[floa
     return min(times), model
 
 
+EPOCHS = 3  # epochs of a timed compiled run (`epoch_step_milliseconds`): the first compiles
+
+
 def epoch_step_milliseconds(run: Callable[..., StableResNet], steps: int, epochs: int) -> tuple[float, float, StableResNet]:
     """Milliseconds per training step of ``run`` (``epochs`` epochs of ``steps`` mini-batches): the
     fastest epoch after the first (which compiles, when compiled); the first epoch's seconds; and the model."""
@@ -87,9 +90,8 @@ def main() -> None:
             blocks.affine = affine
             try:
                 if args.compile:
-                    epochs = 3
-                    run = group_training(dataset, block, args.steps, epochs=epochs, compile=True)[0]
-                    milliseconds, compiling, model = epoch_step_milliseconds(run, args.steps, epochs)
+                    run = group_training(dataset, block, args.steps, epochs=EPOCHS, compile=True)[0]
+                    milliseconds, compiling, model = epoch_step_milliseconds(run, args.steps, EPOCHS)
                     print(f"  {dataset} {block}, {form}: first epoch (compiling) {compiling:.1f} s")
                 else:
                     milliseconds, model = step_milliseconds(group_training(dataset, block, args.steps)[0], args.steps)
