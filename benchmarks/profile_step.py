@@ -108,16 +108,23 @@ def paper_group(dataset: str, block: str):
     return config, data, group, model
 
 
-def group_training(dataset: str, block: str, steps: int, epochs: int = 1, compile: bool = False):
+def group_training(dataset: str, block: str, steps: int, epochs: int = 1, compile: bool = False,
+                   last_batch: bool = False):
     """A call that trains a fresh 100-member group of ``dataset``'s paper sweep for ``epochs`` epochs
-    of ``steps`` mini-batches (a training split cut to that many) and returns the model; and the
-    config. The call's ``on_epoch`` goes to ``fit``; ``compile`` trains through ``torch.compile``.
+    of ``steps`` mini-batches (a training split cut to that many) and returns the model; the config;
+    and the mini-batches an epoch takes. The call's ``on_epoch`` goes to ``fit``; ``compile`` trains
+    through ``torch.compile``. ``last_batch`` keeps the split's remainder (its rows modulo the
+    batch size), so that each epoch ends with the smaller batch a sweep's epochs end with: a
+    compiled run compiles a second graph for it, one whose batch size is a symbol, and that graph
+    then serves every step.
 
     The group is built and its inputs standardised once, outside the call, which trains a copy:
     a sweep does both once per group of hundreds of steps, so they belong to no step.
     """
     config, data, group, built = paper_group(dataset, block)
-    rows = data.rows(group, "train")[:, : steps * config.batch_size]
+    split = data.rows(group, "train")
+    remainder = split.shape[1] % config.batch_size if last_batch else 0
+    rows = torch.cat([split[:, : steps * config.batch_size], split[:, split.shape[1] - remainder:]], dim=1)
     fit_standardization(built, data.X, rows)
     train_config = TrainConfig(epochs, config.batch_size, config.learning_rate, standardize=False, compile=compile)
 
@@ -126,12 +133,12 @@ def group_training(dataset: str, block: str, steps: int, epochs: int = 1, compil
         fit(model, data.X, data.y, train_config, train_index=rows, on_epoch=on_epoch)
         return model
 
-    return run, config
+    return run, config, steps + (remainder > 0)
 
 
 def profile_group(dataset: str, block: str, steps: int, repeats: int) -> dict[str, float]:
     """Milliseconds per step by family (profiled), plus 'unprofiled' and the products' GFLOP/s."""
-    run, _ = group_training(dataset, block, steps)
+    run = group_training(dataset, block, steps)[0]
     run()  # warm-up: allocator, MKL, lazy optimiser state
     unprofiled = []
     for _ in range(repeats):

@@ -137,3 +137,22 @@ def test_compiled_training_gives_the_same_bits_on_one_thread_as_on_two(cache):
     assert runs[0]["K1"] == runs[1]["K1"]
     listed = json.loads((cache / f"torch-{torch.__version__}" / "compiled-shapes.json").read_text())
     assert sorted(json.loads(key)["threads"] for key in listed) == [1, 2]  # two shapes of the cache
+
+
+ONE_GRAPH = """
+import json, torch
+from torch._dynamo.utils import counters
+from stableresnet import StableResNet, TrainConfig, fit
+X, y = torch.randn(11, 2, generator=torch.Generator().manual_seed(0)), torch.arange(11) % 2
+model = StableResNet(2, 2, depth=1, width=3, seed=[1, 2, 3, 4])
+fit(model, X, y, TrainConfig(epochs=2, batch_size=4, compile=True))
+print(json.dumps({"graphs": counters["stats"]["unique_graphs"]}))
+"""
+
+
+def test_a_batch_as_large_as_the_group_and_the_smaller_last_batch_share_one_graph(cache):
+    """Batches of 4, 4 and 3 rows for a 4-member group: Dynamo would give the batch and the members
+    one symbol (equal sizes), fix it at 4 and compile a second graph for the last batch (Adult's
+    paper sweep: 100 members, batches of 100), which then served every step."""
+    done = subprocess.run([sys.executable, "-c", ONE_GRAPH], capture_output=True, text=True, check=True)
+    assert json.loads(done.stdout.strip().splitlines()[-1])["graphs"] == 1

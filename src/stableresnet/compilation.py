@@ -44,12 +44,15 @@ logger = logging.getLogger(__name__)
 EAGER_SECONDS_PER_LAYER_STEP = 6e-4
 EAGER_SECONDS_PER_ROW = 1.1e-7
 # Compiling a step from an empty cache: Wine's three groups (20 blocks) 45 s each on average; Adult's
-# (100 blocks) 70 s (shrinkage), 127 s (plain), 467 s (batch norm). From a warm cache, in a new
-# process: Wine's 2.5 s each (Dynamo's tracing, loading the graphs).
+# (100 blocks) 70 s (shrinkage), 127 s (plain), 467 s (batch norm); on 2026-12-05, one graph per
+# shape, 42 s, 54 s and 282 s. From a warm cache, in a new process: Wine's 2.5 s each (Dynamo's
+# tracing, loading the graphs).
 COLD_SECONDS_PER_LAYER = 2.2
 WARM_SECONDS_PER_LAYER = 0.15
 # Compile when the projected eager seconds exceed this many compilations: compiled steps ran 1.1-1.6×
-# faster than eager ones (Adult's batch norm 1.10×, plain 1.57×; Wine's three 1.1-1.3×).
+# faster than eager ones (Adult's batch norm 1.10×, plain 1.57×; Wine's three 1.1-1.3×; on 2026-12-05,
+# each epoch ending in its smaller batch as in a sweep, `benchmarks/bench_compiled_step.py`: Adult's
+# plain 1.3×, shrinkage 1.5×, batch norm 1.1×).
 PAYS_AT = 4
 
 

@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch.nn import functional as F
+from torch.fx.experimental import _config as shape_config
 
 from . import compilation
 from .compilation import Choice
@@ -372,9 +373,12 @@ def _compiled(member_losses: Callable, shape: str, device: torch.device) -> Call
     the shape is listed as compiled there once its first step has run.
 
     Shapes are symbols: the epoch's last, smaller batch reuses the one graph (static shapes compiled
-    twice, for no faster steps). Python floats are constants of the graph: as symbols, Dynamo
-    restarted its analysis of a batch-norm network on every run, warm cache or not. On CUDA the
-    step is captured as CUDA graphs: one launch per step instead of hundreds.
+    twice, for no faster steps). Sizes that happen to be equal keep their own symbols: by default
+    Dynamo gives them one, so a batch as large as the group (Adult's 100 rows for 100 members) was
+    fixed with the group's size and the last batch compiled a second graph, which then served
+    every step. Python floats are constants of the graph: as symbols, Dynamo restarted its
+    analysis of a batch-norm network on every run, warm cache or not. On CUDA the step is captured
+    as CUDA graphs: one launch per step instead of hundreds.
     """
     compilation.use_cache_folder()
     compiled = torch.compile(member_losses, dynamic=True, mode="reduce-overhead" if device.type == "cuda" else None)
@@ -382,7 +386,7 @@ def _compiled(member_losses: Callable, shape: str, device: torch.device) -> Call
 
     def run(x: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         started = time.monotonic()
-        with torch._dynamo.config.patch(specialize_float=True):
+        with torch._dynamo.config.patch(specialize_float=True), shape_config.patch(use_duck_shape=False):
             result = compiled(x, target)
         if not first_call:
             first_call.append(True)
