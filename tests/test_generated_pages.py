@@ -2,6 +2,7 @@
 
 import importlib.util
 import json
+import shutil
 from pathlib import Path
 
 import pandas as pd
@@ -9,15 +10,19 @@ import pytest
 
 from stableresnet.experiments.claims import verdict_counts
 
-EXTENSION = Path(__file__).resolve().parent.parent / "docs" / "_ext" / "generated_pages.py"
+DOCS = Path(__file__).resolve().parent.parent / "docs"
+
+
+def load(path: Path):
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 @pytest.fixture(scope="module")
 def pages():
-    spec = importlib.util.spec_from_file_location("generated_pages", EXTENSION)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load(DOCS / "_ext" / "generated_pages.py")
 
 
 def test_paired_interval_is_the_t_interval_computed_by_hand(pages):
@@ -41,6 +46,30 @@ def test_a_kept_run_page_quotes_its_claims_and_every_figure(pages):
     assert f"`{provenance['command']}`" in page
     for done in folder.glob("*/done.json"):
         assert f"## {done.parent.name}: " in page
+
+
+def test_a_run_added_to_a_kept_snapshot_keeps_the_other_figures_and_claims_and_lists_both_parts(pages, tmp_path):
+    """The paper snapshot less one study, then that study added back as a second run: the same figures
+    and claims (a study has no paper claims, so every claim keeps its kept row), two parts."""
+    snapshot = load(DOCS / "snapshot_results.py").snapshot
+    kept = pages.SNAPSHOTS / "paper"
+    destination, run = tmp_path / "paper", tmp_path / "run"
+    shutil.copytree(kept, destination)
+    shutil.move(destination / "beyond2", run / "beyond2")
+    before = json.loads((kept / "provenance.json").read_text())
+    snapshot(run, destination, "stableresnet reproduce --scale paper --only beyond2", "abc1234", add=True)
+    assert sorted(p.parent.name for p in destination.glob("*/done.json")) == \
+        sorted(p.parent.name for p in kept.glob("*/done.json"))
+    pd.testing.assert_frame_equal(pd.read_csv(destination / "claims.csv"), pd.read_csv(kept / "claims.csv"))
+    provenance = json.loads((destination / "provenance.json").read_text())
+    seconds = json.loads((run / "beyond2" / "done.json").read_text())["seconds"]
+    assert provenance["parts"][:-1] == before.get("parts", [before])
+    assert provenance["parts"][-1]["commit"] == "abc1234"
+    assert provenance["compute seconds"] == pytest.approx(before["compute seconds"] + seconds, abs=0.1)
+    quick_run = tmp_path / "quick"
+    shutil.copytree(pages.SNAPSHOTS / "quick" / "beyond2", quick_run / "beyond2")
+    with pytest.raises(SystemExit, match="paper-scale run"):
+        snapshot(quick_run, destination, "c", "abc1234", add=True)
 
 
 def test_when_to_use_calls_a_clear_fold_by_fold_loss_a_loss(pages, tmp_path, monkeypatch):

@@ -67,13 +67,14 @@ def reproduce_page(name: str, title: str) -> str:
     provenance = json.loads((folder / "provenance.json").read_text())
     claims = pd.read_csv(folder / "claims.csv")
     scale = provenance["scale"]
-    lines = [f"# {title}", "",
-             f"Made by `{provenance['command']}` ({scale} scale) at commit {provenance['commit']} on "
-             f"{provenance['date']}: {provenance['figures']} figures in {provenance['compute seconds']:,.0f} s of "
-             f"compute, on {machine_line(provenance['machine'])}. The run writes its full HTML report, with every "
-             "picture and animation, to its output folder's `index.html`; the tables below are read from the "
-             f"files it wrote (kept in `docs/results/{name}/` by `docs/snapshot_results.py`). "
-             f"{provenance.get('note', '')}", "",
+    parts = [f"Made by `{part['command']}` ({scale} scale) at commit {part['commit']} on {part['date']}: "
+             f"{part['figures']} figures in {part['compute seconds']:,.0f} s of compute, on "
+             f"{machine_line(part['machine'])}. {part.get('note', '')}"
+             for part in provenance.get("parts", [provenance])]
+    lines = [f"# {title}", "", *(line for part in parts for line in (part, "")),
+             "A run writes its full HTML report, with every picture and animation, to its output folder's "
+             "`index.html`; the tables below are read from the files it wrote (kept in "
+             f"`docs/results/{name}/` by `docs/snapshot_results.py`).", "",
              "## Paper vs. here", "",
              f"**{verdict_counts(claims)}.** A hold-rate is the seeds (pictures) or paired trials (sweeps) in which "
              "the statement holds, with its 95 % Wilson interval; a statement holds when the interval lies above "
