@@ -6,7 +6,7 @@
 several compilations long, assuming a compiled step is faster than an eager one. This checks that
 assumption for each of ``--groups`` (dataset:block, a paper sweep's 100-member group): the group
 trains through the real ``fit`` for 3 epochs of ``--steps`` mini-batches and the split's last,
-smaller one (which makes a compiled run compile the graph it then uses: see
+smaller one (as a sweep's epochs end: a compiled step runs the graph that takes both sizes, see
 ``profile_step.group_training``), eagerly and then through
 ``torch.compile``, ``--repeats`` times in turn; a step's time is the faster of the epochs after the
 first (the first compiles, from the cache when this shape was compiled before: its seconds are

@@ -115,8 +115,7 @@ def group_training(dataset: str, block: str, steps: int, epochs: int = 1, compil
     and the mini-batches an epoch takes. The call's ``on_epoch`` goes to ``fit``; ``compile`` trains
     through ``torch.compile``. ``last_batch`` keeps the split's remainder (its rows modulo the
     batch size), so that each epoch ends with the smaller batch a sweep's epochs end with: a
-    compiled run compiles a second graph for it, one whose batch size is a symbol, and that graph
-    then serves every step.
+    compiled step then runs the graph a sweep runs, one that takes both batch sizes.
 
     The group is built and its inputs standardised once, outside the call, which trains a copy:
     a sweep does both once per group of hundreds of steps, so they belong to no step.
