@@ -12,7 +12,8 @@ renders these files (``_ext/generated_pages.py``); nothing in a results page is 
 ``--add`` adds a run's figures to an existing snapshot of the same scale instead of replacing it
 (a long scale finished in parts, e.g. on different days or machines): the snapshot's other figures
 stay, a claim this run cannot evaluate (its figure is not in the run) keeps its kept row, and
-``provenance.json`` lists each part (command, commit, date, machine, figures, compute).
+``provenance.json`` lists each part (command, commit, date, machine, figures, compute); its total
+compute is that of the figures it keeps, so a figure run again counts once.
 
     .venv/bin/python docs/snapshot_results.py results/reproduce/paper docs/results/paper --add \
         --command "stableresnet reproduce --scale paper --only beyond1"
@@ -75,8 +76,9 @@ def snapshot(run: Path, destination: Path, command: str, made_at: str, note: str
                 (destination / record["figure"]).mkdir(parents=True, exist_ok=True)
                 shutil.copy2(source, destination / record["figure"] / name)
     write_atomically(destination / "claims.csv", lambda p: claims.to_csv(p, index=False))
-    provenance = {"scale": records[0]["scale"], "figures": len(list(destination.glob("*/done.json"))),
-                  "compute seconds": round(sum(p["compute seconds"] for p in parts), 1), "parts": parts}
+    kept_records = [json.loads(path.read_text()) for path in destination.glob("*/done.json")]
+    provenance = {"scale": records[0]["scale"], "figures": len(kept_records),
+                  "compute seconds": round(sum(record["seconds"] for record in kept_records), 1), "parts": parts}
     write_atomically(destination / "provenance.json", lambda p: p.write_text(json.dumps(provenance, indent=2) + "\n"))
     return destination
 
