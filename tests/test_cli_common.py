@@ -94,3 +94,27 @@ def test_output_checks_accept_what_can_be_written(tmp_path):
     assert check_output_folder(tmp_path, "--out") == tmp_path
     with pytest.raises(ConfigError, match="--save .* is a folder"):
         check_output_file(tmp_path, "--save")
+
+
+def test_a_step_that_trains_several_runs_logs_how_many_each_engine_trained_with_its_latest_reason():
+    # A reproduce figure trains several runs (a comparison's data sets and variants); before, its line
+    # showed only the last run's choice.
+    from rich.progress import Progress
+
+    from stableresnet import compilation
+    from stableresnet.cli.common import StepLog, console, engine_notes
+
+    steps = StepLog()
+    steps.enabled = True
+    with console.capture() as captured, Progress(console=console) as progress:
+        task = progress.add_task("figure", engine="")
+        with engine_notes(progress, task, steps):
+            steps.begin("fig9")
+            for reason in ("eager (auto: a)", "compiled (auto: b)", "eager (auto: c)"):
+                compilation.logger.info("%s", reason)
+            steps.begin("fig10")
+            compilation.logger.info("%s", "eager (forced)")
+            steps.begin("fig11")
+        steps.end()
+    lines = [line.split("] done: ")[1] for line in captured.get().splitlines() if "] done: " in line]
+    assert lines == ["fig9 · 2× eager (auto: c); 1× compiled (auto: b)", "fig10 · eager (forced)", "fig11"]

@@ -6,6 +6,7 @@ with exit status 2, never as a traceback.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import dataclasses
 import functools
@@ -114,18 +115,28 @@ class StepLog:
         self.started = time.monotonic()
         self.enabled = not console.is_terminal
         self.current: str | None = None
-        self.note = ""
+        self.engines: list[str] = []
 
     def begin(self, step: str) -> None:
         self.end()
         self.current = step
-        self.note = ""  # added to the step's line (`unit_progress`: the engine that trained it)
+        self.engines = []  # the engine choice of each run the step trains (`engine_notes`)
+
+    def engine_note(self) -> str:
+        """The step's engine choice; for several runs, how many each engine trained, with the
+        latest reason of each (e.g. " · 2× compiled (auto: …); 7× eager (auto: …)")."""
+        if len(self.engines) <= 1:
+            return "".join(f" · {reason}" for reason in self.engines)
+        latest = {reason.split(" ")[0]: reason for reason in self.engines}
+        counts = collections.Counter(reason.split(" ")[0] for reason in self.engines)
+        return " · " + "; ".join(f"{counts[engine]}× {reason}" for engine, reason in latest.items())
 
     def end(self, note: str | None = None) -> None:
-        """Write the running step's line, with ``note`` if given, else the one it gathered."""
+        """Write the running step's line, with ``note`` if given, else the engines it gathered."""
         if self.enabled and self.current is not None:
             console.print(f"[{time.monotonic() - self.started:7.1f} s] done: {self.current}"
-                          f"{self.note if note is None else note}", markup=False, highlight=False, soft_wrap=True)
+                          f"{self.engine_note() if note is None else note}", markup=False, highlight=False,
+                          soft_wrap=True)
         self.current = None
 
 
@@ -323,12 +334,12 @@ class _EngineNote(logging.Handler):
         self.by_unit: dict[str, str] = {}
 
     def emit(self, record: logging.LogRecord) -> None:
-        note = f" · {record.getMessage()}"
-        self.progress.update(self.task, engine=note[3:])
-        self.steps.note = note
+        reason = record.getMessage()
+        self.progress.update(self.task, engine=reason)
+        self.steps.engines.append(reason)
         unit = RUNNING_UNIT.get()
         if unit is not None:
-            self.by_unit[unit.name] = note
+            self.by_unit[unit.name] = f" · {reason}"
 
 
 @contextlib.contextmanager
