@@ -71,6 +71,27 @@ def test_the_shape_key_ignores_values_and_seeds_but_not_shapes():
     assert len({key(), key(depth=4), key(width=5), key(block="batchnorm"), key(seed=[1, 2, 3], step_size=0.1)}) == 5
 
 
+def test_a_shape_compiled_by_another_version_of_the_engine_projects_a_cold_cache(cache, monkeypatch, tmp_path):
+    # The engine's modules as a package of its own, so that one can be edited as a new version would.
+    package = tmp_path / "engine"
+    package.mkdir()
+    names = [name.rsplit(".", 1)[1] for name in compilation.ENGINE_MODULES]
+    for name in ("__init__", *names):
+        (package / f"{name}.py").write_text(f"# {name}\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setattr(compilation, "ENGINE_MODULES", tuple(f"engine.{name}" for name in names))
+    compilation.engine_fingerprint.cache_clear()
+    model = StableResNet(13, 3, depth=20, width=13, seed=list(range(100)))
+    steps = int(steps_at(model, 10, WARM_SECONDS_PER_LAYER)) + 1
+    compilation.remember(shape_key(model, 10, CPU), 42.0)
+    assert "warm cache" in choose("auto", model, steps, 10, CPU).reason
+    (package / "blocks.py").write_text("# blocks, changed\n")
+    compilation.engine_fingerprint.cache_clear()
+    assert "cold cache" in choose("auto", model, steps, 10, CPU).reason
+    monkeypatch.undo()
+    compilation.engine_fingerprint.cache_clear()
+
+
 def test_auto_on_a_short_run_trains_eagerly_to_the_bit_and_says_so(cache):
     X, y = make_moons(n_samples=120, noise=0.1, random_state=0)
     X, y = torch.tensor(X, dtype=torch.float32), torch.tensor(y)

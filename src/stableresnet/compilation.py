@@ -18,13 +18,17 @@ Compiled graphs (TorchInductor's cache, and AOTAutograd's) are kept in `cache_fo
 the user's cache folder unless ``STABLERESNET_CACHE_DIR`` (or TorchInductor's own
 ``TORCHINDUCTOR_CACHE_DIR``) says otherwise, one folder per torch version; TorchInductor keys
 each graph by its code, shapes and settings, so a new shape or setting compiles anew. The shapes
-compiled so far are listed in ``compiled-shapes.json`` beside the graphs. Kernels are generated for
+compiled so far are listed in ``compiled-shapes.json`` beside the graphs, with the engine code that
+compiled them (`shape_key`). Kernels are generated for
 the thread count they run on (a group in a worker thread has one); a compiled group trained to the
 same bits on one thread as on two (``tests/test_compilation.py``).
 """
 
 from __future__ import annotations
 
+import functools
+import hashlib
+import importlib.util
 import json
 import logging
 import os
@@ -99,15 +103,30 @@ def use_cache_folder() -> Path:
     return folder
 
 
+# The modules whose code the compiled training step traces: a change to any of them is a new graph.
+ENGINE_MODULES = tuple(f"{__package__}.{name}" for name in ("blocks", "model", "step_size", "train"))
+
+
+@functools.cache
+def engine_fingerprint() -> str:
+    """A digest of the source of ``ENGINE_MODULES``: shapes compiled by another version of the
+    engine (whose graphs TorchInductor keys by their code, so they compile anew) project cold."""
+    digest = hashlib.sha256()
+    for name in ENGINE_MODULES:
+        digest.update(Path(importlib.util.find_spec(name).origin).read_bytes())
+    return digest.hexdigest()[:16]
+
+
 def shape_key(model, batch_size: int, device: torch.device) -> str:
-    """What a compiled training step depends on: the network's shape and kind (not its values:
-    step sizes and seeds are tensors the graph reads), the batch, the device and, on the CPU, the
-    thread count the kernels were generated for."""
+    """What a compiled training step depends on: the engine's code (`engine_fingerprint`), the
+    network's shape and kind (not its values: step sizes and seeds are tensors the graph reads),
+    the batch, the device and, on the CPU, the thread count the kernels were generated for."""
     config = {name: value for name, value in model.config().items()
               if name not in ("step_size", "seed", "max_step_size")}
     threads = torch.get_num_threads() if device.type == "cpu" else None
     return json.dumps({**config, "members": model.n_members, "batch_size": batch_size, "device": device.type,
-                       "threads": threads, "dtype": str(model.step_size.dtype)}, sort_keys=True)
+                       "threads": threads, "dtype": str(model.step_size.dtype), "engine": engine_fingerprint()},
+                      sort_keys=True)
 
 
 def _shapes_file() -> Path:
