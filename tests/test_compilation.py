@@ -81,15 +81,17 @@ def test_a_shape_compiled_by_another_version_of_the_engine_projects_a_cold_cache
     monkeypatch.syspath_prepend(str(tmp_path))
     monkeypatch.setattr(compilation, "ENGINE_MODULES", tuple(f"engine.{name}" for name in names))
     compilation.engine_fingerprint.cache_clear()
-    model = StableResNet(13, 3, depth=20, width=13, seed=list(range(100)))
-    steps = int(steps_at(model, 10, WARM_SECONDS_PER_LAYER)) + 1
-    compilation.remember(shape_key(model, 10, CPU), 42.0)
-    assert "warm cache" in choose("auto", model, steps, 10, CPU).reason
-    (package / "blocks.py").write_text("# blocks, changed\n")
-    compilation.engine_fingerprint.cache_clear()
-    assert "cold cache" in choose("auto", model, steps, 10, CPU).reason
-    monkeypatch.undo()
-    compilation.engine_fingerprint.cache_clear()
+    try:
+        model = StableResNet(13, 3, depth=20, width=13, seed=list(range(100)))
+        steps = int(steps_at(model, 10, WARM_SECONDS_PER_LAYER)) + 1
+        compilation.remember(shape_key(model, 10, CPU), 42.0)
+        assert "warm cache" in choose("auto", model, steps, 10, CPU).reason
+        (package / "blocks.py").write_text("# blocks, changed\n")
+        compilation.engine_fingerprint.cache_clear()
+        assert "cold cache" in choose("auto", model, steps, 10, CPU).reason
+    finally:
+        monkeypatch.undo()
+        compilation.engine_fingerprint.cache_clear()  # the real engine's digest for the tests after this one
 
 
 def test_auto_on_a_short_run_trains_eagerly_to_the_bit_and_says_so(cache):

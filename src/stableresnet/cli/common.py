@@ -127,9 +127,10 @@ class StepLog:
         latest reason of each (e.g. " · 2× compiled (auto: …); 7× eager (auto: …)")."""
         if len(self.engines) <= 1:
             return "".join(f" · {reason}" for reason in self.engines)
-        latest = {reason.split(" ")[0]: reason for reason in self.engines}
-        counts = collections.Counter(reason.split(" ")[0] for reason in self.engines)
-        return " · " + "; ".join(f"{counts[engine]}× {reason}" for engine, reason in latest.items())
+        by_engine = collections.defaultdict(list)  # "compiled" or "eager": its runs' reasons, in order
+        for reason in self.engines:
+            by_engine[reason.split(" ")[0]].append(reason)
+        return " · " + "; ".join(f"{len(reasons)}× {reasons[-1]}" for reasons in by_engine.values())
 
     def end(self, note: str | None = None) -> None:
         """Write the running step's line, with ``note`` if given, else the engines it gathered."""
