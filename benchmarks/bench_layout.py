@@ -1,19 +1,21 @@
-"""Adult's small products in another layout: features (M, d, B) instead of (M, B, d), side by side.
+"""Each block in the other layout: features (M, d, B) against (M, B, d), side by side.
 
-    .venv/bin/python benchmarks/bench_layout.py [--steps 20] [--groups adult:plain,wine:batchnorm]
+    .venv/bin/python benchmarks/bench_layout.py [--steps 20] [--groups adult:plain,adult:batchnorm]
     .venv/bin/python benchmarks/bench_layout.py --compile --groups adult:plain,adult:shrinkage
 
-Issue 15 asks whether a layout makes Adult's (100 members × 100 rows × 14) products faster. Two
-measurements in one run: (1) the product alone, ``baddbmm(b, y, Kᵀ)`` as the engine computes
-it today against ``baddbmm(bᵀ, K, yᵀ)ᵀ`` (the paper's column form K y, features stored (M, d, B));
-(2) whole training steps through the real ``fit``, today's ``blocks.affine`` against the
-column form patched in, for each of ``--groups`` (dataset:block, a paper sweep's 100-member group;
-default Adult's and Wine's plain and batch-norm groups): eager, the minimum of 3 calls of
-``--steps`` mini-batches. With ``--compile`` (issue 28, item 4) both forms train through
+The engine keeps the features (M, B, d) between blocks. Inside a block, the plain and shrinkage
+fields take their products in row form, ``baddbmm(b, y, Kᵀ)`` (``blocks.affine``); the batch-norm
+fields work transposed, (M, d, B), the paper's column form K y (``blocks.column_affine``), whose
+memory is batch norm's channel layout. This measures each against the other: (1) Adult's
+(100 members × 100 rows × 14) product alone, row against column form; (2) whole training steps
+through the real ``fit`` for each of ``--groups`` (dataset:block, a paper sweep's 100-member
+group), today's engine against the other layout patched in: the column form for plain and
+shrinkage, for batch norm the row form the engine had before (products in row form, each norm's
+input transposed to the channel layout and its output back). Eager, the minimum of 3 calls of
+``--steps`` mini-batches; with ``--compile`` (issue 28, item 4) both train through
 ``torch.compile`` for 3 epochs of ``--steps`` mini-batches; the first epoch compiles (its time is
-printed; the cache may hold today's form already, the column form's graphs are new) and a step's
-time is the faster of the other two epochs over ``--steps``. The column form sums in another order,
-so its parameters differ from today's; the largest difference after the timed steps is printed.
+printed) and a step's time is the faster of the other two epochs over ``--steps``. The largest
+parameter difference after the timed steps is printed (zero: the same bits).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import time
 from collections.abc import Callable
 
 import torch
+import torch.nn.functional as F
 
 import stableresnet.blocks as blocks
 from profile_step import group_training
@@ -30,8 +33,36 @@ from stableresnet.model import StableResNet
 
 
 def column_affine(y: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
-    """``bias + y @ weightᵀ`` computed as (weight yᵀ + biasᵀ)ᵀ: products on (M, d, B) operands."""
-    return torch.baddbmm(bias.transpose(1, 2), weight, y.transpose(1, 2)).transpose(1, 2)
+    """``blocks.affine`` computed in column form: (M, B, d) in and out, the product on (M, d, B) operands."""
+    return blocks.column_affine(y.transpose(1, 2), weight, bias).transpose(1, 2)
+
+
+def row_norm(field: blocks.AbstractBatchNormField, z: torch.Tensor, layer: dict, index: int, norm: str) -> torch.Tensor:
+    """The earlier batch norm of (M, B, d) features: transposed to (1, M·d, B) channels and back."""
+    n_members, batch, width = z.shape
+    channels = z.transpose(1, 2).contiguous().view(1, n_members * width, batch)
+    update = not (field.training and field._frozen)
+    normed = F.batch_norm(
+        channels,
+        getattr(field, f"{norm}_running_mean")[index].view(-1) if update else None,
+        getattr(field, f"{norm}_running_var")[index].view(-1) if update else None,
+        layer[f"{norm}_weight"].reshape(-1), layer[f"{norm}_bias"].reshape(-1),
+        training=field.training, momentum=field.momentum, eps=field.eps,
+    )
+    return normed.view(n_members, width, batch).transpose(1, 2)
+
+
+def row_batch_norm_forward(field: blocks.BatchNorm, y: torch.Tensor, layer: dict, index: int) -> torch.Tensor:
+    """``blocks.BatchNorm.forward`` in row form, as the engine computed it before the column form."""
+    hidden = field.activation(row_norm(field, blocks.affine(y, layer["K1"], layer["b1"]), layer, index, "norm1"))
+    return row_norm(field, blocks.affine(hidden, layer["K2"], layer["b2"]), layer, index, "norm2")
+
+
+def other_layout(block: str) -> tuple[str, object, str, Callable]:
+    """(label, owner, attribute, replacement): what to patch to train ``block`` in the other layout."""
+    if blocks.VECTOR_FIELDS[block] is blocks.BatchNorm:
+        return "row form", blocks.BatchNorm, "forward", row_batch_norm_forward
+    return "column form", blocks, "affine", column_affine
 
 
 def microseconds(call, repeats: int = 300) -> float:
@@ -78,16 +109,17 @@ def main() -> None:
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
     members, rows, width = 100, 100, 14
     y, weight, bias = torch.randn(members, rows, width), torch.randn(members, width, width), torch.randn(members, 1, width)
-    today = microseconds(lambda: blocks.affine(y, weight, bias))
+    row = microseconds(lambda: blocks.affine(y, weight, bias))
     column = microseconds(lambda: column_affine(y, weight, bias))
     flops = 2 * members * rows * width * width
-    print(f"Adult's product alone: today {today:.1f} µs ({flops / today / 1e3:.1f} GFLOP/s), column form "
-          f"{column:.1f} µs ({flops / column / 1e3:.1f} GFLOP/s): {today / column:.2f}×")
-    original = blocks.affine
+    print(f"Adult's product alone: row form {row:.1f} µs ({flops / row / 1e3:.1f} GFLOP/s), column form "
+          f"{column:.1f} µs ({flops / column / 1e3:.1f} GFLOP/s): {row / column:.2f}×")
     for dataset, block in (pair.split(":") for pair in args.groups.split(",")):
+        label, owner, attribute, replacement = other_layout(block)
+        original = getattr(owner, attribute)
         timed = {}
-        for form, affine in (("today", original), ("column form", column_affine)):
-            blocks.affine = affine
+        for form, patch in (("today", original), (label, replacement)):
+            setattr(owner, attribute, patch)
             try:
                 if args.compile:
                     run = group_training(dataset, block, args.steps, epochs=EPOCHS, compile=True)[0]
@@ -96,14 +128,13 @@ def main() -> None:
                 else:
                     milliseconds, model = step_milliseconds(group_training(dataset, block, args.steps)[0], args.steps)
             finally:
-                blocks.affine = original
+                setattr(owner, attribute, original)
             timed[form] = milliseconds, model
-        (today_ms, today_model), (column_ms, column_model) = timed["today"], timed["column form"]
-        difference = max((a - b).abs().max().item() for a, b in zip(today_model.parameters(), column_model.parameters()))
+        (today_ms, today_model), (other_ms, other_model) = timed["today"], timed[label]
+        difference = max((a - b).abs().max().item() for a, b in zip(today_model.parameters(), other_model.parameters()))
         print(f"{dataset} {block} {'compiled' if args.compile else 'eager'} training step: today {today_ms:.2f} ms, "
-              f"column form {column_ms:.2f} ms ({today_ms / column_ms:.2f}×); largest parameter difference "
+              f"{label} {other_ms:.2f} ms (today {other_ms / today_ms:.2f}× faster); largest parameter difference "
               f"{difference:.1e}")
-
 
 if __name__ == "__main__":
     main()

@@ -51,6 +51,38 @@ def affine(y: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.T
     return torch.baddbmm(bias, y, weight.transpose(1, 2))
 
 
+class ContiguousGradient(torch.autograd.Function):
+    """The identity, whose gradient is made contiguous on its way back.
+
+    Batch norm's backward sums a contiguous gradient in another order than a strided one. The
+    gradient reaching a norm's output comes back through a transpose, strided: for M > 1 autograd
+    copies it to undo the (M, d, B) → (1, M·d, B) view, for M = 1 that view needs no copy and it
+    stays strided. Without this a member would not train alone as it does in an ensemble.
+    """
+
+    generate_vmap_rule = True  # torch.func transforms (the diagnostics' Jacobians) go through it
+
+    @staticmethod
+    def forward(x: torch.Tensor) -> torch.Tensor:
+        return x.view_as(x)
+
+    @staticmethod
+    def setup_context(ctx, inputs, output) -> None:
+        pass
+
+    @staticmethod
+    def backward(ctx, gradient: torch.Tensor) -> torch.Tensor:
+        return gradient.contiguous()
+
+
+contiguous_gradient = ContiguousGradient.apply
+
+
+def column_affine(columns: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+    """``affine`` on transposed features: ``weight @ columns + biasᵀ``, columns and result (M, d, B)."""
+    return torch.baddbmm(bias.transpose(1, 2), weight, columns)
+
+
 class AbstractVectorField(nn.Module, ABC):
     """The right-hand sides F_i(y), i < depth, of dy/dt = F(t, y), for M members.
 
@@ -152,8 +184,9 @@ class Shrinkage(AbstractVectorField):
 class AbstractBatchNormField(AbstractVectorField):
     """A field with two batch norms, BN1 and BN2, and a second weight K2.
 
-    Each member keeps its own batch statistics: the (M, B, d) features are laid out as M·d
-    channels of B values, (1, M·d, B), for ``torch.nn.functional.batch_norm``: normalised
+    Each member keeps its own batch statistics: the branch works on the features transposed,
+    (M, d, B) (the paper's column form K y, ``column_affine``), whose memory is M·d channels of B
+    values, (1, M·d, B), as ``torch.nn.functional.batch_norm`` takes them: normalised
     (z − μ_B)/sqrt(σ²_B + eps), running statistics r ← (1 − momentum)·r + momentum·(batch
     statistic). PyTorch's defaults are momentum 0.1, eps 1e-5 (``BATCH_NORM_MOMENTUM``,
     ``BATCH_NORM_EPS``); Keras' (the paper's framework) are momentum 0.99 in its own sense,
@@ -161,8 +194,11 @@ class AbstractBatchNormField(AbstractVectorField):
     values are contiguous, and the CPU kernel sums each channel in one thread, so the numbers do
     not depend on torch's thread count. (The (B, M·d) layout took the channels-last kernel, which
     splits the batch between threads: its sums, and so every result of these blocks, changed with
-    the thread count.) Running statistics are stored (depth, M, d) so each layer's slice is
-    contiguous and updated in place. Integrators with several stages evaluate F several times per
+    the thread count.) The branch's output goes back to (M, B, d) as a transposed view; inside the
+    branch, norms, activations and products all read contiguous memory (the earlier row form, which
+    transposed each norm's input to channels and its output back, made Adult's batch-norm step
+    1.17× slower, ``benchmarks/bench_layout.py``). Running statistics are stored (depth, M, d) so
+    each layer's slice is contiguous and updated in place. Integrators with several stages evaluate F several times per
     block, and in training mode each evaluation updates the running statistics; the adaptive
     step-size policy's probes do not (``frozen_statistics``).
 
@@ -191,14 +227,12 @@ class AbstractBatchNormField(AbstractVectorField):
             getattr(self, name).requires_grad_(False)
 
     def _norm(self, z: torch.Tensor, layer: dict, index: int, norm: str) -> torch.Tensor:
-        n_members, batch, width = z.shape
-        # Contiguous whatever M: a one-member transpose would be a strided view, which the kernel
-        # sums another way, and a member would no longer train as it does in an ensemble.
-        channels = z.transpose(1, 2).contiguous().view(1, n_members * width, batch)
+        """Batch norm of z (M, d, B), contiguous, each member's d rows over the batch."""
+        n_members, width, batch = z.shape
         # Running statistics are left out (not updated) under ``frozen_statistics`` in training mode.
         update = not (self.training and self._frozen)
         normed = F.batch_norm(
-            channels,
+            z.view(1, n_members * width, batch),
             getattr(self, f"{norm}_running_mean")[index].view(-1) if update else None,
             getattr(self, f"{norm}_running_var")[index].view(-1) if update else None,
             layer[f"{norm}_weight"].reshape(-1),
@@ -207,7 +241,7 @@ class AbstractBatchNormField(AbstractVectorField):
             momentum=self.momentum,
             eps=self.eps,
         )
-        return normed.view(n_members, width, batch).transpose(1, 2)
+        return contiguous_gradient(normed).view(n_members, width, batch)
 
 
 class BatchNorm(AbstractBatchNormField):
@@ -220,8 +254,9 @@ class BatchNorm(AbstractBatchNormField):
     cancelled_biases = ("b1", "b2")
 
     def forward(self, y, layer, index):
-        hidden = self.activation(self._norm(affine(y, layer["K1"], layer["b1"]), layer, index, "norm1"))
-        return self._norm(affine(hidden, layer["K2"], layer["b2"]), layer, index, "norm2")
+        columns = y.transpose(1, 2)
+        hidden = self.activation(self._norm(column_affine(columns, layer["K1"], layer["b1"]), layer, index, "norm1"))
+        return self._norm(column_affine(hidden, layer["K2"], layer["b2"]), layer, index, "norm2").transpose(1, 2)
 
 
 class PreActivationBatchNorm(AbstractBatchNormField):
@@ -235,9 +270,10 @@ class PreActivationBatchNorm(AbstractBatchNormField):
     cancelled_biases = ("b1",)
 
     def forward(self, y, layer, index):
-        hidden = self.activation(self._norm(y, layer, index, "norm1"))
-        hidden = self.activation(self._norm(affine(hidden, layer["K1"], layer["b1"]), layer, index, "norm2"))
-        return affine(hidden, layer["K2"], layer["b2"])
+        columns = y.transpose(1, 2).contiguous()  # BN1 takes the features as contiguous channels
+        hidden = self.activation(self._norm(columns, layer, index, "norm1"))
+        hidden = self.activation(self._norm(column_affine(hidden, layer["K1"], layer["b1"]), layer, index, "norm2"))
+        return column_affine(hidden, layer["K2"], layer["b2"]).transpose(1, 2)
 
 
 class Antisymmetric(AbstractVectorField):

@@ -129,7 +129,7 @@ class Checkpoint:
             raise ConfigError(f"a checkpoint's every_seconds must be a finite number ≥ 0; got {self.every_seconds!r}")
 
 
-CHECKPOINT_FORMAT = 1  # the saved state's layout; a file of another format is not used
+CHECKPOINT_FORMAT = 2  # the saved state's layout; a file of another format is not used (2: padded buffers)
 
 
 def _fingerprint(model: StableResNet, X: torch.Tensor, y: torch.Tensor, config: TrainConfig,
@@ -196,14 +196,24 @@ class _FlatParameters:
     anything turned non-finite. A field's stacked (M, depth, ...) parameters are stored
     depth-major, so each block's (M, ...) slice is contiguous and its products need no copy.
     ``release`` gives every parameter back its own contiguous storage.
+
+    The buffers end in zeros up to a multiple of ``ALIGNMENT`` elements. The fused kernels step
+    whole SIMD vectors and the last few elements one by one, which can round differently (one
+    unit in the last place, seen in Adam's update); without the padding the last parameter (the
+    head's bias) of a one-member model sits in that tail, and the member would not train alone
+    as it does in an ensemble. A zero parameter with a zero gradient stays zero under Adam and SGD.
     """
+
+    ALIGNMENT = 64  # floats: a multiple of every CPU's SIMD width (16 float32 in AVX-512)
 
     def __init__(self, model: StableResNet):
         self.parameters = [p for p in model.parameters() if p.requires_grad]
         stacked = {id(p) for p in model.field.parameters(recurse=False)}
         self.depth_major = [id(p) in stacked for p in self.parameters]
         first = self.parameters[0]
-        self.values = torch.empty(sum(p.numel() for p in self.parameters), dtype=first.dtype, device=first.device)
+        size = sum(p.numel() for p in self.parameters)
+        padded = -(-size // self.ALIGNMENT) * self.ALIGNMENT
+        self.values = torch.zeros(padded, dtype=first.dtype, device=first.device)
         self.grads = torch.zeros_like(self.values)
         for p, value, grad in zip(self.parameters, self.views(self.values), self.views(self.grads)):
             value.copy_(p.detach())
