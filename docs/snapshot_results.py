@@ -6,8 +6,9 @@
 copies each figure's ``done.json``, ``summary.csv`` and ``verdicts.csv`` (kilobytes; the pictures,
 animations and per-member tables stay in the run folder), evaluates the paper-vs-here claims on the
 run's own tables into ``claims.csv`` (``stableresnet.experiments.claims``, the rule the report uses)
-and writes ``provenance.json``: the command, the commit, the date and the machine. The docs build
-renders these files (``_ext/generated_pages.py``); nothing in a results page is typed by hand.
+and writes ``provenance.json``: the command, the commit, the date and the machine the figures'
+``done.json`` name. The docs build renders these files (``_ext/generated_pages.py``); nothing in
+a results page is typed by hand.
 
 ``--add`` adds a run's figures to an existing snapshot of the same scale instead of replacing it
 (a long scale finished in parts, e.g. on different days or machines): the snapshot's other figures
@@ -44,6 +45,16 @@ def commit() -> str:
     return head + ("+changes" if dirty.stdout.strip() else "")
 
 
+def run_machine(records: list[dict]) -> dict:
+    """The machine the figures ran on, as their done.json records it; where they disagree or a record
+    predates that field, this process's machine (the snapshot's, as before) and the figures' own."""
+    machines = [record.get("machine") for record in records]
+    if all(machine == machines[0] for machine in machines) and machines[0] is not None:
+        return machines[0]
+    return {**environment(), "figures ran on": sorted({machine["cpu"] for machine in machines if machine} or
+                                                        {"not recorded"})}
+
+
 def snapshot(run: Path, destination: Path, command: str, made_at: str, note: str = "", add: bool = False) -> Path:
     """Copy ``run``'s small tables into ``destination`` (replacing it, or adding to it with ``add``)
     with claims.csv and provenance.json."""
@@ -53,7 +64,7 @@ def snapshot(run: Path, destination: Path, command: str, made_at: str, note: str
     claims = evaluate_claims(records, run)
     part = {"command": command, "commit": made_at, "date": datetime.date.today().isoformat(),
             "figures": len(records), "compute seconds": round(sum(record["seconds"] for record in records), 1),
-            "machine": environment(), "note": note}
+            "machine": run_machine(records), "note": note}
     parts = [part]
     if add:
         kept = json.loads((destination / "provenance.json").read_text())

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import torch
 
 from stableresnet.experiments.claims import verdict_counts
 
@@ -70,6 +71,25 @@ def test_a_run_added_to_a_kept_snapshot_keeps_the_other_figures_and_claims_and_l
     shutil.copytree(pages.SNAPSHOTS / "quick" / "beyond2", quick_run / "beyond2")
     with pytest.raises(SystemExit, match="paper-scale run"):
         snapshot(quick_run, destination, "c", "abc1234", add=True)
+
+
+def test_a_snapshot_names_the_machine_its_figures_ran_on_not_its_own(pages, tmp_path):
+    snapshot = load(DOCS / "snapshot_results.py").snapshot
+    run = tmp_path / "run"
+    for figure, cpu in (("beyond2", "The CPU the run had"), ("beyond3", "The CPU the run had")):
+        shutil.copytree(pages.SNAPSHOTS / "quick" / figure, run / figure)
+        done = run / figure / "done.json"
+        done.write_text(json.dumps({**json.loads(done.read_text()), "machine": {"cpu": cpu, "torch threads": 2}}))
+    snapshot(run, tmp_path / "kept", "make reproduce", "abc1234")
+    assert json.loads((tmp_path / "kept" / "provenance.json").read_text())["parts"][0]["machine"] == \
+        {"cpu": "The CPU the run had", "torch threads": 2}
+
+    done = run / "beyond3" / "done.json"  # a figure from another machine: this one's, and both CPUs named
+    done.write_text(json.dumps({**json.loads(done.read_text()), "machine": {"cpu": "Another CPU"}}))
+    snapshot(run, tmp_path / "kept", "make reproduce", "abc1234")
+    machine = json.loads((tmp_path / "kept" / "provenance.json").read_text())["parts"][0]["machine"]
+    assert machine["figures ran on"] == ["Another CPU", "The CPU the run had"]
+    assert machine["torch threads"] == torch.get_num_threads()
 
 
 def test_when_to_use_calls_a_clear_fold_by_fold_loss_a_loss(pages, tmp_path, monkeypatch):

@@ -1,10 +1,12 @@
 """reproduce: spec validation, resume after an interruption, claims computed from the tables, the report."""
 
 import json
+import os
 import time
 
 import pandas as pd
 import pytest
+import torch
 from PIL import Image
 
 from stableresnet.experiments import reproduce
@@ -87,6 +89,8 @@ def test_an_interrupted_reproduce_resumes_and_reuses_finished_figures(tiny_spec,
     monkeypatch.setitem(reproduce.KINDS, "sweep", real_sweep)
     records = run_reproduce(experiments, out, "quick")
     assert [r["figure"] for r in records] == ["fig1", "fig2", "fig9"]
+    machine = records[2]["machine"]  # where the figure ran, for the docs' snapshot
+    assert machine["torch threads"] == torch.get_num_threads() and machine["logical cores"] == os.cpu_count()
     assert all((out / f / "done.json").stat().st_mtime_ns == stamp for f, stamp in stamps.items())
     table = pd.read_csv(out / records[2]["table"])
     assert len(table) == 2 * 2 * 2  # blocks × h × trials

@@ -27,6 +27,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..data import load_dataset
+from ..environment import environment
 from ..errors import ConfigError
 from ..files import write_atomically
 from .runner import RunOptions, run_options
@@ -412,7 +413,7 @@ def run_reproduce(
         record = {
             "figure": experiment.figure, "title": experiment.title, "kind": experiment.kind, "scale": scale,
             "settings": experiment.settings, "run": experiment.run_key, "note": experiment.note,
-            "seconds": round(earlier + time.perf_counter() - started, 2), **outcome,
+            "seconds": round(earlier + time.perf_counter() - started, 2), "machine": environment(), **outcome,
         }
         write_atomically(done_path, lambda p: p.write_text(json.dumps(record, indent=2) + "\n"))
         spent_path.unlink(missing_ok=True)
