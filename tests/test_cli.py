@@ -158,3 +158,12 @@ def test_tune_takes_the_same_fallbacks_as_train(csv_file, tmp_path):
         params = load_model(path)[2]["params"]
         expected = {**expected, "depth": 2}  # given on the command line, it wins over both
         assert {name: params[name] for name in expected} == expected
+
+
+def test_reproduce_lists_only_the_statements_of_the_figures_it_ran(tmp_path):
+    """Figure 1 is the data alone: the paper states nothing there, so no table of 27 "not run" rows."""
+    result, out = run("reproduce", "--only", "fig1", "--out", tmp_path / "run")
+    assert result.exit_code == 0, out
+    assert "No statement of the paper is in these figures" in out
+    assert "not run" not in out and "paper vs. here" not in out
+    assert "1 figures in" in out

@@ -44,7 +44,8 @@ def test_a_kept_run_page_quotes_its_claims_and_every_figure(pages):
     page = pages.reproduce_page("quick", "title")
     assert verdict_counts(pd.read_csv(folder / "claims.csv")) in page
     provenance = json.loads((folder / "provenance.json").read_text())
-    assert f"`{provenance['command']}`" in page
+    for part in provenance.get("parts", [provenance]):
+        assert f"`{part['command']}`" in page and part["machine"]["cpu"] in page
     for done in folder.glob("*/done.json"):
         assert f"## {done.parent.name}: " in page
 

@@ -64,14 +64,16 @@ class ContiguousGradient(torch.autograd.Function):
 
     @staticmethod
     def forward(x: torch.Tensor) -> torch.Tensor:
+        """x itself (a view of it)."""
         return x.view_as(x)
 
     @staticmethod
     def setup_context(ctx, inputs, output) -> None:
-        pass
+        """Nothing to save."""
 
     @staticmethod
     def backward(ctx, gradient: torch.Tensor) -> torch.Tensor:
+        """The gradient, contiguous."""
         return gradient.contiguous()
 
 
