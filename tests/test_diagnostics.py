@@ -530,3 +530,22 @@ def test_signal_states_at_the_thresholds():
 
     assert [signal_state(v) for v in (1e-4, 1e-3, 1.0, 1e3, 2e3, float("inf"), float("nan"))] == \
         ["collapsed", "ok", "ok", "ok", "exploded", "exploded", "exploded"]
+
+
+def test_eigenvalues_of_repeated_matrices_are_those_of_each_matrix_alone():
+    """Distinct matrices are decomposed once; every matrix still gets exactly its own eigenvalues."""
+    from stableresnet.diagnostics import _eigenvalues
+
+    generator = torch.Generator().manual_seed(0)
+    distinct = torch.randn(5, 6, 6, dtype=torch.float64, generator=generator)
+    choice = torch.randint(0, 5, (3, 40), generator=generator)
+    jacobians = distinct[choice].clone()  # (3, 40, 6, 6), most matrices repeated
+    jacobians[1, 7, 2, 3] = float("inf")
+    values = _eigenvalues(jacobians)
+    assert values.shape == (3, 40, 6)
+    for m in range(3):
+        for b in range(40):
+            if (m, b) == (1, 7):
+                assert torch.isnan(values[m, b]).all()
+            else:
+                assert torch.equal(values[m, b], torch.linalg.eigvals(jacobians[m, b]))

@@ -263,10 +263,19 @@ def step_jacobian(model: StableResNet, index: int, y: torch.Tensor) -> torch.Ten
 
 
 def _eigenvalues(jacobians: torch.Tensor) -> torch.Tensor:
-    """Complex eigenvalues (..., width) of (..., width, width); NaN where a matrix is not finite."""
+    """Complex eigenvalues (..., width) of (..., width, width); NaN where a matrix is not finite.
+
+    Each distinct matrix is decomposed once (the eigen-decompositions are most of a spectrum's
+    cost): a ReLU field's Jacobian is fixed by its activation pattern (plain D K, shrinkage
+    −Kᵀ D K, batch norm in evaluation mode alike), and samples share patterns, the more so the
+    deeper the layer (13-76 % of a trained Abalone or Adult group's matrices were distinct). A
+    matrix's eigenvalues do not depend on the batch around it, so they are the same numbers.
+    """
     finite = torch.isfinite(jacobians).flatten(-2).all(dim=-1)
     safe = torch.where(finite[..., None, None], jacobians, torch.zeros_like(jacobians))
-    values = torch.linalg.eigvals(safe)
+    width = safe.shape[-1]
+    distinct, position = torch.unique(safe.reshape(-1, width * width), dim=0, return_inverse=True)
+    values = torch.linalg.eigvals(distinct.view(-1, width, width))[position].view(safe.shape[:-1])
     return torch.where(finite[..., None], values, torch.full_like(values, complex(float("nan"), float("nan"))))
 
 
