@@ -51,35 +51,6 @@ def affine(y: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.T
     return torch.baddbmm(bias, y, weight.transpose(1, 2))
 
 
-class ContiguousGradient(torch.autograd.Function):
-    """The identity, whose gradient is made contiguous on its way back.
-
-    Batch norm's backward sums a contiguous gradient in another order than a strided one. The
-    gradient reaching a norm's output comes back through a transpose, strided: for M > 1 autograd
-    copies it to undo the (M, d, B) → (1, M·d, B) view, for M = 1 that view needs no copy and it
-    stays strided. Without this a member would not train alone as it does in an ensemble.
-    """
-
-    generate_vmap_rule = True  # torch.func transforms (the diagnostics' Jacobians) go through it
-
-    @staticmethod
-    def forward(x: torch.Tensor) -> torch.Tensor:
-        """x itself (a view of it)."""
-        return x.view_as(x)
-
-    @staticmethod
-    def setup_context(ctx, inputs, output) -> None:
-        """Nothing to save."""
-
-    @staticmethod
-    def backward(ctx, gradient: torch.Tensor) -> torch.Tensor:
-        """The gradient, contiguous."""
-        return gradient.contiguous()
-
-
-contiguous_gradient = ContiguousGradient.apply
-
-
 def column_affine(columns: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
     """``affine`` on transposed features: ``weight @ columns + biasᵀ``, columns and result (M, d, B)."""
     return torch.baddbmm(bias.transpose(1, 2), weight, columns)
@@ -199,7 +170,7 @@ class AbstractBatchNormField(AbstractVectorField):
     the thread count.) The branch's output goes back to (M, B, d) as a transposed view; inside the
     branch, norms, activations and products all read contiguous memory (the earlier row form, which
     transposed each norm's input to channels and its output back, made Adult's batch-norm step
-    1.17× slower, ``benchmarks/bench_layout.py``). Running statistics are stored (depth, M, d) so
+    1.17-1.24× slower, ``benchmarks/bench_layout.py``). Running statistics are stored (depth, M, d) so
     each layer's slice is contiguous and updated in place. Integrators with several stages evaluate F several times per
     block, and in training mode each evaluation updates the running statistics; the adaptive
     step-size policy's probes do not (``frozen_statistics``).
@@ -243,7 +214,11 @@ class AbstractBatchNormField(AbstractVectorField):
             momentum=self.momentum,
             eps=self.eps,
         )
-        return contiguous_gradient(normed).view(n_members, width, batch)
+        # Through a flat view: autograd then copies the (strided) gradient of the output to undo
+        # it, for every M. Batch norm's backward sums a contiguous gradient in another order than
+        # a strided one, and for M = 1 the direct view back to (1, d, B) keeps it strided: a member
+        # would not train alone as it does in an ensemble.
+        return normed.flatten().view(n_members, width, batch)
 
 
 class BatchNorm(AbstractBatchNormField):
