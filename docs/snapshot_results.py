@@ -46,8 +46,8 @@ def commit() -> str:
 
 
 def run_machine(records: list[dict]) -> dict:
-    """The machine the figures ran on, as their done.json records it; where they disagree or a record
-    predates that field, this process's machine (the snapshot's, as before) and the figures' own."""
+    """The machine the figures ran on, as their done.json records it. Where they disagree, or a record
+    predates that field: this process's machine, with the CPUs the figures name listed beside it."""
     machines = [record.get("machine") for record in records]
     if all(machine == machines[0] for machine in machines) and machines[0] is not None:
         return machines[0]

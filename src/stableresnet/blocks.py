@@ -170,10 +170,10 @@ class AbstractBatchNormField(AbstractVectorField):
     the thread count.) The branch's output goes back to (M, B, d) as a transposed view; inside the
     branch, norms, activations and products all read contiguous memory (the earlier row form, which
     transposed each norm's input to channels and its output back, made Adult's batch-norm step
-    1.17-1.24× slower, ``benchmarks/bench_layout.py``). Running statistics are stored (depth, M, d) so
-    each layer's slice is contiguous and updated in place. Integrators with several stages evaluate F several times per
-    block, and in training mode each evaluation updates the running statistics; the adaptive
-    step-size policy's probes do not (``frozen_statistics``).
+    1.17-1.24× slower, ``benchmarks/bench_layout.py``). Running statistics are stored (depth, M, d)
+    so each layer's slice is contiguous and updated in place. Integrators with several stages
+    evaluate F several times per block, and in training mode each evaluation updates the running
+    statistics; the adaptive step-size policy's probes do not (``frozen_statistics``).
 
     A bias right before a batch norm is kept at zero and not trained: the normalisation cancels
     any constant shift (BN's own shift takes that role), so its gradient is zero in exact
