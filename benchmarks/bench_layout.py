@@ -15,7 +15,7 @@ input transposed to the channel layout and its output back). Eager, the minimum 
 ``--steps`` mini-batches; with ``--compile`` (issue 28, item 4) both train through
 ``torch.compile`` for 3 epochs of ``--steps`` mini-batches; the first epoch compiles (its time is
 printed) and a step's time is the faster of the other two epochs over ``--steps``. The largest
-parameter difference after the timed steps is printed (zero: the same bits).
+parameter difference after the timed steps is printed (zero where both forms give the same bits).
 """
 
 from __future__ import annotations
@@ -25,7 +25,6 @@ import time
 from collections.abc import Callable
 
 import torch
-import torch.nn.functional as F
 
 import stableresnet.blocks as blocks
 from profile_step import group_training
@@ -38,18 +37,8 @@ def column_affine(y: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> 
 
 
 def row_norm(field: blocks.AbstractBatchNormField, z: torch.Tensor, layer: dict, index: int, norm: str) -> torch.Tensor:
-    """The earlier batch norm of (M, B, d) features: transposed to (1, M·d, B) channels and back."""
-    n_members, batch, width = z.shape
-    channels = z.transpose(1, 2).contiguous().view(1, n_members * width, batch)
-    update = not (field.training and field._frozen)
-    normed = F.batch_norm(
-        channels,
-        getattr(field, f"{norm}_running_mean")[index].view(-1) if update else None,
-        getattr(field, f"{norm}_running_var")[index].view(-1) if update else None,
-        layer[f"{norm}_weight"].reshape(-1), layer[f"{norm}_bias"].reshape(-1),
-        training=field.training, momentum=field.momentum, eps=field.eps,
-    )
-    return normed.view(n_members, width, batch).transpose(1, 2)
+    """The earlier batch norm of (M, B, d) features: transposed to the channel layout and back."""
+    return field._norm(z.transpose(1, 2).contiguous(), layer, index, norm).transpose(1, 2)
 
 
 def row_batch_norm_forward(field: blocks.BatchNorm, y: torch.Tensor, layer: dict, index: int) -> torch.Tensor:
@@ -135,6 +124,7 @@ def main() -> None:
         print(f"{dataset} {block} {'compiled' if args.compile else 'eager'} training step: today {today_ms:.2f} ms, "
               f"{label} {other_ms:.2f} ms (today {other_ms / today_ms:.2f}× faster); largest parameter difference "
               f"{difference:.1e}")
+
 
 if __name__ == "__main__":
     main()
