@@ -143,8 +143,13 @@ def main() -> None:
     parser.add_argument("--shapes", default="wine,adult")
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
+    names = args.shapes.split(",")
+    if unknown := [name for name in names if name not in SHAPES]:
+        parser.error(f"--shapes: unknown {', '.join(unknown)}; expected some of {', '.join(SHAPES)}")
+    if args.rounds < 1:
+        parser.error(f"--rounds must be at least 1; got {args.rounds}")
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; {MEMBERS} members")
-    for name in args.shapes.split(","):
+    for name in names:
         depth, width, batch = SHAPES[name]
         field, y, step_size, output_grad = plain_stack(depth, width, batch)
         by_autograd = gradients(autograd_flow, field, y, step_size, output_grad)
