@@ -62,9 +62,10 @@ class PlainStack(torch.autograd.Function):
             pre_grad = torch.ops.aten.threshold_backward(torch.bmm(field_grad, K2[:, index]), ctx.hiddens[index], 0)
             torch.bmm(pre_grad.transpose(1, 2), ctx.inputs[index], out=depth_major["K1"][index])
             torch.sum(pre_grad, 1, keepdim=True, out=depth_major["b1"][index])
-            grad = torch.baddbmm(grad, pre_grad, K1[:, index])
+            if index or ctx.needs_input_grad[0]:  # the first block's input gradient only when asked for
+                grad = torch.baddbmm(grad, pre_grad, K1[:, index])
         member_major = {name: g.transpose(0, 1) for name, g in depth_major.items()}
-        return grad, member_major["K1"], member_major["b1"], member_major["K2"], member_major["b2"], None
+        return grad if ctx.needs_input_grad[0] else None, member_major["K1"], member_major["b1"], member_major["K2"], member_major["b2"], None
 
 
 def plain_stack(depth: int, width: int, batch: int):
