@@ -53,8 +53,9 @@ class PlainStack(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad):
         K1, K2, step_size = ctx.saved_tensors
-        depth_major = {name: torch.empty(p.shape[1], p.shape[0], *p.shape[2:]) for name, p in
-                       (("K1", K1), ("K2", K2), ("b1", K1[..., :1, :]), ("b2", K2[..., :1, :]))}
+        members, depth, width, _ = K1.shape
+        depth_major = {name: torch.empty(depth, members, rows, width)
+                       for name, rows in (("K1", width), ("K2", width), ("b1", 1), ("b2", 1))}
         for index in reversed(range(K1.shape[1])):
             field_grad = grad * step_size
             torch.bmm(field_grad.transpose(1, 2), ctx.hiddens[index], out=depth_major["K2"][index])
@@ -65,7 +66,8 @@ class PlainStack(torch.autograd.Function):
             if index or ctx.needs_input_grad[0]:  # the first block's input gradient only when asked for
                 grad = torch.baddbmm(grad, pre_grad, K1[:, index])
         member_major = {name: g.transpose(0, 1) for name, g in depth_major.items()}
-        return grad if ctx.needs_input_grad[0] else None, member_major["K1"], member_major["b1"], member_major["K2"], member_major["b2"], None
+        return (grad if ctx.needs_input_grad[0] else None, member_major["K1"], member_major["b1"], member_major["K2"],
+                member_major["b2"], None)
 
 
 def plain_stack(depth: int, width: int, batch: int):
@@ -117,12 +119,11 @@ def op_microseconds(call, calls: int = 200, repeats: int = 7) -> float:
     return best * 1e6
 
 
-def layer_ops(depth: int, width: int, batch: int) -> dict[str, object]:
+def layer_ops(width: int, batch: int) -> dict[str, object]:
     """The thirteen ops of one layer (forward and hand-written backward) on random operands of this shape."""
     random = torch.Generator().manual_seed(1)
     y, g = (torch.randn(MEMBERS, batch, width, generator=random) for _ in range(2))
-    weights = torch.randn(depth, MEMBERS, width, width, generator=random).transpose(0, 1)  # depth-major, as trained
-    K, bias = weights[:, 0], torch.randn(MEMBERS, 1, width, generator=random)
+    K, bias = torch.randn(MEMBERS, width, width, generator=random), torch.randn(MEMBERS, 1, width, generator=random)
     step_size = torch.rand(MEMBERS, 1, 1, generator=random)
     out_K, out_b = torch.empty(MEMBERS, width, width), torch.empty(MEMBERS, 1, width)
     return {
@@ -167,7 +168,7 @@ def main() -> None:
               f"(rounds: {', '.join(f'{a:.1f}/{h:.1f}' for a, h in zip(times['autograd'], times['by hand']))}); "
               f"largest gradient difference {difference:.1e}")
         layer_total = 0.0
-        for op, call in layer_ops(depth, width, batch).items():
+        for op, call in layer_ops(width, batch).items():
             cost = op_microseconds(call)
             layer_total += cost * (2 if "×2" in op else 1)
             print(f"  {op:32} {cost:8.1f} µs")
